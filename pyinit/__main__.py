@@ -1,0 +1,5 @@
+"""`python -m pyinit`: the same as the `pyinit` command."""
+
+from pyinit.cli import entry
+
+entry()

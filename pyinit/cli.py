@@ -1,0 +1,190 @@
+"""The command line: read the plan, set up the process, run the stages, exit with the status.
+
+`main()` reads like the manual: bad input is one line on stderr and status 2 before anything
+starts (SPEC §8); otherwise pyinit sets itself up as an init, runs the plan, and exits with the
+status of the task that ended the run.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from pyinit import __version__, config, status
+from pyinit.errors import PyinitError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from pyinit.config import Plan
+    from pyinit.log import Log
+    from pyinit.loop import Loop
+
+USAGE = """\
+Usage: pyinit [OPTIONS] [-w DIR] [-B CODE]... [-D CODE]... [-F CODE]... [-H CODE]...
+              [--] [COMMAND [ARG]...]
+
+A container init: reaps zombies, forwards signals, runs TrivialRC-style stages from a work
+directory (trc.d/boot.*, async.*, sync.*, halt.*), restarts tasks, prefixes their output.
+
+Stages:
+  -w, --workdir DIR       where trc.d/ and trc.STAGE.* are looked up (RC_WORK_DIR, else .)
+  -B CODE / -D CODE / -F CODE / -H CODE
+                          a boot / background / foreground / halt item as bash code
+  COMMAND [ARG]...        the main command, run as argv (no shell), last foreground item
+Policies:
+  --wait POLICY           wait_any (default), wait_err, wait_all, wait_forever (RC_WAIT_POLICY)
+  --restart POLICY        never (default), on-failure, always (PYINIT_RESTART)
+  --restart-delay SEC     first restart delay, doubling up to 30 s (PYINIT_RESTART_DELAY)
+  --max-restarts N        crash-loop limit within 60 s (PYINIT_MAX_RESTARTS)
+  --grace SEC             stop signal -> SIGKILL delay, default 5 (PYINIT_GRACE)
+  --stop-signal SIG       default TERM (PYINIT_STOP_SIGNAL)
+  --timeout SEC           stop everything after SEC and exit 124 (PYINIT_TIMEOUT)
+  --halt-timeout SEC      time limit for the whole halt stage, default 4 (PYINIT_HALT_TIMEOUT)
+Signals:
+  --rewrite SIG:SIG       forward the first signal as the second (0 drops it) (PYINIT_REWRITE)
+  -c, --single-child      signal the task's pid only, not its process group
+  -p SIG                  signal pyinit gets when its parent dies (tini)
+  -s, -g                  tini's subreaper and process-group flags: always on in pyinit
+  -e CODE                 exit with 0 when the run's status is CODE (tini; repeatable)
+Output:
+  --prefix FMT            task line prefix, default '{name}: ' ({name} {pid} {stage} {time});
+                          empty passes output through (PYINIT_PREFIX)
+  --prefix-main           prefix the main command's output too (PYINIT_PREFIX_MAIN)
+  --log-format FMT        text (default) or json (PYINIT_LOG_FORMAT)
+  -v, -vv, -q             more (launch/exit lines, debug) or fewer (errors only) log lines
+Other:
+  --compat trc            TrivialRC mode (PYINIT_COMPAT; also when started as `trc`)
+  --check                 print the plan and exit, run nothing
+  -h, --help; -V, --version; -l, --license
+"""
+
+LICENSE = """\
+pyinit is released under the MIT licence. The optional python-prctl extra is GPL-3.0-or-later;
+psutil is BSD-3-Clause. See the LICENSE file of the project.
+"""
+
+
+def entry() -> None:
+    """The console script: exit with main()'s status."""
+    sys.exit(main())
+
+
+def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    """Run pyinit with `argv` (without the program name) under `environ`; return the status."""
+    program = sys.argv[0] if sys.argv and sys.argv[0] else "pyinit"
+    if os.path.basename(program) in ("__main__.py", "-c", "-m"):
+        program = "pyinit"
+    if argv is None:
+        argv = sys.argv[1:]
+    if environ is None:
+        environ = os.environ
+    try:
+        plan = config.load(argv, environ, program)
+    except PyinitError as e:
+        _say(f"{os.path.basename(program)}: error: {e}")
+        return status.USAGE
+    if plan.action == "help":
+        sys.stdout.write(USAGE)
+        return status.OK
+    if plan.action == "version":
+        sys.stdout.write(f"pyinit {__version__}\n")
+        return status.OK
+    if plan.action == "license":
+        sys.stdout.write(LICENSE)
+        return status.OK
+    if plan.action == "check":
+        from pyinit.plan_text import describe  # only for --check
+
+        sys.stdout.write(describe(plan))
+        return status.OK
+    return run(plan, environ)
+
+
+def run(plan: Plan, environ: Mapping[str, str]) -> int:
+    """Set pyinit up as an init, run the stages, and return the final status."""
+    from pyinit import stages
+    from pyinit.log import Log
+    from pyinit.loop import Loop
+    from pyinit.sink import Sink
+
+    sinks = {1: Sink(1), 2: Sink(2)}
+    log = Log(lambda stream, data: sinks[stream].write(data, own=True), name=plan.self_name,
+              verbosity=plan.verbosity, json=plan.log_json, split_streams=plan.compat,
+              main_pid=os.getpid())
+    _become_init(plan, log)
+    loop = Loop(plan, log, sinks, _task_environment(plan, environ))
+    try:
+        final = stages.run(plan, loop)
+        final = status.remap(final, plan.remap)
+        log.info(f"Exited (exitcode={final})")
+        _write_termination_log(environ, loop, final)
+    finally:
+        loop.close_streams()
+        loop.shell.cleanup()
+        loop.flush_output()
+    return final
+
+
+def _become_init(plan: Plan, log: Log) -> None:
+    """What makes pyinit an init when it is not PID 1, and tini's -p."""
+    if os.getpid() != 1:
+        from pyinit import reaper
+
+        problem = reaper.become_subreaper()
+        if problem:
+            log.warn(problem)
+        else:
+            log.debug("not PID 1: registered as the child subreaper")
+        _set_name("pyinit")
+    if plan.pdeathsig:
+        from pyinit import procctl
+
+        procctl.set_parent_death_signal(plan.pdeathsig)
+
+
+def _set_name(name: str) -> None:
+    """So `ps` and `pidof` show pyinit, also when started as `python -m pyinit`."""
+    try:
+        with open("/proc/self/comm") as f:
+            if f.read().strip() == name:
+                return  # the console script already is `pyinit`: skip loading prctl
+    except OSError:  # no /proc: try anyway
+        pass
+    from pyinit import procctl
+
+    try:
+        procctl.set_name(name)
+    except OSError:  # cosmetic: never worth failing for
+        pass
+
+
+def _task_environment(plan: Plan, environ: Mapping[str, str]) -> dict[str, str]:
+    """What every task sees: pyinit's environment plus TrivialRC's variables (SPEC §3)."""
+    env = dict(environ)
+    env["MAINPID"] = str(os.getpid())
+    env["SELF_NAME"] = plan.self_name
+    env["RC_WAIT_POLICY"] = plan.wait
+    env["RC_WORK_DIR"] = plan.workdir
+    return env
+
+
+def _write_termination_log(environ: Mapping[str, str], loop: Loop, final: int) -> None:
+    """Kubernetes shows /dev/termination-log in `kubectl describe pod` (SPEC §9)."""
+    path = environ.get("PYINIT_TERMINATION_LOG", "/dev/termination-log")
+    if not os.path.exists(path):
+        return
+    reason = loop.outcome_reason or "the run ended"
+    try:
+        with open(path, "w") as f:
+            f.write(f"pyinit: {reason}; exit status {final}\n")
+    except OSError:  # read-only or not ours: the exit status still tells
+        pass
+
+
+def _say(line: str) -> None:
+    try:
+        os.write(2, (line + "\n").encode(errors="replace"))
+    except OSError:  # stderr closed: the status still tells
+        pass

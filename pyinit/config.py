@@ -1,0 +1,649 @@
+"""Everything pyinit is told, read once, into immutable records (SPEC §1-§2, §5).
+
+This is the only reader of the command line's options, `os.environ` and `pyinit.toml`, and the
+only place that looks at the work directory. It returns a `Plan`: what to run, in which order,
+with which settings, and where each setting came from (for `--check`).
+
+Precedence: command line > environment > `pyinit.toml` > built-in default. A per-task table in
+`pyinit.toml` is more specific than any default and wins over it.
+
+The records are slotted classes that refuse assignment rather than frozen dataclasses:
+`import dataclasses` costs 11 ms at start-up (measured), more than pyinit's whole budget.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+from pyinit import signals
+from pyinit.errors import ConfigError, UsageError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
+
+STAGES = ("boot", "async", "sync", "halt")
+WAIT_POLICIES = ("wait_any", "wait_err", "wait_all", "wait_forever")
+RESTART_POLICIES = ("never", "on-failure", "always")
+LOG_FORMATS = ("text", "json")
+#: How an item runs: a program exec'd as an argv vector, or bash code (a sourced file or a string).
+EXEC, BASH_FILE, BASH_CODE = "exec", "bash-file", "bash-code"
+#: Left over by editors and package managers next to a real stage file (SPEC §2).
+LEFTOVER_SUFFIXES = ("~", ".swp", ".bak", ".orig", ".rej")
+LEFTOVER_INFIXES = (".dpkg-", ".rpm")
+
+
+class Record:
+    """An immutable record: attributes are set once, in `__init__`, through `_set`."""
+
+    __slots__ = ()
+
+    def _set(self, **fields: object) -> None:
+        for key, value in fields.items():
+            object.__setattr__(self, key, value)
+
+    def __setattr__(self, key: str, value: object) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+    def _fields(self) -> tuple[str, ...]:
+        return self.__slots__
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and all(
+            getattr(self, k) == getattr(other, k) for k in self._fields())
+
+    def __hash__(self) -> int:
+        return hash(tuple(repr(getattr(self, k)) for k in self._fields()))
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={getattr(self, k)!r}" for k in self._fields())
+        return f"{type(self).__name__}({fields})"
+
+
+class TaskSettings(Record):
+    """How one task is supervised and started (the `[defaults]`/`[task.NAME]` keys)."""
+
+    __slots__ = ("cwd", "env", "grace", "group", "max_restarts", "no_restart_code", "prefix",
+                 "restart", "restart_delay", "restart_max_delay", "restart_reset",
+                 "restart_window", "stop_signal", "user")
+    restart: str
+    restart_delay: float
+    restart_max_delay: float
+    restart_reset: float
+    max_restarts: int
+    restart_window: float
+    no_restart_code: int
+    stop_signal: int
+    grace: float
+    user: str | None
+    group: str | None
+    cwd: str | None
+    env: tuple[tuple[str, str], ...]
+    prefix: str | None
+
+    def __init__(self, *, restart: str = "never", restart_delay: float = 1.0,
+                 restart_max_delay: float = 30.0, restart_reset: float = 10.0,
+                 max_restarts: int = 5, restart_window: float = 60.0,
+                 no_restart_code: int = 125, stop_signal: int = signals.SIGTERM,
+                 grace: float = 5.0, user: str | None = None, group: str | None = None,
+                 cwd: str | None = None, env: tuple[tuple[str, str], ...] = (),
+                 prefix: str | None = None) -> None:
+        self._set(restart=restart, restart_delay=restart_delay,
+                  restart_max_delay=restart_max_delay, restart_reset=restart_reset,
+                  max_restarts=max_restarts, restart_window=restart_window,
+                  no_restart_code=no_restart_code, stop_signal=stop_signal, grace=grace,
+                  user=user, group=group, cwd=cwd, env=env, prefix=prefix)
+
+    def replace(self, **changes: object) -> TaskSettings:
+        fields: dict[str, object] = {k: getattr(self, k) for k in self.__slots__}
+        fields.update(changes)
+        return TaskSettings(**fields)  # type: ignore[arg-type]
+
+
+class Item(Record):
+    """One thing to run: a stage file, a `-B/-D/-F/-H` string, or the main command."""
+
+    __slots__ = ("argv", "how", "label", "name", "stage")
+    stage: str        # boot | async | sync | halt | main
+    name: str         # the task name: prefixes, pyinit.toml, PYINIT_TASK
+    how: str          # EXEC, BASH_FILE or BASH_CODE
+    argv: tuple[str, ...]  # EXEC: the argv; BASH_FILE: (path,); BASH_CODE: (code,)
+    label: str        # what the log lines show: the path, the code, or the args joined
+
+    def __init__(self, *, stage: str, name: str, how: str, argv: tuple[str, ...],
+                 label: str) -> None:
+        self._set(stage=stage, name=name, how=how, argv=argv, label=label)
+
+
+class Plan(Record):
+    """The whole run, decided before anything starts."""
+
+    __slots__ = ("action", "args", "async_items", "boot", "compat", "defaults", "halt",
+                 "halt_timeout", "log_json", "main", "pdeathsig", "prefix", "prefix_main",
+                 "remap", "rewrite", "self_name", "single_child", "skipped", "sources", "sync",
+                 "tasks", "timeout", "verbosity", "wait", "workdir")
+    action: str                      # run | check | help | version | license
+    workdir: str
+    boot: tuple[Item, ...]
+    async_items: tuple[Item, ...]
+    sync: tuple[Item, ...]
+    halt: tuple[Item, ...]
+    main: Item | None
+    wait: str
+    compat: bool                     # TrivialRC mode
+    self_name: str                   # the name in log lines (SELF_NAME)
+    verbosity: int
+    log_json: bool
+    prefix: str
+    prefix_main: bool
+    timeout: float | None
+    halt_timeout: float
+    rewrite: dict[int, int]          # received signal -> forwarded signal (0 = drop)
+    single_child: bool
+    remap: frozenset[int]            # tini -e: statuses that become 0
+    pdeathsig: int
+    defaults: TaskSettings
+    tasks: dict[str, TaskSettings]   # per task name, defaults applied
+    sources: dict[str, str]          # setting -> where it came from
+    skipped: tuple[tuple[str, str], ...]   # (path, why) of stage-file look-alikes not run
+    args: tuple[str, ...]            # the command line's item words, for boot's `set --`
+
+    def __init__(self, **fields: object) -> None:
+        self._set(**fields)
+
+    def items(self) -> Iterator[Item]:
+        yield from self.boot
+        yield from self.async_items
+        yield from self.sync
+        if self.main is not None:
+            yield self.main
+        yield from self.halt
+
+    def settings(self, name: str) -> TaskSettings:
+        return self.tasks.get(name, self.defaults)
+
+
+# ---------------------------------------------------------------------------------------------
+# The command line
+
+#: long option -> (key, kind). kind: "flag", "count", "value" or "list".
+LONG_OPTIONS: dict[str, tuple[str, str]] = {
+    "workdir": ("workdir", "value"), "wait": ("wait", "value"),
+    "restart": ("restart", "value"), "restart-delay": ("restart_delay", "value"),
+    "max-restarts": ("max_restarts", "value"), "grace": ("grace", "value"),
+    "stop-signal": ("stop_signal", "value"), "timeout": ("timeout", "value"),
+    "halt-timeout": ("halt_timeout", "value"), "prefix": ("prefix", "value"),
+    "prefix-main": ("prefix_main", "flag"), "log-format": ("log_format", "value"),
+    "rewrite": ("rewrite", "list"), "single-child": ("single_child", "flag"),
+    "compat": ("compat", "value"), "check": ("check", "flag"), "version": ("version", "flag"),
+    "help": ("help", "flag"), "verbose": ("verbose", "count"), "quiet": ("quiet", "flag"),
+    "remap-exit": ("remap", "list"), "pdeathsig": ("pdeathsig", "value"),
+    "subreaper": ("subreaper", "flag"), "license": ("license", "flag"),
+    "boot": ("B", "list"), "background": ("D", "list"), "foreground": ("F", "list"),
+    "halt": ("H", "list"),
+}
+#: short option -> long option. tini's -s -g -e -p -l and dumb-init's -c -r keep their meanings.
+SHORT_OPTIONS = {
+    "w": "workdir", "B": "boot", "D": "background", "F": "foreground", "H": "halt",
+    "v": "verbose", "q": "quiet", "c": "single-child", "r": "rewrite", "h": "help",
+    "s": "subreaper", "g": "kill-process-group", "e": "remap-exit", "p": "pdeathsig",
+    "l": "license", "V": "version",
+}
+LONG_OPTIONS["kill-process-group"] = ("kill_group", "flag")  # tini -g: already pyinit's default
+
+#: Settings that an environment variable can give (command line still wins).
+ENV_OPTIONS = {
+    "wait": "RC_WAIT_POLICY", "workdir": "RC_WORK_DIR", "restart": "PYINIT_RESTART",
+    "restart_delay": "PYINIT_RESTART_DELAY", "max_restarts": "PYINIT_MAX_RESTARTS",
+    "grace": "PYINIT_GRACE", "stop_signal": "PYINIT_STOP_SIGNAL", "timeout": "PYINIT_TIMEOUT",
+    "halt_timeout": "PYINIT_HALT_TIMEOUT", "prefix": "PYINIT_PREFIX",
+    "log_format": "PYINIT_LOG_FORMAT", "compat": "PYINIT_COMPAT",
+    "rewrite": "PYINIT_REWRITE", "single_child": "PYINIT_SINGLE_CHILD",
+    "prefix_main": "PYINIT_PREFIX_MAIN",
+}
+
+
+def parse_args(argv: list[str]) -> tuple[dict[str, object], list[str], list[tuple[str, str]]]:
+    """Split argv into options, the main command, and the ordered `-B/-D/-F/-H` items.
+
+    Parsing stops at `--` or at the first word that is not an option, so the command's own
+    options are never taken for pyinit's (tini's `tini ls -l` prints tini's licence).
+    """
+    opts: dict[str, object] = {}
+    items: list[tuple[str, str]] = []
+    i = 0
+    while i < len(argv):
+        word = argv[i]
+        if word == "--":
+            return opts, argv[i + 1:], items
+        if not word.startswith("-") or word == "-":
+            return opts, argv[i:], items
+        if word.startswith("--"):
+            longname, eq, inline = word[2:].partition("=")
+            if longname not in LONG_OPTIONS:
+                raise UsageError(f"unknown option --{longname} (see --help)")
+            key, kind = LONG_OPTIONS[longname]
+            if kind in ("value", "list"):
+                if eq:
+                    value = inline
+                elif i + 1 < len(argv):
+                    i += 1
+                    value = argv[i]
+                else:
+                    raise UsageError(f"option --{longname} needs a value")
+                _store(opts, items, key, kind, value)
+            elif eq:
+                raise UsageError(f"option --{longname} takes no value")
+            else:
+                _store(opts, items, key, kind, "")
+            i += 1
+            continue
+        # A cluster of short options: -vv, -sg, -e3, -w DIR.
+        j = 1
+        while j < len(word):
+            letter = word[j]
+            if letter not in SHORT_OPTIONS:
+                raise UsageError(f"unknown option -{letter} (see --help)")
+            key, kind = LONG_OPTIONS[SHORT_OPTIONS[letter]]
+            if kind in ("value", "list"):
+                if j + 1 < len(word):
+                    value = word[j + 1:]
+                elif i + 1 < len(argv):
+                    i += 1
+                    value = argv[i]
+                else:
+                    raise UsageError(f"option -{letter} needs a value")
+                _store(opts, items, key, kind, value)
+                break
+            _store(opts, items, key, kind, "")
+            j += 1
+        i += 1
+    return opts, [], items
+
+
+def _store(opts: dict[str, object], items: list[tuple[str, str]], key: str, kind: str,
+           value: str) -> None:
+    if key in ("B", "D", "F", "H"):
+        items.append((key, value))
+    elif kind == "list":
+        existing = opts.setdefault(key, [])
+        assert isinstance(existing, list)
+        existing.append(value)
+    elif kind == "count":
+        count = opts.get(key, 0)
+        assert isinstance(count, int)
+        opts[key] = count + 1
+    elif kind == "flag":
+        opts[key] = True
+    else:
+        opts[key] = value
+
+
+# ---------------------------------------------------------------------------------------------
+# Values
+
+def _number(text: str, what: str, *, integer: bool = False, minimum: float = 0) -> float:
+    try:
+        value = int(text) if integer else float(text)
+    except ValueError:
+        kind = "a whole number" if integer else "a number of seconds"
+        raise ConfigError(f"{what}: expected {kind}, got {text!r}") from None
+    if not math.isfinite(value) or value < minimum:
+        raise ConfigError(f"{what}: expected a number >= {minimum:g}, got {text!r}")
+    return value
+
+
+def _signal(text: str, what: str) -> int:
+    try:
+        return signals.parse(text)
+    except ValueError:
+        raise ConfigError(f"{what}: unknown signal {text!r}") from None
+
+
+def _choice(text: str, choices: tuple[str, ...], what: str) -> str:
+    if text not in choices:
+        raise ConfigError(f"{what}: expected one of {', '.join(choices)}, got {text!r}")
+    return text
+
+
+def _rewrite(words: list[str], what: str) -> dict[int, int]:
+    """`TERM:QUIT` (or dumb-init's `15:3`); a target of 0 drops the signal."""
+    table: dict[int, int] = {}
+    for word in words:
+        for pair in word.split(","):
+            source, colon, target = pair.partition(":")
+            if not colon:
+                raise ConfigError(f"{what}: expected SIG:SIG, got {pair!r}")
+            table[_signal(source, what)] = 0 if target.strip() == "0" else _signal(target, what)
+    return table
+
+
+# ---------------------------------------------------------------------------------------------
+# The work directory
+
+def _leftover(filename: str) -> str | None:
+    """Why a stage-file look-alike is skipped, or None to run it."""
+    if filename.startswith("."):
+        return "hidden file"
+    if filename.endswith(LEFTOVER_SUFFIXES) or any(x in filename for x in LEFTOVER_INFIXES):
+        return "editor or package-manager leftover"
+    return None
+
+
+def discover(workdir: str, stage: str, skipped: list[tuple[str, str]]) -> list[str]:
+    """`trc.STAGE.*` and `trc.d/STAGE.*`, together in bytewise path order (TrivialRC's `ls`
+    under the C locale, without its word splitting)."""
+    found: list[str] = []
+    for directory, prefix in ((workdir, f"trc.{stage}."), (os.path.join(workdir, "trc.d"),
+                                                           f"{stage}.")):
+        try:
+            names = os.listdir(directory)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        except PermissionError as e:
+            raise ConfigError(f"{directory}: cannot list the directory: {e.strerror}") from None
+        for filename in names:
+            if not filename.startswith(prefix) or filename == prefix:
+                continue
+            path = os.path.join(directory, filename)
+            why = _leftover(filename)
+            if why is None and os.path.isdir(path):
+                why = "directory"
+            if why is None and not os.path.exists(path):
+                why = "dangling symlink"
+            if why is not None:
+                skipped.append((path, why))
+                continue
+            found.append(path)
+    return sorted(found, key=os.fsencode)
+
+
+def _file_item(stage: str, path: str) -> Item:
+    """An executable file runs directly; a non-executable one is sourced by bash, unless its
+    shebang names another interpreter, which then runs it (SPEC §3)."""
+    base = os.path.basename(path)
+    name = base[len("trc.") + len(stage) + 1:] if base.startswith("trc.") else \
+        base[len(stage) + 1:]
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as e:
+        raise ConfigError(f"{path}: {e.strerror}") from None
+    if mode & 0o111:
+        return Item(stage=stage, name=name, how=EXEC, argv=(path,), label=path)
+    interpreter = _foreign_shebang(path)
+    if interpreter:
+        return Item(stage=stage, name=name, how=EXEC, argv=(*interpreter, path), label=path)
+    return Item(stage=stage, name=name, how=BASH_FILE, argv=(path,), label=path)
+
+
+def _foreign_shebang(path: str) -> tuple[str, ...]:
+    """The interpreter of a `#!` line that is not bash or sh, else ()."""
+    try:
+        with open(path, "rb") as f:
+            first = f.readline(256)
+    except OSError as e:
+        raise ConfigError(f"{path}: {e.strerror}") from None
+    if not first.startswith(b"#!"):
+        return ()
+    words = first[2:].decode(errors="surrogateescape").split()
+    if not words:
+        return ()
+    program = os.path.basename(words[1] if os.path.basename(words[0]) == "env" and
+                               len(words) > 1 else words[0])
+    if program in ("bash", "sh"):
+        return ()
+    # Linux passes everything after the interpreter as one argument (execve(2)).
+    return (words[0], " ".join(words[1:])) if len(words) > 1 else (words[0],)
+
+
+# ---------------------------------------------------------------------------------------------
+# pyinit.toml
+
+TASK_KEYS = {
+    "restart": "restart", "restart_delay": "seconds", "restart_max_delay": "seconds",
+    "restart_reset": "seconds", "max_restarts": "count", "restart_window": "seconds",
+    "no_restart_code": "code", "stop_signal": "signal", "grace": "seconds", "user": "name",
+    "group": "name", "cwd": "path", "env": "table", "prefix": "text",
+}
+
+
+def _toml_settings(table: object, where: str) -> dict[str, object]:
+    """Check one `[defaults]` or `[task.NAME]` table and turn it into TaskSettings fields."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: expected a table")
+    fields: dict[str, object] = {}
+    for key, value in table.items():
+        kind = TASK_KEYS.get(key)
+        at = f"{where}.{key}"
+        if kind is None:
+            raise ConfigError(f"{at}: unknown key (expected one of {', '.join(TASK_KEYS)})")
+        if kind == "restart":
+            if not isinstance(value, str):
+                raise ConfigError(f"{at}: expected a string, got {value!r}")
+            fields[key] = _choice(value, RESTART_POLICIES, at)
+        elif kind == "seconds":
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise ConfigError(f"{at}: expected a number of seconds >= 0, got {value!r}")
+            fields[key] = float(value)
+        elif kind in ("count", "code"):
+            top = 255 if kind == "code" else 1 << 31
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= top:
+                raise ConfigError(f"{at}: expected a whole number 0..{top}, got {value!r}")
+            fields[key] = value
+        elif kind == "signal":
+            fields[key] = _signal(str(value), at)
+        elif kind == "table":
+            if not isinstance(value, dict) or not all(isinstance(v, str | int | float) and
+                                                      not isinstance(v, bool)
+                                                      for v in value.values()):
+                raise ConfigError(f"{at}: expected a table of strings")
+            fields[key] = tuple((str(k), str(v)) for k, v in value.items())
+        else:
+            if not isinstance(value, str):
+                raise ConfigError(f"{at}: expected a string, got {value!r}")
+            if kind == "name":
+                _check_account(key, value, at)
+            fields[key] = value
+    return fields
+
+
+def _check_account(key: str, value: str, at: str) -> None:
+    """`user`/`group` must exist now: failing at start beats failing at the first restart."""
+    import grp
+    import pwd
+
+    lookup = pwd.getpwnam if key == "user" else grp.getgrnam
+    try:
+        if value.isdigit():
+            return
+        lookup(value)
+    except KeyError:
+        raise ConfigError(f"{at}: no such {key} {value!r}") from None
+
+
+def read_toml(path: str) -> dict[str, object]:
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return {}
+    except OSError as e:
+        raise ConfigError(f"{path}: {e.strerror}") from None
+    import tomllib  # only when the file exists: it costs ~6 ms
+
+    try:
+        return tomllib.loads(data.decode())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Putting it together
+
+def load(argv: list[str], environ: Mapping[str, str], program: str = "pyinit") -> Plan:
+    """The Plan for `argv` (without the program name) under `environ`. Raises PyinitError."""
+    opts, command, item_words = parse_args(argv)
+    sources: dict[str, str] = {}
+
+    def setting(key: str, default: str | None = None) -> str | None:
+        if key in opts and not isinstance(opts[key], list | bool):
+            sources[key] = "command line"
+            return str(opts[key])
+        env_name = ENV_OPTIONS.get(key)
+        if env_name and environ.get(env_name):
+            sources[key] = env_name
+            return environ[env_name]
+        sources[key] = "default"
+        return default
+
+    action = "run"
+    for flag in ("help", "version", "license", "check"):
+        if opts.get(flag):
+            action = flag
+            break
+
+    self_name = os.path.basename(program)
+    self_name = self_name.removesuffix(".sh")
+    compat_word = setting("compat", "trc" if self_name == "trc" else "none") or "none"
+    compat = _choice(compat_word, ("none", "trc"), "--compat") == "trc"
+
+    verbosity = 1
+    if environ.get("RC_VERBOSE") == "true":
+        verbosity = 3 if environ.get("RC_VERBOSE_EXTRA") == "true" else 2
+    elif compat:
+        verbosity = 0 if not opts.get("verbose") else verbosity
+    count = opts.get("verbose", 0)
+    assert isinstance(count, int)
+    if count:
+        verbosity = min(3, 1 + count)
+    if opts.get("quiet"):
+        verbosity = 0
+    sources["verbosity"] = "command line" if count or opts.get("quiet") else (
+        "RC_VERBOSE" if environ.get("RC_VERBOSE") == "true" else "default")
+
+    workdir = setting("workdir") or os.getcwd()
+    if "workdir" in opts and not os.path.isdir(workdir):
+        raise ConfigError(f"-w {workdir}: no such directory")
+    wait = _choice(setting("wait", "wait_any") or "wait_any", WAIT_POLICIES, "wait policy")
+    log_format = _choice(setting("log_format", "text") or "text", LOG_FORMATS, "--log-format")
+
+    timeout_text = setting("timeout")
+    timeout = _number(timeout_text, "--timeout") if timeout_text else None
+    halt_timeout = _number(setting("halt_timeout", "4") or "4", "--halt-timeout")
+    rewrite_words = opts.get("rewrite") or (
+        [environ["PYINIT_REWRITE"]] if environ.get("PYINIT_REWRITE") else [])
+    assert isinstance(rewrite_words, list)
+    rewrite = _rewrite(rewrite_words, "--rewrite")
+    remap_words = opts.get("remap", [])
+    assert isinstance(remap_words, list)
+    remap = frozenset(int(_number(w, "-e", integer=True)) for w in remap_words)
+    if any(code > 255 for code in remap):
+        raise ConfigError("-e: expected an exit code 0..255")
+    pdeathsig_text = setting("pdeathsig")
+    pdeathsig = _signal(pdeathsig_text, "-p") if pdeathsig_text else 0
+    single_child = bool(opts.get("single_child")) or environ.get("PYINIT_SINGLE_CHILD") in (
+        "1", "true")
+    prefix_main = bool(opts.get("prefix_main")) or environ.get("PYINIT_PREFIX_MAIN") in (
+        "1", "true")
+    prefix = setting("prefix", "" if compat else "{name}: ")
+    assert prefix is not None
+
+    # Task defaults: built-in < [defaults] in pyinit.toml < environment < command line.
+    toml_path = os.path.join(workdir, "pyinit.toml")
+    document = read_toml(toml_path)
+    unknown = set(document) - {"defaults", "task"}
+    if unknown:
+        raise ConfigError(f"{toml_path}: unknown table [{sorted(unknown)[0]}] "
+                          "(expected [defaults] and [task.NAME])")
+    fields = _toml_settings(document.get("defaults", {}), f"{toml_path}: defaults")
+    for key in fields:
+        sources[f"defaults.{key}"] = toml_path
+    for key, kind in (("restart", "restart"), ("restart_delay", "seconds"),
+                      ("max_restarts", "count"), ("grace", "seconds"),
+                      ("stop_signal", "signal")):
+        text = setting(key)
+        if sources[key] == "default":
+            del sources[key]
+            continue
+        assert text is not None
+        what = f"--{key.replace('_', '-')}" if sources[key] == "command line" else sources[key]
+        if kind == "restart":
+            fields[key] = _choice(text, RESTART_POLICIES, what)
+        elif kind == "signal":
+            fields[key] = _signal(text, what)
+        elif kind == "count":
+            fields[key] = int(_number(text, what, integer=True))
+        else:
+            fields[key] = _number(text, what)
+        sources[f"defaults.{key}"] = sources.pop(key)
+    defaults = TaskSettings(**fields)  # type: ignore[arg-type]
+
+    # The items, in run order within each stage: files first, then the command line's strings.
+    skipped: list[tuple[str, str]] = []
+    staged: dict[str, list[Item]] = {stage: [] for stage in STAGES}
+    for stage in STAGES:
+        for path in discover(workdir, stage, skipped):
+            staged[stage].append(_file_item(stage, path))
+    letters = {"B": "boot", "D": "async", "F": "sync", "H": "halt"}
+    counters = dict.fromkeys(letters, 0)
+    for letter, code in item_words:
+        counters[letter] += 1
+        stage = letters[letter]
+        staged[stage].append(Item(stage=stage, name=f"{letter}{counters[letter]}",
+                                  how=BASH_CODE, argv=(code,), label=code))
+    main = None
+    if command:
+        if not command[0]:
+            raise UsageError("the command is an empty string")
+        main = Item(stage="main", name=os.path.basename(command[0]) or command[0], how=EXEC,
+                    argv=tuple(command), label=" ".join(command))
+
+    tasks: dict[str, TaskSettings] = {}
+    names = {item.name for items in staged.values() for item in items}
+    if main is not None:
+        names.add(main.name)
+    task_tables = document.get("task", {})
+    if not isinstance(task_tables, dict):
+        raise ConfigError(f"{toml_path}: [task] must hold [task.NAME] tables")
+    for name, table in task_tables.items():
+        if name not in names:
+            known = ", ".join(sorted(names)) or "none"
+            raise ConfigError(f"{toml_path}: [task.{name}]: no task named {name!r} "
+                              f"(tasks: {known})")
+        task_fields = _toml_settings(table, f"{toml_path}: task.{name}")
+        for key in task_fields:
+            sources[f"task.{name}.{key}"] = toml_path
+        tasks[name] = defaults.replace(**task_fields)
+
+    plan = Plan(
+        action=action, workdir=workdir, boot=tuple(staged["boot"]),
+        async_items=tuple(staged["async"]), sync=tuple(staged["sync"]),
+        halt=tuple(staged["halt"]), main=main, wait=wait, compat=compat, self_name=self_name,
+        verbosity=verbosity, log_json=log_format == "json", prefix=prefix,
+        prefix_main=prefix_main, timeout=timeout, halt_timeout=halt_timeout, rewrite=rewrite,
+        single_child=single_child, remap=remap, pdeathsig=pdeathsig, defaults=defaults,
+        tasks=tasks, sources=sources, skipped=tuple(skipped), args=tuple(argv),
+    )
+    if action in ("run", "check"):
+        _check_runnable(plan, environ)
+    return plan
+
+
+def _check_runnable(plan: Plan, environ: Mapping[str, str]) -> None:
+    """Refuse before starting anything what could only fail later (SPEC §8)."""
+    # TrivialRC with nothing to do just ends (status 0); pyinit says what is missing.
+    if not plan.compat and not any(True for _ in plan.items()):
+        raise UsageError("nothing to run: give a command, or stage files in the work directory "
+                         f"({plan.workdir}); see --help")
+    needs_bash = [item for item in plan.items() if item.how != EXEC]
+    if needs_bash and find_program("bash", environ) is None:
+        raise ConfigError(f"{needs_bash[0].label}: needs bash to run, and bash is not on PATH")
+
+
+def find_program(name: str, environ: Mapping[str, str]) -> str | None:
+    for directory in environ.get("PATH", os.defpath).split(os.pathsep):
+        path = os.path.join(directory or ".", name)
+        if os.access(path, os.X_OK) and not os.path.isdir(path):
+            return path
+    return None

@@ -1,0 +1,104 @@
+"""pyinit's own log lines, in TrivialRC's format or as JSON (SPEC §7).
+
+Text:  `2026-11-27 10:00:00 pyinit [async/123]: Launching in the background: trc.d/async.web`
+       (local time, the name pyinit was started as, the stage namespace and the pid the line is
+       about: TrivialRC's exact format, so existing log filters keep working).
+JSON:  one object per line: time (RFC 3339), task, stage, pid, stream, level, message.
+
+Levels follow TrivialRC's switches: errors and warnings by default, `-v`/`RC_VERBOSE=true` adds
+the launch and exit lines (info), `-vv`/`RC_VERBOSE_EXTRA=true` adds debug, `-q` keeps only errors.
+"""
+
+from __future__ import annotations
+
+import time
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+ERROR, WARN, INFO, DEBUG = 0, 1, 2, 3
+LEVEL_NAMES = ("error", "warn", "info", "debug")
+STDOUT, STDERR = 1, 2
+
+
+def rfc3339(now: float) -> str:
+    """UTC time with milliseconds, as log shippers expect: 2026-11-27T10:00:00.123Z."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
+
+
+def json_line(fields: dict[str, object]) -> bytes:
+    """One JSON object and a newline; non-ASCII kept as UTF-8."""
+    import json  # only in JSON mode: it costs start-up time
+
+    return json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+
+
+class Log:
+    """Writes pyinit's own lines through `write(stream, data)` (the non-blocking sinks)."""
+
+    __slots__ = ("_last_second", "_stamp", "json", "main_pid", "name", "split_streams",
+                 "verbosity", "write")
+
+    def __init__(
+        self,
+        write: Callable[[int, bytes], None],
+        *,
+        name: str = "pyinit",
+        verbosity: int = WARN,
+        json: bool = False,
+        split_streams: bool = False,
+        main_pid: int = 0,
+    ) -> None:
+        self.write = write
+        self.name = name
+        self.verbosity = verbosity
+        self.json = json
+        # TrivialRC prints `log` lines on stdout and `warn` lines on stderr; pyinit's own mode
+        # keeps its chatter off the application's stdout (a common complaint about tini).
+        self.split_streams = split_streams
+        self.main_pid = main_pid
+        self._last_second = -1
+        self._stamp = ""
+
+    def enabled(self, level: int) -> bool:
+        return level <= self.verbosity
+
+    def error(self, message: str, ns: str = "main", pid: int = 0, task: str = "") -> None:
+        self.emit(ERROR, message, ns, pid, task)
+
+    def warn(self, message: str, ns: str = "main", pid: int = 0, task: str = "") -> None:
+        self.emit(WARN, message, ns, pid, task)
+
+    def info(self, message: str, ns: str = "main", pid: int = 0, task: str = "") -> None:
+        self.emit(INFO, message, ns, pid, task)
+
+    def debug(self, message: str, ns: str = "main", pid: int = 0, task: str = "") -> None:
+        # TrivialRC's debug lines read ` - message` (two spaces after the colon).
+        self.emit(DEBUG, " - " + message, ns, pid, task)
+
+    def emit(self, level: int, message: str, ns: str = "main", pid: int = 0, task: str = "",
+             force: bool = False) -> None:
+        """Write one line if `level` is enabled (or `force`, for lines a task asked for)."""
+        if not force and level > self.verbosity:
+            return
+        stream = STDOUT if self.split_streams and level >= INFO else STDERR
+        pid = pid or self.main_pid
+        now = time.time()
+        if self.json:
+            line = json_line({
+                "time": rfc3339(now), "task": task or self.name, "stage": ns, "pid": pid,
+                "stream": "stdout" if stream == STDOUT else "stderr",
+                "level": LEVEL_NAMES[level], "message": message,
+            })
+        else:
+            line = f"{self._timestamp(now)} {self.name} [{ns}/{pid}]: {message}\n".encode(
+                errors="surrogateescape")
+        self.write(stream, line)
+
+    def _timestamp(self, now: float) -> str:
+        second = int(now)
+        if second != self._last_second:  # strftime once a second, not once a line
+            self._last_second = second
+            self._stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now))
+        return self._stamp

@@ -1,0 +1,489 @@
+"""The one event loop: signals, reaping, task pipes, pyinit's own output, deadlines.
+
+Everything pyinit does at run time happens here, in one thread, around one `epoll`. Nothing in
+the loop blocks: task pipes are non-blocking, pyinit's own stdout and stderr are `Sink`s with a
+bounded queue, and with no deadline pending the loop sleeps in `epoll_wait` with no timeout, so
+an idle pyinit makes no system calls at all (tini wakes once a second).
+
+`stages.py` drives the loop with a few primitives: `start(item)` a task, `run_until(done)`,
+`stop_all()`, `run_halt_item()`. What ends a run is decided by the pure `WaitPolicy`; whether a
+task comes back is decided by the pure `TaskLife` (supervisor.py). This module only acts.
+
+Two things about task ends. A task's pipes are drained before its exit is logged, so a line it
+wrote just before it died comes out before the news of its death; and "exited" and "pipe
+closed" stay separate events, because a grandchild may keep the pipe open long after (the
+reference measured a `sleep 2 &` holding EOF back): restarts and the wait policy never wait for
+EOF.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import time
+
+from pyinit import notify, reaper, shell, signals, spawn, status, supervisor
+from pyinit.output import LineSplitter
+from pyinit.sink import HIGH_WATER, Sink
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from pyinit.config import Item, Plan, TaskSettings
+    from pyinit.log import Log
+
+STOP_SIGNALS = frozenset((signals.SIGTERM, signals.SIGINT, signals.SIGQUIT))
+READ_SIZE = 65536  # one pipe's worth: also the line limit, so a chunk never hides a long line
+NS = {"boot": "main", "async": "async", "sync": "sync", "main": "sync", "halt": "halt"}
+IN, OUT = select.EPOLLIN, select.EPOLLOUT
+LEVELS = {"error": 0, "warn": 1, "info": 2, "debug": 3}
+#: How long pyinit's own output may take to reach a slow reader at exit before it is dropped.
+FINAL_FLUSH = 2.0
+#: How long pyinit waits for killed processes to be reaped after SIGKILL before giving up on them
+#: (a process stuck in the kernel, state D, cannot die sooner however we ask).
+KILL_WAIT = 2.0
+
+
+class Stream:
+    """One of a task's output pipes on its way to one of pyinit's sinks."""
+
+    __slots__ = ("fd", "sink", "splitter", "task")
+
+    def __init__(self, fd: int, task: Task, sink: Sink, splitter: LineSplitter) -> None:
+        self.fd = fd
+        self.task = task
+        self.sink = sink
+        self.splitter = splitter
+
+
+class Task:
+    """A running item and its runtime state (the item and its settings are immutable)."""
+
+    __slots__ = ("exec_error", "index", "item", "life", "pid", "settings", "started_at",
+                 "status", "streams")
+
+    def __init__(self, item: Item, settings: TaskSettings, index: int) -> None:
+        self.item = item
+        self.settings = settings
+        self.index = index                  # launch order within its stage
+        self.life = supervisor.TaskLife(_rules(item, settings))
+        self.pid = 0                        # 0 while not running
+        self.status: int | None = None      # the last exit status
+        self.started_at = 0.0
+        self.streams: list[Stream] = []
+        self.exec_error = ""
+
+    @property
+    def running(self) -> bool:
+        return self.pid != 0
+
+    @property
+    def name(self) -> str:
+        return self.item.name
+
+
+def _rules(item: Item, settings: TaskSettings) -> supervisor.RestartRules:
+    # Boot and halt items run once by definition; everything else follows its settings.
+    restart = settings.restart if item.stage in ("async", "sync", "main") else supervisor.NEVER
+    return supervisor.RestartRules(
+        restart=restart, restart_delay=settings.restart_delay,
+        restart_max_delay=max(settings.restart_max_delay, settings.restart_delay),
+        restart_reset=settings.restart_reset, max_restarts=settings.max_restarts,
+        restart_window=settings.restart_window, no_restart_code=settings.no_restart_code)
+
+
+class Loop:
+    """Owns the epoll, the pid -> Task map, the deadlines, and pyinit's two sinks."""
+
+    def __init__(self, plan: Plan, log: Log, sinks: dict[int, Sink], env: dict[str, str],
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.plan = plan
+        self.log = log
+        self.sinks = sinks
+        self.env = env                       # the environment every task starts from
+        self.cwd: str | None = None          # set by boot's `cd`
+        self.clock = clock
+        self.epoll = select.epoll()
+        self.wakeup_fd = reaper.install()
+        self.epoll.register(self.wakeup_fd, IN)
+        self.by_pid: dict[int, Task] = {}
+        self.tasks: list[Task] = []
+        self.streams: dict[int, Stream] = {}
+        self.paused = False                  # task pipes not read while a sink is full
+        self.watching_sinks: dict[int, Sink] = {}
+        self.foreground: Task | None = None  # the sync item or main command running now
+        self.signalled: Task | None = None   # the foreground item the stop signal went to
+        self.stop_signal = 0                 # the first stop signal received
+        self.stopping = False
+        self.timed_out = False
+        self.timeout_at = clock() + plan.timeout if plan.timeout else None
+        self.on_task_end: Callable[[Task], None] | None = None
+        self.outcome_reason = ""             # why the run ended, for the termination log
+        self.shell = shell.Shell(plan, env)
+        # The socket is pyinit's, not the tasks': a task must not claim readiness for us.
+        self.notify_socket = env.pop("NOTIFY_SOCKET", "")
+        if self.shell.log_read >= 0:
+            self.epoll.register(self.shell.log_read, IN)
+
+    @property
+    def interrupted(self) -> bool:
+        """A stop signal or the timeout has ended the run."""
+        return bool(self.stop_signal) or self.timed_out
+
+    def notify(self, message: str) -> None:
+        """Tell systemd (Type=notify) where the run is, when NOTIFY_SOCKET is set."""
+        if self.notify_socket:
+            notify.send(self.notify_socket, message)
+
+    # -- starting ---------------------------------------------------------------------------
+
+    def start(self, item: Item, index: int = 0, extra_env: dict[str, str] | None = None) -> Task:
+        """Start `item` as a new task and return it (already running, or ended at once)."""
+        task = Task(item, self.plan.settings(item.name), index)
+        self.tasks.append(task)
+        self._spawn(task, extra_env)
+        return task
+
+    def _spawn(self, task: Task, extra_env: dict[str, str] | None = None) -> None:
+        item, settings = task.item, task.settings
+        env = dict(self.env)
+        env.update(settings.env)
+        env["PYINIT_TASK"] = item.name
+        env["PYINIT_STAGE"] = NS[item.stage] if item.stage != "main" else "main"
+        if extra_env:
+            env.update(extra_env)
+        is_main = item.stage == "main"
+        capture = self._captured(item)
+        argv, pass_fds = self.shell.command(item, env)
+        try:
+            identity = spawn.resolve_identity(settings.user, settings.group)
+        except (KeyError, OverflowError):  # checked at start; only a changed passwd gets here
+            identity = None
+        result = spawn.spawn(
+            argv, env, capture=capture, keep_stdin=is_main, foreground=is_main,
+            cwd=settings.cwd or self.cwd, identity=identity, pass_fds=pass_fds)
+        task.pid = result.pid
+        task.exec_error = result.error
+        task.started_at = self.clock()
+        task.life.started(task.started_at)
+        self.by_pid[result.pid] = task
+        ns = NS[item.stage]
+        if result.error:
+            # The child has already exited 126/127; the reaper will report it like any exit.
+            self.log.error(f"{item.label}: {result.error}", ns, result.pid, item.name)
+        else:
+            self.log.info(_launch_message(item), ns, result.pid, item.name)
+        for fd, stream_no in ((result.stdout, 1), (result.stderr, 2)):
+            if fd < 0:
+                continue
+            stream = Stream(fd, task, self.sinks[stream_no],
+                            self._splitter(task, "stdout" if stream_no == 1 else "stderr"))
+            self.streams[fd] = stream
+            task.streams.append(stream)
+            self.epoll.register(fd, 0 if self.paused else IN)
+
+    def _captured(self, item: Item) -> bool:
+        """Task output goes through pyinit (prefixed, JSON) or straight to pyinit's fds."""
+        if item.stage == "main" and not self.plan.prefix_main:
+            return False  # like tini: the main command owns the terminal and its output
+        return bool(self._prefix_format(item)) or self.plan.log_json
+
+    def _prefix_format(self, item: Item) -> str:
+        settings = self.plan.settings(item.name)
+        return settings.prefix if settings.prefix is not None else self.plan.prefix
+
+    def _splitter(self, task: Task, stream_name: str) -> LineSplitter:
+        fmt = self._prefix_format(task.item)
+        if self.plan.log_json:
+            from pyinit.log import json_line, rfc3339
+
+            def as_json(line: bytes) -> bytes:
+                return json_line({
+                    "time": rfc3339(time.time()), "task": task.name,
+                    "stage": task.item.stage, "pid": task.pid, "stream": stream_name,
+                    "line": line.decode(errors="replace")})
+
+            return LineSplitter(format_line=as_json, limit=READ_SIZE)
+        if "{time}" in fmt:
+            def timed(line: bytes) -> bytes:
+                return self._prefix(task, fmt) + line + b"\n"
+
+            return LineSplitter(format_line=timed, limit=READ_SIZE)
+        return LineSplitter(self._prefix(task, fmt), limit=READ_SIZE)
+
+    def _prefix(self, task: Task, fmt: str) -> bytes:
+        name = task.name
+        sink = self.sinks[1]
+        if _colour(sink.fd, self.env):
+            name = f"\x1b[{31 + task.index % 6}m{name}\x1b[0m"
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S") if "{time}" in fmt else ""
+        text = fmt.format(name=name, pid=task.pid, stage=task.item.stage, time=stamp)
+        return text.encode(errors="surrogateescape")
+
+    # -- running ----------------------------------------------------------------------------
+
+    def run_until(self, done: Callable[[], bool], deadline: float | None = None) -> bool:
+        """Serve events until `done()` is true (returns True) or `deadline` passes (False)."""
+        while not done():
+            now = self.clock()
+            if deadline is not None and now >= deadline:
+                return False
+            self._poll(self._timeout(now, deadline))
+        return True
+
+    def _timeout(self, now: float, deadline: float | None) -> float:
+        """Seconds until the nearest deadline, or -1 (block) when nothing is due."""
+        times = [t for t in (deadline, self.timeout_at) if t is not None]
+        times.extend(t.life.restart_at for t in self.tasks
+                     if t.life.state == supervisor.BACKOFF and t.life.restart_at is not None)
+        if not times:
+            return -1
+        return max(0.0, min(times) - now)
+
+    def _poll(self, timeout: float) -> None:
+        try:
+            events = self.epoll.poll(timeout)
+        except InterruptedError:  # a signal: handled below like any wake-up
+            events = []
+        for fd, _mask in events:
+            if fd == self.wakeup_fd:
+                continue
+            if fd == self.shell.log_read:
+                self._messages()
+                continue
+            if fd in self.watching_sinks:
+                self.watching_sinks[fd].flush()
+            elif fd in self.streams:
+                self._read(self.streams[fd], drain=False)
+        self._handle_signals(reaper.take_signals())
+        # Reap on every wake-up, not only on SIGCHLD: cheap, and no death can be missed.
+        for pid, wait_status in reaper.reap():
+            self._reaped(pid, wait_status)
+        self._tick(self.clock())
+        self._watch_sinks()
+
+    def _tick(self, now: float) -> None:
+        if self.timeout_at is not None and now >= self.timeout_at and not self.timed_out:
+            self.timed_out = True
+            if not self.stop_signal:
+                self.log.warn(f"the --timeout of {self.plan.timeout:g}s expired: stopping")
+        if self.stopping:
+            return
+        for task in self.tasks:
+            if task.life.restart_due(now):
+                self._spawn(task)
+
+    # -- signals ----------------------------------------------------------------------------
+
+    def _handle_signals(self, received: list[int]) -> None:
+        for signum in received:
+            if signum == signals.SIGCHLD:
+                continue  # reaping happens on every wake-up
+            target = self.plan.rewrite.get(signum, signum)
+            if signum in STOP_SIGNALS:
+                self._stop_requested(signum, target)
+            elif target:
+                self.log.debug(f"forwarding {signals.name(target)} to every task")
+                self.forward(target)
+
+    def _stop_requested(self, signum: int, target: int) -> None:
+        if self.stop_signal:
+            self.log.warn(f"got {signals.name(signum)} again: already stopping")
+            return
+        if self.timed_out:
+            return
+        self.stop_signal = signum
+        self.log.warn(f"got {signals.name(signum)}: stopping")
+        # The foreground item gets the signal itself and decides the run's status (as with
+        # tini); the others get their own stop signal from stop_all().
+        if self.foreground is not None and self.foreground.running and not self.stopping:
+            self.signalled = self.foreground
+            if target:
+                self._send(self.foreground, target)
+
+    def forward(self, signum: int) -> None:
+        """Pass a signal on to every running task's process group (or pid, with -c)."""
+        for task in self.tasks:
+            if task.running:
+                self._send(task, signum)
+
+    def _send(self, task: Task, signum: int) -> None:
+        if self.plan.single_child:
+            reaper.kill_pid(task.pid, signum)
+        elif not reaper.kill_group(task.pid, signum):
+            reaper.kill_pid(task.pid, signum)  # it may not have reached setsid() yet
+
+    # -- task ends --------------------------------------------------------------------------
+
+    def _reaped(self, pid: int, wait_status: int) -> None:
+        task = self.by_pid.pop(pid, None)
+        if task is None:
+            self.log.debug(f"reaped an orphan <pid={pid}> (exitcode="
+                           f"{status.from_wait_status(wait_status)})")
+            return
+        code = status.from_wait_status(wait_status)
+        task.status = code
+        task.pid = 0
+        for stream in list(task.streams):
+            self._read(stream, drain=True)
+        if self.shell.log_read >= 0:
+            self._messages()  # what it logged just before it ended comes before its exit line
+        self.log.info(_exit_message(task.item, code), NS[task.item.stage], pid, task.name)
+        decision = task.life.exited(code, self.clock())
+        if decision.action == supervisor.RESTART:
+            self.log.warn(f"{task.name} exited (exitcode={code}): restart {decision.restarts} "
+                          f"in {decision.delay:g}s", NS[task.item.stage], pid, task.name)
+        elif decision.action == supervisor.GIVE_UP:
+            self.log.error(f"{task.name} failed for good (exitcode={code}): {decision.reason}",
+                           NS[task.item.stage], pid, task.name)
+        if task.life.ended and self.on_task_end is not None:
+            self.on_task_end(task)
+
+    def _messages(self) -> None:
+        """Print what bash items sent through the integrated log functions (shell.py)."""
+        for level_name, stage, pid, message in self.shell.read_messages():
+            level = LEVELS.get(level_name, 1)
+            text = " - " + message if level_name == "debug" else message
+            # In pyinit's own mode a task's log/warn/err lines are its own words and always
+            # shown; TrivialRC shows them only with RC_VERBOSE=true (and debug with _EXTRA).
+            if self.plan.compat:
+                shown = self.log.verbosity >= (3 if level == 3 else 2)
+            else:
+                shown = level < 3 or self.log.verbosity >= 3
+            if shown:
+                task = self.by_pid.get(pid)
+                self.log.emit(level, text, stage, pid, task.name if task else "", force=True)
+
+    # -- output -----------------------------------------------------------------------------
+
+    def _read(self, stream: Stream, drain: bool) -> None:
+        """Move what the task wrote to pyinit's sink; on `drain`, everything there is now."""
+        while True:
+            try:
+                chunk = os.read(stream.fd, READ_SIZE)
+            except BlockingIOError:  # nothing more for now (a grandchild may still hold it)
+                return
+            if not chunk:
+                self._close(stream)
+                return
+            out = stream.splitter.feed(chunk)
+            if out:
+                stream.sink.write(out)
+            if stream.sink.full and not self.paused:
+                self._pause()
+            if not drain:
+                return
+
+    def _close(self, stream: Stream) -> None:
+        tail = stream.splitter.flush()
+        if tail:
+            stream.sink.write(tail)
+        self.epoll.unregister(stream.fd)
+        os.close(stream.fd)
+        del self.streams[stream.fd]
+        stream.task.streams.remove(stream)
+
+    def _pause(self) -> None:
+        """A sink is full: stop reading task pipes; tasks block on them (back-pressure)."""
+        self.paused = True
+        for fd in self.streams:
+            self.epoll.modify(fd, 0)
+
+    def _watch_sinks(self) -> None:
+        """Poll sinks with queued bytes for writability; resume task pipes once drained."""
+        for sink in self.sinks.values():
+            want = sink.pending > 0 and not sink.broken
+            if want and sink.fd not in self.watching_sinks:
+                try:
+                    self.epoll.register(sink.fd, OUT)
+                except PermissionError:  # a regular file: always writable, write it all now
+                    sink.flush()
+                    continue
+                self.watching_sinks[sink.fd] = sink
+            elif not want and sink.fd in self.watching_sinks:
+                self.epoll.unregister(sink.fd)
+                del self.watching_sinks[sink.fd]
+        if self.paused and all(s.pending < HIGH_WATER // 2 for s in self.sinks.values()):
+            self.paused = False
+            for fd in self.streams:
+                self.epoll.modify(fd, IN)
+
+    # -- stopping ---------------------------------------------------------------------------
+
+    def stop_all(self) -> None:
+        """Stop every task at once, then every process that escaped, within the grace (SPEC §6).
+
+        Each task's group gets its stop signal; pyinit returns as soon as all are gone. At the
+        deadline survivors get SIGKILL. Processes that left their group (setsid, double fork)
+        are swept the same way: `kill(-1)` as PID 1, else psutil over our descendants.
+        """
+        self.stopping = True
+        now = self.clock()
+        grace = 0.0
+        for task in self.tasks:
+            task.life.stopping()
+            if task.running:
+                grace = max(grace, task.settings.grace)
+                if task is not self.foreground or not self.stop_signal:
+                    self._send(task, task.settings.stop_signal)
+                    self.log.debug(f"sent {signals.name(task.settings.stop_signal)} to "
+                                   f"{task.name} <pid={task.pid}>")
+        if not any(t.running for t in self.tasks) and not reaper.has_children():
+            return
+        grace = grace or self.plan.defaults.grace
+        deadline = now + grace
+        if not self.run_until(lambda: not any(t.running for t in self.tasks), deadline):
+            for task in self.tasks:
+                if task.running:
+                    self.log.warn(f"{task.name} <pid={task.pid}> still running after "
+                                  f"{grace:g}s: sending SIGKILL", NS[task.item.stage], task.pid)
+                    self._send(task, signals.SIGKILL)
+            self.run_until(lambda: not any(t.running for t in self.tasks),
+                           self.clock() + KILL_WAIT)
+        self.sweep(deadline)
+
+    def sweep(self, deadline: float) -> None:
+        """Stop processes no task accounts for: TERM, then KILL at `deadline`."""
+        if not reaper.has_children() and os.getpid() != 1:
+            return
+        if reaper.signal_leftovers(signals.SIGTERM):
+            self.log.debug("sent SIGTERM to the processes left")
+            if self.run_until(lambda: not reaper.has_children(), deadline):
+                return
+            self.log.warn("processes left after the grace period: sending SIGKILL")
+            reaper.signal_leftovers(signals.SIGKILL)
+            self.run_until(lambda: not reaper.has_children(), self.clock() + KILL_WAIT)
+
+    def close_streams(self) -> None:
+        """At the end: flush what tasks wrote (grandchildren may hold pipes open forever)."""
+        for stream in list(self.streams.values()):
+            self._read(stream, drain=True)
+            if stream.fd in self.streams:
+                self._close(stream)
+
+    def flush_output(self) -> None:
+        for sink in self.sinks.values():
+            sink.drain(FINAL_FLUSH)
+
+
+def _launch_message(item: Item) -> str:
+    return {
+        "boot": "Launching in the boot: ", "async": "Launching in the background: ",
+        "sync": "Launching in the foreground: ", "main": "Launching in the foreground: ",
+        "halt": ("Running the shutdown script: " if item.how != "bash-code"
+                 else "Running the shutdown command: "),
+    }[item.stage] + item.label
+
+
+def _exit_message(item: Item, code: int) -> str:
+    where = {"boot": "Exiting in the boot", "async": "Exiting in the background",
+             "sync": "Exiting in the foreground", "main": "Exiting in the foreground",
+             "halt": ("Exiting from the shutdown script" if item.how != "bash-code"
+                      else "Exiting from the shutdown command")}[item.stage]
+    return f"{where} (exitcode={code}): {item.label}"
+
+
+def _colour(fd: int, env: dict[str, str]) -> bool:
+    """Colours only on a terminal, and never with NO_COLOR set (no-color.org)."""
+    return "NO_COLOR" not in env and os.isatty(fd)

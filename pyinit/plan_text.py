@@ -1,0 +1,49 @@
+"""`--check`: the plan in words (stages, items in order, task names, policies, and where each
+setting came from), so a user can see what pyinit would do without running anything."""
+
+from __future__ import annotations
+
+from pyinit import signals
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pyinit.config import Item, Plan
+
+HOW = {"exec": "executed", "bash-file": "sourced by bash", "bash-code": "bash code"}
+
+
+def describe(plan: Plan) -> str:
+    lines = [
+        f"work dir: {plan.workdir}",
+        f"mode: {'TrivialRC' if plan.compat else 'pyinit'}",
+        f"wait policy: {plan.wait} ({plan.sources.get('wait', 'default')})",
+    ]
+    if plan.timeout:
+        lines.append(f"timeout: {plan.timeout:g}s ({plan.sources.get('timeout')})")
+    stages: list[tuple[str, tuple[Item, ...]]] = [
+        ("boot", plan.boot), ("async", plan.async_items), ("sync", plan.sync)]
+    if plan.main is not None:
+        stages.append(("main", (plan.main,)))
+    stages.append(("halt", plan.halt))
+    for stage, items in stages:
+        lines.append(f"{stage}:" + ("" if items else " (none)"))
+        for item in items:
+            s = plan.settings(item.name)
+            policy = f", restart {s.restart}" if stage in ("async", "sync", "main") else ""
+            lines.append(f"  {item.name}: {item.label} ({HOW[item.how]}{policy})")
+    d = plan.defaults
+    lines.append(
+        f"defaults: restart {d.restart}, delay {d.restart_delay:g}-{d.restart_max_delay:g}s, "
+        f"max {d.max_restarts} restarts in {d.restart_window:g}s, stop with "
+        f"{signals.name(d.stop_signal)}, grace {d.grace:g}s")
+    for name, settings in sorted(plan.tasks.items()):
+        changed = [f"{k}={getattr(settings, k)!r}" for k in settings.__slots__
+                   if getattr(settings, k) != getattr(d, k)]
+        lines.append(f"task {name}: {', '.join(changed) or 'as defaults'}")
+    for path, why in plan.skipped:
+        lines.append(f"skipped: {path} ({why})")
+    lines.append("settings from:")
+    for key, where in sorted(plan.sources.items()):
+        if where != "default":
+            lines.append(f"  {key}: {where}")
+    return "\n".join(lines) + "\n"

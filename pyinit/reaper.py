@@ -1,0 +1,153 @@
+"""Everything process-global: signal dispositions, the wakeup fd, reaping, the final sweep.
+
+This is the only module that calls `waitpid` or installs signal handlers (DESIGN rule 1).
+
+How signals reach the loop. Each catchable signal gets a Python handler that only records the
+number; `set_wakeup_fd` makes the C-level handler also write a byte to a pipe the loop's
+`epoll` watches, so a signal always wakes the loop, which then does the work. The wakeup fd is
+set with `warn_on_full_buffer=False`: with the default, a SIGCHLD flood can deadlock CPython 3.11
+inside its own warning path (python-pid1.md §2b, bpo-30050). A full pipe only drops wakeup
+bytes, never the recorded signals, because the Python handler runs regardless.
+
+Why reap with `waitpid(-1, WNOHANG)` until nothing is left: SIGCHLD is a standard signal, so many
+deaths can arrive as one, and orphans re-parented to us have no pid we know (tini, catatonit#4).
+
+Not caught: KILL and STOP (cannot be), SEGV/BUS/FPE/ILL (a handler would return into the fault
+and spin; they stay default, as in tini), PIPE (pyinit's own writes to a closed stdout must give
+EPIPE, not a signal), TTIN/TTOU (ignored, so pyinit never stops when it writes to a terminal
+whose foreground it handed to the main command, as tini).
+"""
+
+from __future__ import annotations
+
+import os
+
+from pyinit import signals
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import signal as _signal  # the typed face of the same C module
+else:
+    import _signal
+
+_pending: list[int] = []
+_wakeup_read = -1
+
+
+def _record(signum: int, frame: object) -> None:
+    # Runs in the main thread between bytecodes: appending to a list is safe there.
+    _pending.append(signum)
+
+
+def install() -> int:
+    """Route every catchable signal to the loop; return the fd to poll for wake-ups."""
+    global _wakeup_read
+    r, w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    _signal.set_wakeup_fd(w, warn_on_full_buffer=False)
+    _wakeup_read = r
+    for signum in signals.catchable():
+        if signum in signals.FAULTS or signum == signals.SIGPIPE:
+            continue
+        if signum in (signals.SIGTTIN, signals.SIGTTOU):
+            _signal.signal(signum, _signal.SIG_IGN)
+            continue
+        try:
+            _signal.signal(signum, _record)
+        except (OSError, ValueError):  # a signal this kernel or libc will not let us catch
+            continue
+    return r
+
+
+def take_signals() -> list[int]:
+    """The signals received since the last call, oldest first; empties the wakeup pipe."""
+    try:
+        while os.read(_wakeup_read, 4096):
+            pass
+    except BlockingIOError:  # empty: the expected end of the drain
+        pass
+    taken = _pending[:]
+    del _pending[: len(taken)]
+    return taken
+
+
+def reap() -> list[tuple[int, int]]:
+    """Collect every child that has ended: [(pid, wait status)], known tasks and orphans alike."""
+    ended = []
+    while True:
+        try:
+            pid, wait_status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:  # no children at all
+            break
+        if pid == 0:  # children exist, none has ended
+            break
+        ended.append((pid, wait_status))
+    return ended
+
+
+def has_children() -> bool:
+    """True while any child (task or adopted orphan) exists, dead or alive, unreaped."""
+    try:
+        os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return False
+    return True
+
+
+def kill_group(pgid: int, signum: int) -> bool:
+    """Signal a whole process group; False when it no longer exists."""
+    try:
+        os.killpg(pgid, signum)
+    except ProcessLookupError:  # the group is gone: an expected race with its exit
+        return False
+    except PermissionError:  # a member changed uid; signal what we may
+        return True
+    return True
+
+
+def kill_pid(pid: int, signum: int) -> bool:
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:  # already gone
+        return False
+    return True
+
+
+def signal_leftovers(signum: int) -> int:
+    """Signal every process left that is not pyinit: the final sweep (SPEC §6).
+
+    As PID 1, `kill(-1)` reaches every process in the namespace but us. Otherwise every
+    descendant, found with psutil (imported only here: it costs ~50 ms). Returns how many.
+    """
+    if os.getpid() == 1:
+        try:
+            os.kill(-1, signum)
+        except ProcessLookupError:  # nobody left
+            return 0
+        return 1
+    if not has_children():
+        return 0
+    import psutil
+
+    try:
+        found = psutil.Process().children(recursive=True)
+    except psutil.Error:
+        return 0
+    count = 0
+    for process in found:
+        try:
+            process.send_signal(signum)
+            count += 1
+        except psutil.Error:  # it ended meanwhile
+            continue
+    return count
+
+
+def become_subreaper() -> str | None:
+    """Not PID 1: make orphans come to us (SPEC §6). Returns an error text on failure."""
+    from pyinit import procctl
+
+    try:
+        procctl.set_child_subreaper()
+    except OSError as e:
+        return f"cannot become the child subreaper ({e.strerror}): orphans will go to PID 1"
+    return None

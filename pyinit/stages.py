@@ -1,0 +1,126 @@
+"""The stage sequence, as one function that reads like the manual (SPEC §4).
+
+boot (in order; the first failure ends everything, halt included)
+  -> async items started in order
+  -> sync items one after another, then the main command (the foreground sequence)
+  -> wait, as the wait policy says
+  -> stop every task (stop signal, grace, SIGKILL, sweep)
+  -> halt items in order, within the halt time limit
+  -> the final status
+"""
+
+from __future__ import annotations
+
+from pyinit import signals
+from pyinit.waitpolicy import WaitPolicy, after_halt
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pyinit.config import Item, Plan
+    from pyinit.loop import Loop, Task
+
+
+def run(plan: Plan, loop: Loop) -> int:
+    """Run the whole plan; return the status pyinit exits with (before tini's -e remap)."""
+    log = loop.log
+    log.info(f"The wait policy: {plan.wait}")
+    log.info(f"Work dir: {plan.workdir}")
+    for path, why in plan.skipped:
+        log.debug(f"skipping {path}: {why}")
+
+    boot_status = run_boot(plan, loop)
+    if boot_status is not None:
+        loop.stop_all()
+        loop.outcome_reason = f"boot failed (exitcode={boot_status})"
+        log.warn(f"boot failed (exitcode={boot_status}): halt skipped")
+        return boot_status
+
+    policy = WaitPolicy(plan.wait, compat=plan.compat, async_tasks=len(plan.async_items),
+                        foreground=bool(plan.sync) or plan.main is not None)
+
+    def task_ended(task: Task) -> None:
+        if task.item.stage == "async" and task.status is not None:
+            policy.async_ended(task.index, task.name, task.status)
+
+    loop.on_task_end = task_ended
+    for index, item in enumerate(plan.async_items):
+        loop.start(item, index)
+    loop.notify("READY=1")
+
+    run_foreground(plan, loop, policy)
+    if not policy.ended and not loop.interrupted:
+        if plan.wait == "wait_forever":
+            log.info("Activated infinite loop! To stop, press <Ctrl+C> or send SIGTERM...")
+        loop.run_until(lambda: policy.ended or loop.interrupted)
+
+    loop.notify("STOPPING=1")
+    log.info("Trying to terminate sub-processes...")
+    loop.stop_all()
+    if not policy.ended:
+        if loop.timed_out:
+            policy.timeout()
+        else:
+            signalled = loop.signalled
+            policy.stop_signal(loop.stop_signal, signalled.status if signalled else None)
+    loop.outcome_reason = policy.reason
+    level = log.warn if policy.status or loop.interrupted else log.info
+    level(f"run ended: {policy.reason} (exitcode={policy.status})")
+    return run_halt(plan, loop, policy.status)
+
+
+def run_boot(plan: Plan, loop: Loop) -> int | None:
+    """Boot items in order; the status of the first that fails, or None when all succeeded."""
+    for item in plan.boot:
+        task = loop.start(item)
+        loop.run_until(lambda: task.life.ended)  # noqa: B023 - used before the next item
+        if task.status:
+            return task.status
+        cwd = loop.shell.load_state(loop.env)
+        if cwd is not None:
+            loop.cwd = cwd
+        if loop.interrupted:
+            return signals_status(loop)
+    return None
+
+
+def signals_status(loop: Loop) -> int:
+    return 124 if loop.timed_out else 128 + loop.stop_signal
+
+
+def run_foreground(plan: Plan, loop: Loop, policy: WaitPolicy) -> None:
+    """Sync items, then the main command, one after another, while the policy lets them."""
+    sequence: list[Item] = [*plan.sync, *([plan.main] if plan.main else [])]
+    if not sequence:
+        policy.foreground_absent()
+        return
+    for number, item in enumerate(sequence, 1):
+        if policy.ended or loop.interrupted:
+            return
+        task = loop.start(item)
+        loop.foreground = task
+        # The lambdas below run inside this iteration only, so binding `task` late is right.
+        loop.run_until(lambda: task.life.ended or policy.ended or loop.interrupted)  # noqa: B023
+        if not task.life.ended:
+            return  # stop_all() will stop it
+        loop.foreground = None
+        assert task.status is not None
+        if not policy.foreground_item_ended(task.name, task.status, number == len(sequence)):
+            return
+
+
+def run_halt(plan: Plan, loop: Loop, run_status: int) -> int:
+    """Halt items in order, all within `--halt-timeout`; returns the final status."""
+    final = run_status
+    deadline = loop.clock() + plan.halt_timeout
+    for item in plan.halt:
+        task = loop.start(item, extra_env={"_exit_status": str(final)})
+        if not loop.run_until(lambda: task.life.ended, deadline):  # noqa: B023
+            loop.log.warn(f"{item.label}: still running after the halt time limit "
+                          f"({plan.halt_timeout:g}s): sending SIGKILL", "halt", task.pid)
+            loop.forward(signals.SIGKILL)
+            loop.run_until(lambda: task.life.ended)  # noqa: B023
+        assert task.status is not None
+        final = after_halt(final, task.status, plan.compat)
+    if plan.halt:
+        loop.sweep(loop.clock() + plan.defaults.grace)
+    return final

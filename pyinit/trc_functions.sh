@@ -1,0 +1,79 @@
+# pyinit's integrated functions for bash items: TrivialRC's say, log, warn, err, debug, run.
+# Sourced by every bash item before the item itself (pyinit/shell.py). Not a user-facing file.
+#
+# log/warn/err/debug do not print into the task's own output: they hand one line to pyinit on
+# the fd named by PYINIT_LOG_FD, and pyinit prints it as one of its own log lines, tagged with the
+# item's stage and pid, exactly where TrivialRC's main log would show it.
+
+say() {
+    # TrivialRC: plain echo to stdout, only with RC_VERBOSE=true.
+    if [[ "${RC_VERBOSE:-}" == "true" ]]; then echo "$@"; fi
+    return 0
+}
+
+_pyinit_send() {
+    local level=$1 message
+    shift
+    message="$*"
+    message=${message//$'\n'/ }   # one message, one line
+    if [[ -n "${PYINIT_LOG_FD:-}" ]] && { printf '%s\t%s\t%s\t%s\n' "$level" \
+            "${PYINIT_STAGE:-main}" "$BASHPID" "$message" >&"${PYINIT_LOG_FD}"; } 2>/dev/null; then
+        return 0
+    fi
+    # No pyinit to hand it to (the item runs on its own): print it the way TrivialRC would.
+    printf '%s %s [%s/%s]: %s\n' "$(date '+%Y-%m-%d %H:%M:%S')" "${SELF_NAME:-pyinit}" \
+        "${PYINIT_STAGE:-main}" "$BASHPID" "$message" >&2
+}
+
+log() { _pyinit_send info "$@"; }
+warn() { _pyinit_send warn "$@"; }
+err() { _pyinit_send error "$@"; exit 1; }
+debug() { _pyinit_send debug "$@"; }
+run() { builtin command "$@"; }
+
+# Everything bash knows that a later item must see: variables (exported or not), functions,
+# the working directory and the positional parameters. Bash's own read-only and dynamic
+# variables are left out: assigning them back would fail.
+_pyinit_save_state() {
+    local _pyinit_out=$1 _pyinit_name
+    shift
+    {
+        for _pyinit_name in $(compgen -v); do
+            case $_pyinit_name in
+                BASH*|EUID|PPID|UID|SHELLOPTS|FUNCNAME|GROUPS|HISTCMD|LINENO|RANDOM|SECONDS|\
+                SRANDOM|EPOCHREALTIME|EPOCHSECONDS|PIPESTATUS|_|PWD|OLDPWD|SHLVL|DIRSTACK|\
+                COMP_*|OPTERR|OPTIND|IFS|PS4|_pyinit_*|PYINIT_STATE*) continue ;;
+            esac
+            declare -p "$_pyinit_name" 2>/dev/null
+        done
+        declare -f
+        printf 'builtin cd -- %q\n' "$PWD"
+    } >"$_pyinit_out.sh.tmp"
+    # For pyinit itself: the exported environment, the directory and the arguments, NUL-separated.
+    env -0 >"$_pyinit_out.env.tmp"
+    printf '%s\0' "$PWD" "$@" >"$_pyinit_out.args.tmp"
+    mv -f "$_pyinit_out.sh.tmp" "$_pyinit_out.sh"
+    mv -f "$_pyinit_out.env.tmp" "$_pyinit_out.env"
+    mv -f "$_pyinit_out.args.tmp" "$_pyinit_out.args"
+}
+
+# Run one item: $1 is "file" or "code", $2 the path or the code, the rest its arguments.
+# Sourcing inside a function is what makes `local` and `return` work in a stage file, as in
+# TrivialRC; `set -e` makes the first failing command end the item, as TrivialRC's traps do.
+_pyinit_item() {
+    local _pyinit_kind=$1 _pyinit_target=$2
+    shift 2
+    if [[ -n "${PYINIT_STATE:-}" && -r "${PYINIT_STATE}.sh" ]]; then
+        . "${PYINIT_STATE}.sh"
+    fi
+    set -e
+    if [[ $_pyinit_kind == file ]]; then
+        . "$_pyinit_target"
+    else
+        eval "$_pyinit_target"
+    fi
+    set +e
+    if [[ -n "${PYINIT_STATE_OUT:-}" ]]; then
+        _pyinit_save_state "$PYINIT_STATE_OUT" "$@"
+    fi
+}

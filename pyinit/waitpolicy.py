@@ -1,0 +1,129 @@
+"""When the run ends and with which status: the wait policies, in both modes (SPEC §4).
+
+Pure: the loop reports events (a task ended for good, the foreground sequence finished, a stop
+signal, the timeout) and reads `ended`, `status` and `reason`. No clock, no system calls.
+
+pyinit's rules:
+
+| policy       | the run ends when                                   | status                    |
+|--------------|-----------------------------------------------------|---------------------------|
+| wait_any     | any task ends for good, or the foreground sequence  | that task's / item's      |
+|              | ends (its last item ends, or an item fails)         |                           |
+| wait_err     | any task fails for good (successes are only logged) | that status; 0 if none    |
+| wait_all     | every task has ended for good                       | first failure (time), 0   |
+| wait_forever | only a signal (or the timeout)                      | see below                 |
+
+A stop signal N ends any run: with the status of the foreground item that was running (it got
+the signal and decides, as with tini), else 128+N. The timeout gives 124, as timeout(1).
+
+TrivialRC mode keeps trc v1.1.12's observable rules (reference §3.7, §4): the first foreground
+item to end stops a wait_any run, whatever its status; an async task ending a wait_any run
+gives 143 (trc's main got SIGTERM from it); wait_all and wait_err take the last sync item's
+status, replaced by the last-listed async task's status when that is non-zero; wait_err ends at
+the first failing sync item but does not act on async failures before the end.
+"""
+
+from __future__ import annotations
+
+TIMEOUT_STATUS = 124
+
+
+class WaitPolicy:
+    """The run's outcome so far. `ended` turns true once; `status` is then final (before halt)."""
+
+    __slots__ = ("_async_statuses", "_first_failure", "_last_sync", "_open_async",
+                 "_open_foreground", "compat", "ended", "policy", "reason", "status")
+
+    def __init__(self, policy: str, *, compat: bool = False, async_tasks: int = 0,
+                 foreground: bool = False) -> None:
+        self.policy = policy
+        self.compat = compat
+        self.ended = False
+        self.status = 0
+        self.reason = ""
+        self._open_async = async_tasks          # async tasks not ended for good yet
+        self._open_foreground = foreground      # the foreground sequence is still running
+        self._first_failure: int | None = None
+        self._last_sync = 0                     # trc: the last foreground item's status
+        self._async_statuses: dict[int, int] = {}  # trc: async index -> status
+
+    def _end(self, status: int, reason: str) -> None:
+        if not self.ended:
+            self.ended, self.status, self.reason = True, status, reason
+
+    def async_ended(self, index: int, name: str, status: int) -> None:
+        """Async task number `index` (in launch order) ended for good with `status`."""
+        self._open_async -= 1
+        self._async_statuses[index] = status
+        if status and self._first_failure is None:
+            self._first_failure = status
+        if self.policy == "wait_any":
+            if self.compat:
+                self._end(143, f"{name} ended; TrivialRC mode gives 143")
+            else:
+                self._end(status, f"{name} ended")
+        elif self.policy == "wait_err" and status and not self.compat:
+            self._end(status, f"{name} failed")
+        self._maybe_all_done()
+
+    def foreground_item_ended(self, name: str, status: int, last: bool) -> bool:
+        """A sync item or the main command ended; returns True to go on with the next item."""
+        self._last_sync = status
+        if status and self._first_failure is None:
+            self._first_failure = status
+        if self.policy == "wait_any" and (last or status or self.compat):
+            self._open_foreground = False
+            self._end(status, f"{name} ended")
+            return False
+        if self.policy == "wait_err" and status:
+            self._open_foreground = False
+            self._end(status, f"{name} failed")
+            return False
+        if last:
+            self._open_foreground = False
+            self._maybe_all_done()
+        return True
+
+    def foreground_absent(self) -> None:
+        """There is no foreground sequence (no sync items, no command)."""
+        self._open_foreground = False
+        self._maybe_all_done()
+
+    def stop_signal(self, signum: int, foreground_status: int | None) -> None:
+        """A stop signal arrived; `foreground_status` is the status of the foreground item it
+        stopped, when one was running (the caller reports it once that item has ended)."""
+        if foreground_status is not None:
+            self._end(foreground_status, f"stopped by signal {signum}")
+        else:
+            self._end(128 + signum, f"stopped by signal {signum}")
+
+    def timeout(self) -> None:
+        self._end(TIMEOUT_STATUS, "the --timeout expired")
+
+    def _maybe_all_done(self) -> None:
+        if self.ended or self._open_async > 0 or self._open_foreground:
+            return
+        if self.policy == "wait_forever":
+            return
+        if self.compat:
+            status = self._last_sync
+            if self._async_statuses:
+                last_async = self._async_statuses[max(self._async_statuses)]
+                status = last_async or status
+            self._end(status, "every task has ended")
+        elif self.policy == "wait_any":
+            # Nothing ended the run early: only reachable with no tasks at all.
+            self._end(self._last_sync, "every task has ended")
+        else:
+            self._end(self._first_failure or 0, "every task has ended")
+
+
+def after_halt(run_status: int, halt_status: int, compat: bool) -> int:
+    """The final status once a halt item ended with `halt_status` (SPEC §4).
+
+    pyinit: a halt failure turns a successful run into a failed one but never hides an earlier
+    failure. TrivialRC: the last halt item's status replaces the run's.
+    """
+    if compat:
+        return halt_status
+    return run_status or halt_status
