@@ -39,6 +39,10 @@ def run(plan: Plan, loop: Loop) -> int:
                         foreground=bool(plan.sync) or plan.main is not None)
 
     def task_ended(task: Task) -> None:
+        # Once a signal or the timeout has ended the run, tasks end because we stop them:
+        # that is not news for the wait policy.
+        if loop.interrupted or loop.stopping:
+            return
         if task.item.stage == "async" and task.status is not None:
             policy.async_ended(task.index, task.name, task.status)
 

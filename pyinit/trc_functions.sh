@@ -42,7 +42,7 @@ _pyinit_save_state() {
             case $_pyinit_name in
                 BASH*|EUID|PPID|UID|SHELLOPTS|FUNCNAME|GROUPS|HISTCMD|LINENO|RANDOM|SECONDS|\
                 SRANDOM|EPOCHREALTIME|EPOCHSECONDS|PIPESTATUS|_|PWD|OLDPWD|SHLVL|DIRSTACK|\
-                COMP_*|OPTERR|OPTIND|IFS|PS4|_pyinit_*|PYINIT_STATE*) continue ;;
+                COMP_*|OPTERR|OPTIND|IFS|PS4|_pyinit_*|PYINIT_*|_exit_status) continue ;;
             esac
             declare -p "$_pyinit_name" 2>/dev/null
         done
@@ -59,20 +59,26 @@ _pyinit_save_state() {
 
 # Run one item: $1 is "file" or "code", $2 the path or the code, the rest its arguments.
 # Sourcing inside a function is what makes `local` and `return` work in a stage file, as in
-# TrivialRC; `set -e` makes the first failing command end the item, as TrivialRC's traps do.
+# TrivialRC. The first failing command ends the item, as in TrivialRC: boot and halt items run
+# under `set -e`; async and sync items under an ERR trap, which an item can replace (the
+# process-manager example's `trap 'true' ERR` keeps its restart loop going).
 _pyinit_item() {
     local _pyinit_kind=$1 _pyinit_target=$2
     shift 2
     if [[ -n "${PYINIT_STATE:-}" && -r "${PYINIT_STATE}.sh" ]]; then
         . "${PYINIT_STATE}.sh"
     fi
-    set -e
+    case ${PYINIT_STAGE:-} in
+        async|sync) set -E; trap '_pyinit_status=$?; exit $_pyinit_status' ERR ;;
+        *) set -e ;;
+    esac
     if [[ $_pyinit_kind == file ]]; then
         . "$_pyinit_target"
     else
         eval "$_pyinit_target"
     fi
     set +e
+    trap - ERR
     if [[ -n "${PYINIT_STATE_OUT:-}" ]]; then
         _pyinit_save_state "$PYINIT_STATE_OUT" "$@"
     fi

@@ -1,0 +1,211 @@
+"""The harness for black-box tests: run `python -m pyinit` for real, as PID 1 and as a subreaper.
+
+Every process test runs in its own PID namespace (`unshare --pid --fork --mount-proc`), because
+this machine's own PID 1 does not reap orphans: a zombie outside a namespace may not be pyinit's
+fault. Two modes (the `mode` fixture):
+
+* `pid1`: pyinit is the namespace's PID 1.
+* `subreaper`: a stand-in PID 1 (`tests/ns_init.py`) runs pyinit as its child, so pyinit is not
+  PID 1 and must register as the child subreaper; ns_init reports what was left running.
+
+`Run` reads pyinit's stdout and stderr as they come, so tests wait for a line (`expect`) rather
+than sleeping, and signals go to pyinit itself (its host pid), never to `unshare`.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NS_INIT = Path(__file__).with_name("ns_init.py")
+PYINIT = [sys.executable, "-m", "pyinit"]
+MODES = ("pid1", "subreaper")
+
+
+def can_unshare() -> bool:
+    try:
+        return subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", "true"],
+                              capture_output=True, timeout=10, check=False).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+UNSHARE_OK = can_unshare()
+
+
+@pytest.fixture(params=MODES)
+def mode(request: pytest.FixtureRequest) -> str:
+    """Each test that takes `mode` runs twice: pyinit as PID 1, and as a subreaper."""
+    if not UNSHARE_OK:
+        pytest.skip("needs root for unshare --pid (PID namespaces)")
+    return str(request.param)
+
+
+def command(mode: str, args: list[str]) -> list[str]:
+    base = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"]
+    if mode == "pid1":
+        return [*base, *PYINIT, *args]
+    if mode == "subreaper":
+        return [*base, sys.executable, str(NS_INIT), *PYINIT, *args]
+    return [*PYINIT, *args]  # "plain": no namespace, for tests that orphan nothing
+
+
+class Run:
+    """A running pyinit, its output collected line by line."""
+
+    def __init__(self, mode: str, args: list[str], env: dict[str, str] | None = None,
+                 stdin: int | None = subprocess.DEVNULL, stdout: int | None = subprocess.PIPE,
+                 cwd: str | Path | None = None) -> None:
+        full_env = dict(os.environ)
+        full_env["PYTHONPATH"] = str(ROOT)
+        full_env.pop("NOTIFY_SOCKET", None)
+        if env:
+            full_env.update(env)
+        self.mode = mode
+        self.proc = subprocess.Popen(command(mode, args), stdin=stdin, stdout=stdout,
+                                     stderr=subprocess.PIPE, env=full_env, cwd=cwd)
+        self.lines: dict[str, list[bytes]] = {"stdout": [], "stderr": []}
+        self._queues: dict[str, queue.Queue[bytes | None]] = {}
+        self._readers = []
+        for name, pipe in (("stdout", self.proc.stdout), ("stderr", self.proc.stderr)):
+            if pipe is None:
+                continue
+            q: queue.Queue[bytes | None] = queue.Queue()
+            self._queues[name] = q
+            t = threading.Thread(target=self._pump, args=(pipe, name, q), daemon=True)
+            t.start()
+            self._readers.append(t)
+        self._pid = 0
+
+    def _pump(self, pipe, name: str, q: queue.Queue[bytes | None]) -> None:
+        for line in iter(pipe.readline, b""):
+            self.lines[name].append(line)
+            q.put(line)
+        q.put(None)
+
+    @property
+    def pid(self) -> int:
+        """pyinit's pid as seen from here (the host namespace)."""
+        if not self._pid:
+            self._pid = find_pyinit(self.proc.pid)
+        return self._pid
+
+    def expect(self, pattern: str | bytes, stream: str = "stderr", timeout: float = 10) -> bytes:
+        """Wait for a line matching `pattern` (regex) on `stream`, already seen ones included."""
+        regex = re.compile(pattern.encode() if isinstance(pattern, str) else pattern)
+        seen = 0
+        deadline = time.monotonic() + timeout
+        while True:
+            lines = self.lines[stream]
+            for line in lines[seen:]:
+                if regex.search(line):
+                    return line
+            seen = len(lines)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no line matching {pattern!r} on {stream} within "
+                                     f"{timeout}s; got:\n{self.text(stream)}")
+            try:
+                item = self._queues[stream].get(timeout=min(left, 0.2))
+            except queue.Empty:
+                continue
+            if item is None and self.proc.poll() is not None:
+                lines = self.lines[stream]
+                if not any(regex.search(line) for line in lines[seen:]):
+                    raise AssertionError(f"pyinit ended without {pattern!r} on {stream}; got:\n"
+                                         f"{self.text(stream)}")
+
+    def signal(self, signum: int) -> None:
+        os.kill(self.pid, signum)
+
+    def wait(self, timeout: float = 20) -> int:
+        """pyinit's exit status (through unshare, which passes it on)."""
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise
+        self._close()
+        return code
+
+    def _close(self) -> None:
+        for t in self._readers:
+            t.join(5)
+        for pipe in (self.proc.stdout, self.proc.stderr, self.proc.stdin):
+            if pipe is not None:
+                pipe.close()
+
+    def text(self, stream: str = "stderr") -> str:
+        return b"".join(self.lines[stream]).decode(errors="replace")
+
+    def left_running(self) -> int | None:
+        """Subreaper mode: how many processes ns_init found alive after pyinit ended."""
+        match = re.search(r"ns_init: left (\d+)", self.text())
+        return int(match.group(1)) if match else None
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._close()
+
+
+def find_pyinit(root_pid: int, timeout: float = 10) -> int:
+    """The pyinit process below `root_pid` (unshare): the first descendant running -m pyinit."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            candidates = {}
+            for child in psutil.Process(root_pid).children(recursive=True):
+                try:
+                    if child.cmdline()[1:3] == ["-m", "pyinit"]:
+                        candidates[child.pid] = child.ppid()
+                except psutil.Error:
+                    continue
+        except psutil.NoSuchProcess:
+            raise AssertionError("pyinit ended before it could be found") from None
+        # A task forked but not yet exec'd looks like pyinit too: take the topmost one, once
+        # its signal handlers are in (SigCgt has SIGTERM's bit).
+        for pid, ppid in candidates.items():
+            if ppid not in candidates and _catches(pid, signal.SIGTERM):
+                return pid
+        time.sleep(0.005)
+    raise AssertionError("pyinit did not start")
+
+
+def _catches(pid: int, signum: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("SigCgt:"):
+                    return bool(int(line.split()[1], 16) >> (signum - 1) & 1)
+    except OSError:
+        return False
+    return False
+
+
+@pytest.fixture
+def run_pyinit():
+    """start(mode, args, **kw) -> Run; every Run is killed at the end of the test."""
+    runs: list[Run] = []
+
+    def start(mode: str, args: list[str], **kwargs) -> Run:
+        run = Run(mode, args, **kwargs)
+        runs.append(run)
+        return run
+
+    yield start
+    for run in runs:
+        run.kill()

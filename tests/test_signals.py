@@ -1,0 +1,118 @@
+"""Signals reach the whole group the command runs in, and the stop signals end the run (SPEC §6)."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+
+import pytest
+
+#: The command: a parent and a forked child in the same process group; both report every
+#: signal they get on stdout as "<role> <number>", and both end on SIGTERM/SIGINT/SIGQUIT.
+CATCHER = r"""
+import os, signal, sys, time
+STOP = {signal.SIGTERM, signal.SIGINT, signal.SIGQUIT}
+role = "parent"
+def on(signum, frame):
+    os.write(1, f"{role} {signum}\n".encode())
+    if signum in STOP:
+        os._exit(0 if role == "parent" else 3)
+for s in [int(a) for a in sys.argv[1:]]:
+    signal.signal(s, on)
+if os.fork() == 0:
+    role = "child"
+os.write(1, f"{role} ready\n".encode())
+while True:
+    time.sleep(3600)
+"""
+
+FORWARDED = [signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH, signal.SIGCONT,
+             signal.SIGALRM, signal.SIGABRT, signal.SIGURG, signal.SIGXCPU, signal.SIGVTALRM,
+             signal.SIGPROF, signal.SIGTSTP, signal.SIGPWR, signal.SIGSYS, signal.SIGTRAP,
+             signal.SIGRTMIN, signal.SIGRTMIN + 5, signal.SIGRTMAX]
+STOPPING = [signal.SIGTERM, signal.SIGINT, signal.SIGQUIT]
+
+
+def start_catcher(run_pyinit, mode: str, extra: list[str] | None = None):
+    numbers = [str(int(s)) for s in FORWARDED + STOPPING]
+    run = run_pyinit(mode, [*(extra or []), "--", sys.executable, "-c", CATCHER, *numbers])
+    run.expect(r"^parent ready", "stdout")
+    run.expect(r"^child ready", "stdout")
+    return run
+
+
+@pytest.mark.timeout(60)
+def test_every_signal_reaches_the_whole_group(mode: str, run_pyinit) -> None:
+    """Each catchable signal sent to pyinit should reach the command and its child (the group)."""
+    run = start_catcher(run_pyinit, mode)
+    for signum in FORWARDED:
+        run.signal(signum)
+        run.expect(rf"^parent {int(signum)}$", "stdout")
+        run.expect(rf"^child {int(signum)}$", "stdout")
+    run.signal(signal.SIGTERM)
+    assert run.wait() == 0  # the command got TERM and chose its status (as with tini)
+    assert run.expect(r"^child 15$", "stdout")
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("signum", STOPPING)
+def test_stop_signals_reach_the_command_which_decides_the_status(mode: str, run_pyinit,
+                                                                   signum: int) -> None:
+    """TERM, INT and QUIT should stop the run: the command gets the signal itself and its exit
+    status becomes pyinit's. SIGINT must not kill pyinit with a KeyboardInterrupt."""
+    run = start_catcher(run_pyinit, mode)
+    run.signal(signum)
+    assert run.wait() == 0
+    run.expect(rf"^parent {int(signum)}$", "stdout")
+    assert "Traceback" not in run.text()
+
+
+@pytest.mark.timeout(30)
+def test_rewrite_maps_one_signal_to_another(mode: str, run_pyinit) -> None:
+    """--rewrite USR1:USR2 should forward USR2 when pyinit gets USR1; a target 0 drops it."""
+    run = start_catcher(run_pyinit, mode, ["--rewrite", "USR1:USR2", "--rewrite", "HUP:0"])
+    run.signal(signal.SIGHUP)
+    run.signal(signal.SIGUSR1)
+    run.expect(rf"^parent {int(signal.SIGUSR2)}$", "stdout")
+    run.signal(signal.SIGTERM)
+    run.wait()
+    lines = run.text("stdout").splitlines()
+    assert f"parent {int(signal.SIGHUP)}" not in lines
+    assert f"parent {int(signal.SIGUSR1)}" not in lines
+
+
+@pytest.mark.timeout(30)
+def test_single_child_signals_only_the_command(mode: str, run_pyinit) -> None:
+    """-c should send signals to the command's pid only, not to the rest of its group."""
+    run = start_catcher(run_pyinit, mode, ["-c"])
+    run.signal(signal.SIGUSR1)
+    run.expect(rf"^parent {int(signal.SIGUSR1)}$", "stdout")
+    run.signal(signal.SIGHUP)
+    run.expect(rf"^parent {int(signal.SIGHUP)}$", "stdout")
+    assert f"child {int(signal.SIGUSR1)}" not in run.text("stdout").splitlines()
+    run.signal(signal.SIGTERM)
+    run.wait()
+
+
+@pytest.mark.timeout(30)
+def test_stubborn_command_is_killed_after_the_grace(mode: str, run_pyinit) -> None:
+    """A command that ignores SIGTERM should get SIGKILL after --grace, and the run still end,
+    with status 137."""
+    run = run_pyinit(mode, ["--grace", "1", "--", "sh", "-c",
+                            "trap '' TERM; echo ready; while :; do sleep 1; done"])
+    run.expect("^ready", "stdout")
+    start = time.monotonic()
+    run.signal(signal.SIGTERM)
+    assert run.wait() == 137
+    assert 0.9 < time.monotonic() - start < 5
+    assert "SIGKILL" in run.text()
+
+
+@pytest.mark.timeout(30)
+def test_timeout_gives_124(mode: str, run_pyinit) -> None:
+    """--timeout should stop everything when it expires and exit 124, as timeout(1)."""
+    start = time.monotonic()
+    run = run_pyinit(mode, ["--timeout", "0.5", "--", "sleep", "30"])
+    assert run.wait() == 124
+    assert time.monotonic() - start < 5
