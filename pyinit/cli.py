@@ -112,11 +112,11 @@ def run(plan: Plan, environ: Mapping[str, str]) -> int:
     sinks = {1: Sink(1), 2: Sink(2)}
     log = Log(lambda stream, data: sinks[stream].write(data, own=True), name=plan.self_name,
               verbosity=plan.verbosity, json=plan.log_json, split_streams=plan.compat,
-              main_pid=os.getpid())
+              main_pid=os.getpid(), notes_are_debug=plan.compat)
     _become_init(plan, log)
     loop = Loop(plan, log, sinks, _task_environment(plan, environ))
     try:
-        final = stages.run(plan, loop)
+        final = stages.run(plan, loop, environ)
         final = status.remap(final, plan.remap)
         log.info(f"Exited (exitcode={final})")
         _write_termination_log(environ, loop, final)

@@ -49,6 +49,11 @@ class Record:
     def _fields(self) -> tuple[str, ...]:
         return self.__slots__
 
+    def _changed(self, changes: dict[str, object]) -> dict[str, object]:
+        fields: dict[str, object] = {k: getattr(self, k) for k in self._fields()}
+        fields.update(changes)
+        return fields
+
     def __eq__(self, other: object) -> bool:
         return type(other) is type(self) and all(
             getattr(self, k) == getattr(other, k) for k in self._fields())
@@ -96,9 +101,7 @@ class TaskSettings(Record):
                   user=user, group=group, cwd=cwd, env=env, prefix=prefix)
 
     def replace(self, **changes: object) -> TaskSettings:
-        fields: dict[str, object] = {k: getattr(self, k) for k in self.__slots__}
-        fields.update(changes)
-        return TaskSettings(**fields)  # type: ignore[arg-type]
+        return TaskSettings(**self._changed(changes))  # type: ignore[arg-type]
 
 
 class Item(Record):
@@ -151,6 +154,10 @@ class Plan(Record):
 
     def __init__(self, **fields: object) -> None:
         self._set(**fields)
+
+    def without_boot(self) -> Plan:
+        """The same plan once boot has run (after `set --` rewrote the command line)."""
+        return Plan(**self._changed({"boot": ()}))
 
     def items(self) -> Iterator[Item]:
         yield from self.boot
@@ -512,7 +519,7 @@ def load(argv: list[str], environ: Mapping[str, str], program: str = "pyinit") -
     if environ.get("RC_VERBOSE") == "true":
         verbosity = 3 if environ.get("RC_VERBOSE_EXTRA") == "true" else 2
     elif compat:
-        verbosity = 0 if not opts.get("verbose") else verbosity
+        verbosity = -1  # TrivialRC prints nothing of its own unless RC_VERBOSE=true
     count = opts.get("verbose", 0)
     assert isinstance(count, int)
     if count:
@@ -636,7 +643,8 @@ def _check_runnable(plan: Plan, environ: Mapping[str, str]) -> None:
     if not plan.compat and not any(True for _ in plan.items()):
         raise UsageError("nothing to run: give a command, or stage files in the work directory "
                          f"({plan.workdir}); see --help")
-    needs_bash = [item for item in plan.items() if item.how != EXEC]
+    needs_bash = [item for item in plan.items()
+                  if item.how != EXEC or (plan.compat and item.stage == "main")]
     if needs_bash and find_program("bash", environ) is None:
         raise ConfigError(f"{needs_bash[0].label}: needs bash to run, and bash is not on PATH")
 

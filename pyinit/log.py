@@ -37,8 +37,8 @@ def json_line(fields: dict[str, object]) -> bytes:
 class Log:
     """Writes pyinit's own lines through `write(stream, data)` (the non-blocking sinks)."""
 
-    __slots__ = ("_last_second", "_stamp", "json", "main_pid", "name", "split_streams",
-                 "verbosity", "write")
+    __slots__ = ("_last_second", "_stamp", "json", "main_pid", "name", "note_level",
+                 "split_streams", "verbosity", "write")
 
     def __init__(
         self,
@@ -49,6 +49,7 @@ class Log:
         json: bool = False,
         split_streams: bool = False,
         main_pid: int = 0,
+        notes_are_debug: bool = False,
     ) -> None:
         self.write = write
         self.name = name
@@ -58,6 +59,10 @@ class Log:
         # keeps its chatter off the application's stdout (a common complaint about tini).
         self.split_streams = split_streams
         self.main_pid = main_pid
+        # pyinit's own commentary (why the run ended, a signal received, a SIGKILL sent) is a
+        # warning in pyinit's mode; TrivialRC mode keeps trc's message catalogue, so there it
+        # is a debug line.
+        self.note_level = DEBUG if notes_are_debug else WARN
         self._last_second = -1
         self._stamp = ""
 
@@ -69,6 +74,13 @@ class Log:
 
     def warn(self, message: str, ns: str = "main", pid: int = 0, task: str = "") -> None:
         self.emit(WARN, message, ns, pid, task)
+
+    def note(self, message: str, ns: str = "main", pid: int = 0, task: str = "") -> None:
+        """A line of pyinit's own that TrivialRC has no counterpart for."""
+        if self.note_level == DEBUG:
+            self.debug(message, ns, pid, task)
+        else:
+            self.emit(WARN, message, ns, pid, task)
 
     def info(self, message: str, ns: str = "main", pid: int = 0, task: str = "") -> None:
         self.emit(INFO, message, ns, pid, task)

@@ -131,6 +131,11 @@ class Loop:
         """A stop signal or the timeout has ended the run."""
         return bool(self.stop_signal) or self.timed_out
 
+    def replan(self, plan: Plan) -> None:
+        """Go on with a plan read again after boot (a boot item's `set --`)."""
+        self.plan = plan
+        self.shell.plan = plan
+
     def notify(self, message: str) -> None:
         """Tell systemd (Type=notify) where the run is, when NOTIFY_SOCKET is set."""
         if self.notify_socket:
@@ -173,7 +178,9 @@ class Loop:
             # The child has already exited 126/127; the reaper will report it like any exit.
             self.log.error(f"{item.label}: {result.error}", ns, result.pid, item.name)
         else:
-            self.log.info(_launch_message(item), ns, result.pid, item.name)
+            # TrivialRC runs boot items in its main process: its lines carry main's pid.
+            pid = self.log.main_pid if item.stage == "boot" and self.plan.compat else result.pid
+            self.log.info(_launch_message(item), ns, pid, item.name)
         for fd, stream_no in ((result.stdout, 1), (result.stderr, 2)):
             if fd < 0:
                 continue
@@ -267,7 +274,7 @@ class Loop:
         if self.timeout_at is not None and now >= self.timeout_at and not self.timed_out:
             self.timed_out = True
             if not self.stop_signal:
-                self.log.warn(f"the --timeout of {self.plan.timeout:g}s expired: stopping")
+                self.log.note(f"the --timeout of {self.plan.timeout:g}s expired: stopping")
         if self.stopping:
             return
         for task in self.tasks:
@@ -289,12 +296,12 @@ class Loop:
 
     def _stop_requested(self, signum: int, target: int) -> None:
         if self.stop_signal:
-            self.log.warn(f"got {signals.name(signum)} again: already stopping")
+            self.log.note(f"got {signals.name(signum)} again: already stopping")
             return
         if self.timed_out:
             return
         self.stop_signal = signum
-        self.log.warn(f"got {signals.name(signum)}: stopping")
+        self.log.note(f"got {signals.name(signum)}: stopping")
         # The foreground item gets the signal itself and decides the run's status (as with
         # tini); the others get their own stop signal from stop_all().
         if self.foreground is not None and self.foreground.running and not self.stopping:
@@ -317,28 +324,41 @@ class Loop:
     # -- task ends --------------------------------------------------------------------------
 
     def _reaped(self, pid: int, wait_status: int) -> None:
-        task = self.by_pid.pop(pid, None)
-        if task is None:
-            self.log.debug(f"reaped an orphan <pid={pid}> (exitcode="
-                           f"{status.from_wait_status(wait_status)})")
-            return
+        task = self.by_pid.get(pid)
         code = status.from_wait_status(wait_status)
-        task.status = code
-        task.pid = 0
+        if task is None:
+            self.log.debug(f"reaped an orphan <pid={pid}> (exitcode={code})")
+            return
         for stream in list(task.streams):
             self._read(stream, drain=True)
         if self.shell.log_read >= 0:
             self._messages()  # what it logged just before it ended comes before its exit line
-        self.log.info(_exit_message(task.item, code), NS[task.item.stage], pid, task.name)
+        del self.by_pid[pid]
+        task.status = code
+        task.pid = 0
+        self._log_exit(task, pid, code)
         decision = task.life.exited(code, self.clock())
         if decision.action == supervisor.RESTART:
             self.log.warn(f"{task.name} exited (exitcode={code}): restart {decision.restarts} "
                           f"in {decision.delay:g}s", NS[task.item.stage], pid, task.name)
+            self.notify(f"STATUS={task.name} exited (exitcode={code}), restart "
+                        f"{decision.restarts} in {decision.delay:g}s")
         elif decision.action == supervisor.GIVE_UP:
             self.log.error(f"{task.name} failed for good (exitcode={code}): {decision.reason}",
                            NS[task.item.stage], pid, task.name)
         if task.life.ended and self.on_task_end is not None:
             self.on_task_end(task)
+
+    def _log_exit(self, task: Task, pid: int, code: int) -> None:
+        """TrivialRC's exit line: boot items have none in TrivialRC mode (they ran inside trc's
+        main process there); halt lines are main's."""
+        stage = task.item.stage
+        if stage == "boot" and self.plan.compat:
+            return
+        if stage == "halt":
+            self.log.info(_exit_message(task.item, code), "main", 0, task.name)
+        else:
+            self.log.info(_exit_message(task.item, code), NS[stage], pid, task.name)
 
     def _messages(self) -> None:
         """Print what bash items sent through the integrated log functions (shell.py)."""
@@ -424,6 +444,8 @@ class Loop:
         for task in self.tasks:
             task.life.stopping()
             if task.running:
+                if task.item.stage == "async":
+                    self.log.info(f"terminating the child process <pid={task.pid}>")
                 grace = max(grace, task.settings.grace)
                 if task is not self.foreground or not self.stop_signal:
                     self._send(task, task.settings.stop_signal)
@@ -436,7 +458,7 @@ class Loop:
         if not self.run_until(lambda: not any(t.running for t in self.tasks), deadline):
             for task in self.tasks:
                 if task.running:
-                    self.log.warn(f"{task.name} <pid={task.pid}> still running after "
+                    self.log.note(f"{task.name} <pid={task.pid}> still running after "
                                   f"{grace:g}s: sending SIGKILL", NS[task.item.stage], task.pid)
                     self._send(task, signals.SIGKILL)
             self.run_until(lambda: not any(t.running for t in self.tasks),
@@ -451,7 +473,7 @@ class Loop:
             self.log.debug("sent SIGTERM to the processes left")
             if self.run_until(lambda: not reaper.has_children(), deadline):
                 return
-            self.log.warn("processes left after the grace period: sending SIGKILL")
+            self.log.note("processes left after the grace period: sending SIGKILL")
             reaper.signal_leftovers(signals.SIGKILL)
             self.run_until(lambda: not reaper.has_children(), self.clock() + KILL_WAIT)
 

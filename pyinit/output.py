@@ -78,10 +78,10 @@ class LineSplitter:
     def _lines(self, complete: bytes) -> bytes:
         """Prefix every line of `complete`, which ends with a newline."""
         if len(complete) > self.limit and self._has_overlong(complete):
-            return b"".join(self._line(piece) for piece in self._pieces(complete))
+            return b"".join([self._line(piece) for piece in self._pieces(complete)])
         if self._format_line is not None:
             fmt = self._format_line
-            return b"".join(fmt(line) for line in complete[:-1].split(NEWLINE))
+            return b"".join([fmt(line) for line in complete[:-1].split(NEWLINE)])
         if not self.prefix:
             return complete
         # The fast path: one C-level pass over the whole chunk.
@@ -93,12 +93,17 @@ class LineSplitter:
         return self.prefix + line + NEWLINE
 
     def _has_overlong(self, complete: bytes) -> bool:
-        start = 0
-        while start < len(complete):
-            end = complete.find(NEWLINE, start)
-            if end - start > self.limit:
+        """Whether a line of `complete` (which ends with a newline) is longer than the limit.
+
+        Jumps from the last newline of one window of limit+1 bytes to the next, so it costs a
+        few C-level scans per chunk instead of one Python step per line.
+        """
+        pos, end, window = 0, len(complete), self.limit + 1
+        while end - pos > window:
+            last = complete.rfind(NEWLINE, pos, pos + window)
+            if last < 0:
                 return True
-            start = end + 1
+            pos = last + 1
         return False
 
     def _pieces(self, complete: bytes) -> list[bytes]:

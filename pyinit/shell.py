@@ -34,6 +34,12 @@ DRIVER = '. "$PYINIT_FUNCTIONS"; _pyinit_item "$@"'
 FUNCTIONS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "trc_functions.sh")
 
 
+def needs_bash(plan: Plan) -> bool:
+    """Bash items, or TrivialRC mode's main command (run as "$@" by bash)."""
+    return any(item.how != config.EXEC for item in plan.items()) or (
+        plan.compat and plan.main is not None)
+
+
 class Shell:
     """Builds argv for items and keeps the boot state between them."""
 
@@ -43,15 +49,16 @@ class Shell:
         self.log_read = -1
         self.log_write = -1
         self.state = ""                 # the state files' common path, once boot needs one
-        self.args: tuple[str, ...] = ()  # the arguments bash items see as "$@"
-        if any(item.how != config.EXEC for item in plan.items()):
+        self.args = plan.args           # what bash items see as "$@": pyinit's arguments
+        if needs_bash(plan):
             self.bash = config.find_program("bash", env) or "bash"
             self.log_read, self.log_write = os.pipe2(os.O_CLOEXEC)
             os.set_blocking(self.log_read, False)
 
     def command(self, item: Item, env: dict[str, str]) -> tuple[list[str], dict[int, int]]:
         """argv and extra fds for `item`; adds what bash needs to `env`."""
-        if item.how == config.EXEC:
+        trc_main = item.stage == "main" and self.plan.compat
+        if item.how == config.EXEC and not trc_main:
             return list(item.argv), {}
         env["PYINIT_FUNCTIONS"] = FUNCTIONS
         env["PYINIT_LOG_FD"] = str(LOG_FD)
@@ -59,6 +66,11 @@ class Shell:
             env["PYINIT_STATE"] = self.state
         if item.stage == "boot":
             env["PYINIT_STATE_OUT"] = self._state_path()
+        if trc_main:
+            # TrivialRC runs its trailing command as "$@" inside bash: still an argv vector
+            # (no eval), but builtins and boot's functions work (`trc exit 5`).
+            argv = [self.bash, "-c", DRIVER, self.plan.self_name, "argv", *item.argv]
+            return argv, {LOG_FD: self.log_write}
         kind = "file" if item.how == config.BASH_FILE else "code"
         argv = [self.bash, "-c", DRIVER, self.plan.self_name, kind, item.argv[0], *self.args]
         return argv, {LOG_FD: self.log_write}

@@ -11,16 +11,18 @@ boot (in order; the first failure ends everything, halt included)
 
 from __future__ import annotations
 
-from pyinit import signals
+from pyinit import config, signals
 from pyinit.waitpolicy import WaitPolicy, after_halt
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from pyinit.config import Item, Plan
     from pyinit.loop import Loop, Task
 
 
-def run(plan: Plan, loop: Loop) -> int:
+def run(plan: Plan, loop: Loop, environ: Mapping[str, str]) -> int:
     """Run the whole plan; return the status pyinit exits with (before tini's -e remap)."""
     log = loop.log
     log.info(f"The wait policy: {plan.wait}")
@@ -32,8 +34,14 @@ def run(plan: Plan, loop: Loop) -> int:
     if boot_status is not None:
         loop.stop_all()
         loop.outcome_reason = f"boot failed (exitcode={boot_status})"
-        log.warn(f"boot failed (exitcode={boot_status}): halt skipped")
+        log.note(f"boot failed (exitcode={boot_status}): halt skipped")
         return boot_status
+    if loop.shell.args != plan.args:
+        # A boot item rewrote the command line with `set --` (TrivialRC's self-configuring
+        # example): what follows boot is read from the new one.
+        log.debug("boot rewrote the command line: reading it again")
+        plan = config.load(list(loop.shell.args), environ, plan.self_name).without_boot()
+        loop.replan(plan)
 
     policy = WaitPolicy(plan.wait, compat=plan.compat, async_tasks=len(plan.async_items),
                         foreground=bool(plan.sync) or plan.main is not None)
@@ -67,7 +75,7 @@ def run(plan: Plan, loop: Loop) -> int:
             signalled = loop.signalled
             policy.stop_signal(loop.stop_signal, signalled.status if signalled else None)
     loop.outcome_reason = policy.reason
-    level = log.warn if policy.status or loop.interrupted else log.info
+    level = log.note if policy.status or loop.interrupted else log.debug
     level(f"run ended: {policy.reason} (exitcode={policy.status})")
     return run_halt(plan, loop, policy.status)
 

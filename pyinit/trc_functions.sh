@@ -57,7 +57,8 @@ _pyinit_save_state() {
     mv -f "$_pyinit_out.args.tmp" "$_pyinit_out.args"
 }
 
-# Run one item: $1 is "file" or "code", $2 the path or the code, the rest its arguments.
+# Run one item: $1 is "file", "code" or "argv", $2 the path, the code or the program, the rest
+# its arguments.
 # Sourcing inside a function is what makes `local` and `return` work in a stage file, as in
 # TrivialRC. The first failing command ends the item, as in TrivialRC: boot and halt items run
 # under `set -e`; async and sync items under an ERR trap, which an item can replace (the
@@ -72,11 +73,11 @@ _pyinit_item() {
         async|sync) set -E; trap '_pyinit_status=$?; exit $_pyinit_status' ERR ;;
         *) set -e ;;
     esac
-    if [[ $_pyinit_kind == file ]]; then
-        . "$_pyinit_target"
-    else
-        eval "$_pyinit_target"
-    fi
+    case $_pyinit_kind in
+        file) . "$_pyinit_target" ;;
+        argv) "$_pyinit_target" "$@" ;;   # TrivialRC mode's main command
+        *) eval "$_pyinit_target" ;;
+    esac
     set +e
     trap - ERR
     if [[ -n "${PYINIT_STATE_OUT:-}" ]]; then

@@ -96,12 +96,14 @@ def test_stalled_stdout_does_not_stop_signals(mode: str) -> None:
     and on SIGTERM still stop and exit with the command's status."""
     r, w = os.pipe()
     marker = f"/tmp/pyinit-test-stall-{os.getpid()}-{mode}"
-    main = f"trap 'touch {marker}' USR1; trap 'exit 7' TERM; while :; do sleep 0.05; done"
+    main = (f"trap 'touch {marker}' USR1; trap 'exit 7' TERM; echo ready >&2; "
+            "while :; do sleep 0.05; done")
     flood = "trap '' USR1; exec yes"  # floods stdout; USR1 is for the command only
-    run = Run(mode, ["--grace", "2", "-D", flood, "--", "sh", "-c", main], stdout=w)
+    run = Run(mode, ["-vv", "--grace", "2", "-D", flood, "--", "sh", "-c", main], stdout=w)
     os.close(w)
     try:
         pid = run.pid
+        run.expect("^ready")  # its traps are set
         deadline = time.monotonic() + 10
         buf = bytearray(4)
         while time.monotonic() < deadline:  # wait until the pipe is full: the stall is real
