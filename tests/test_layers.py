@@ -1,0 +1,55 @@
+"""The module map holds: imports point down only (DESIGN, README "Architecture").
+
+Each module has a layer; a module may import only from lower layers, so a layer-1 module never
+imports another layer-1 module (no sideways arrows) and the leaves import nothing of pyinit's
+but the smallest leaves (`errors`, `signals`). Imports inside functions count too.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "pyinit"
+
+LAYERS = {
+    # the smallest leaves: stdlib only
+    "errors": 0, "signals": 0,
+    # leaves: stdlib, and the smallest leaves at most
+    "status": 1, "output": 1, "sink": 1, "log": 1, "procctl": 1, "notify": 1,
+    "supervisor": 1, "waitpolicy": 1, "config": 1,
+    # OS mechanics, bash items, the plan in words: leaves only
+    "reaper": 2, "spawn": 2, "shell": 2, "plan_text": 2,
+    # the loop, the stages, the command line, the entry point
+    "loop": 3, "stages": 4, "cli": 5, "__main__": 6, "__init__": 0,
+}
+
+
+def pyinit_imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            if node.module == "pyinit":
+                found.update(alias.name for alias in node.names if alias.name != "__version__")
+            elif node.module.startswith("pyinit."):
+                found.add(node.module.split(".")[1])
+        elif isinstance(node, ast.Import):
+            found.update(a.name.split(".")[1] for a in node.names if a.name.startswith("pyinit."))
+    return found
+
+
+def test_every_module_has_a_layer() -> None:
+    """Every module in the package should be placed on the map (a new one must be placed)."""
+    modules = {p.stem for p in PACKAGE.glob("*.py")}
+    assert modules == set(LAYERS)
+
+
+@pytest.mark.parametrize("module", sorted(LAYERS))
+def test_imports_point_down(module: str) -> None:
+    """A module should import only modules of lower layers."""
+    for imported in pyinit_imports(PACKAGE / f"{module}.py"):
+        assert LAYERS[imported] < LAYERS[module], (
+            f"{module} (layer {LAYERS[module]}) imports {imported} (layer {LAYERS[imported]})")
