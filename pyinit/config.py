@@ -430,7 +430,8 @@ def _toml_settings(table: object, where: str) -> dict[str, object]:
                 raise ConfigError(f"{at}: expected a string, got {value!r}")
             fields[key] = _choice(value, RESTART_POLICIES, at)
         elif kind == "seconds":
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            if (isinstance(value, bool) or not isinstance(value, int | float) or value < 0
+                    or not math.isfinite(value)):
                 raise ConfigError(f"{at}: expected a number of seconds >= 0, got {value!r}")
             fields[key] = float(value)
         elif kind in ("count", "code"):
@@ -451,22 +452,49 @@ def _toml_settings(table: object, where: str) -> dict[str, object]:
                 raise ConfigError(f"{at}: expected a string, got {value!r}")
             if kind == "name":
                 _check_account(key, value, at)
+            elif kind == "text":
+                check_prefix(value, at)
             fields[key] = value
     return fields
 
 
+def check_prefix(fmt: str, what: str) -> str:
+    """A prefix format may use {name}, {pid}, {stage} and {time}, nothing else."""
+    try:
+        fmt.format(name="", pid=0, stage="", time="")
+    except (KeyError, IndexError, ValueError, AttributeError):
+        raise ConfigError(f"{what}: expected a prefix format using {{name}} {{pid}} {{stage}} "
+                          f"{{time}}, got {fmt!r}") from None
+    return fmt
+
+
+#: The largest uid/gid: (uid_t)-1 means "no change" to setuid(2).
+MAX_ID = 2**32 - 2
+
+
 def _check_account(key: str, value: str, at: str) -> None:
-    """`user`/`group` must exist now: failing at start beats failing at the first restart."""
+    """`user`/`group` must exist now: failing at start beats failing at the first restart.
+    A number is taken as an id (it need not be in /etc/passwd, as with `docker run -u`)."""
     import grp
     import pwd
 
+    if value.isascii() and value.isdigit():
+        if int(value) > MAX_ID:
+            raise ConfigError(f"{at}: {key} id {value} is out of range")
+        return
     lookup = pwd.getpwnam if key == "user" else grp.getgrnam
     try:
-        if value.isdigit():
-            return
         lookup(value)
-    except KeyError:
+    except (KeyError, ValueError):  # ValueError: an embedded NUL
         raise ConfigError(f"{at}: no such {key} {value!r}") from None
+
+
+def _checked(settings: TaskSettings, where: str) -> TaskSettings:
+    """Rules between keys, once all sources are merged."""
+    if settings.restart_max_delay < settings.restart_delay:
+        raise ConfigError(f"{where}: restart_max_delay ({settings.restart_max_delay:g}) is "
+                          f"below restart_delay ({settings.restart_delay:g})")
+    return settings
 
 
 def read_toml(path: str) -> dict[str, object]:
@@ -555,6 +583,7 @@ def load(argv: list[str], environ: Mapping[str, str], program: str = "pyinit") -
         "1", "true")
     prefix = setting("prefix", "" if compat else "{name}: ")
     assert prefix is not None
+    check_prefix(prefix, "--prefix" if sources["prefix"] == "command line" else sources["prefix"])
 
     # Task defaults: built-in < [defaults] in pyinit.toml < environment < command line.
     toml_path = os.path.join(workdir, "pyinit.toml")
@@ -584,7 +613,7 @@ def load(argv: list[str], environ: Mapping[str, str], program: str = "pyinit") -
         else:
             fields[key] = _number(text, what)
         sources[f"defaults.{key}"] = sources.pop(key)
-    defaults = TaskSettings(**fields)  # type: ignore[arg-type]
+    defaults = _checked(TaskSettings(**fields), "defaults")  # type: ignore[arg-type]
 
     # The items, in run order within each stage: files first, then the command line's strings.
     skipped: list[tuple[str, str]] = []
@@ -621,7 +650,11 @@ def load(argv: list[str], environ: Mapping[str, str], program: str = "pyinit") -
         task_fields = _toml_settings(table, f"{toml_path}: task.{name}")
         for key in task_fields:
             sources[f"task.{name}.{key}"] = toml_path
-        tasks[name] = defaults.replace(**task_fields)
+        if "env" in task_fields:  # a task's env adds to the defaults' env
+            merged = dict(defaults.env)
+            merged.update(dict(task_fields["env"]))  # type: ignore[call-overload]
+            task_fields["env"] = tuple(merged.items())
+        tasks[name] = _checked(defaults.replace(**task_fields), f"{toml_path}: task.{name}")
 
     plan = Plan(
         action=action, workdir=workdir, boot=tuple(staged["boot"]),

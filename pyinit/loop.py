@@ -163,8 +163,9 @@ class Loop:
         argv, pass_fds = self.shell.command(item, env)
         try:
             identity = spawn.resolve_identity(settings.user, settings.group)
-        except (KeyError, OverflowError):  # checked at start; only a changed passwd gets here
-            identity = None
+        except KeyError:  # checked at start; only a changed /etc/passwd gets here
+            identity = spawn.Identity(None, None, None,
+                                      f"no such user {settings.user!r} or group {settings.group!r}")
         result = spawn.spawn(
             argv, env, capture=capture, keep_stdin=is_main, foreground=is_main,
             cwd=settings.cwd or self.cwd, identity=identity, pass_fds=pass_fds)
@@ -346,6 +347,9 @@ class Loop:
         elif decision.action == supervisor.GIVE_UP:
             self.log.error(f"{task.name} failed for good (exitcode={code}): {decision.reason}",
                            NS[task.item.stage], pid, task.name)
+        elif decision.action == supervisor.LIMIT:
+            self.log.warn(f"{task.name} exited (exitcode={code}): not restarted, "
+                          f"{decision.reason}", NS[task.item.stage], pid, task.name)
         if task.life.ended and self.on_task_end is not None:
             self.on_task_end(task)
 
@@ -434,36 +438,41 @@ class Loop:
     def stop_all(self) -> None:
         """Stop every task at once, then every process that escaped, within the grace (SPEC §6).
 
-        Each task's group gets its stop signal; pyinit returns as soon as all are gone. At the
-        deadline survivors get SIGKILL. Processes that left their group (setsid, double fork)
-        are swept the same way: `kill(-1)` as PID 1, else psutil over our descendants.
+        Each task's group gets its stop signal at once; pyinit returns as soon as all are gone.
+        A task still running at the end of its own grace gets SIGKILL. Processes that left their
+        group (setsid, double fork) are swept the same way once the tasks are gone: `kill(-1)`
+        as PID 1, else psutil over our descendants, with the latest grace as the deadline.
         """
         self.stopping = True
         now = self.clock()
-        grace = 0.0
+        deadlines: dict[Task, float] = {}
         for task in self.tasks:
             task.life.stopping()
-            if task.running:
-                if task.item.stage == "async":
-                    self.log.info(f"terminating the child process <pid={task.pid}>")
-                grace = max(grace, task.settings.grace)
-                if task is not self.foreground or not self.stop_signal:
-                    self._send(task, task.settings.stop_signal)
-                    self.log.debug(f"sent {signals.name(task.settings.stop_signal)} to "
-                                   f"{task.name} <pid={task.pid}>")
-        if not any(t.running for t in self.tasks) and not reaper.has_children():
-            return
-        grace = grace or self.plan.defaults.grace
-        deadline = now + grace
-        if not self.run_until(lambda: not any(t.running for t in self.tasks), deadline):
-            for task in self.tasks:
-                if task.running:
+            if not task.running:
+                continue
+            if task.item.stage == "async":
+                self.log.info(f"terminating the child process <pid={task.pid}>")
+            deadlines[task] = now + task.settings.grace
+            if task is not self.signalled:  # that one already got the signal that stopped us
+                self._send(task, task.settings.stop_signal)
+                self.log.debug(f"sent {signals.name(task.settings.stop_signal)} to "
+                               f"{task.name} <pid={task.pid}>")
+        latest = max(deadlines.values(), default=now + self.plan.defaults.grace)
+        killed: set[Task] = set()
+        while alive := [t for t in deadlines if t.running and t not in killed]:
+            nearest = min(deadlines[t] for t in alive)
+            if self.run_until(lambda: not any(t.running for t in alive), nearest):
+                continue
+            for task in alive:
+                if task.running and deadlines[task] <= self.clock():
                     self.log.note(f"{task.name} <pid={task.pid}> still running after "
-                                  f"{grace:g}s: sending SIGKILL", NS[task.item.stage], task.pid)
+                                  f"{task.settings.grace:g}s: sending SIGKILL",
+                                  NS[task.item.stage], task.pid)
                     self._send(task, signals.SIGKILL)
-            self.run_until(lambda: not any(t.running for t in self.tasks),
-                           self.clock() + KILL_WAIT)
-        self.sweep(deadline)
+                    killed.add(task)
+        if killed:  # SIGKILL is not instant; a process in the kernel (state D) may take a while
+            self.run_until(lambda: not any(t.running for t in killed), self.clock() + KILL_WAIT)
+        self.sweep(max(latest, self.clock()))
 
     def sweep(self, deadline: float) -> None:
         """Stop processes no task accounts for: TERM, then KILL at `deadline`."""

@@ -33,14 +33,17 @@ class Spawned:
 
 
 class Identity:
-    """Who a task runs as: resolved uid, gid and supplementary groups."""
+    """Who a task runs as: resolved uid, gid and supplementary groups; or why it cannot run
+    (`error`: the child then fails at the privilege drop, status 126, and never runs as root)."""
 
-    __slots__ = ("gid", "groups", "uid")
+    __slots__ = ("error", "gid", "groups", "uid")
 
-    def __init__(self, uid: int | None, gid: int | None, groups: list[int] | None) -> None:
+    def __init__(self, uid: int | None, gid: int | None, groups: list[int] | None,
+                 error: str = "") -> None:
         self.uid = uid
         self.gid = gid
         self.groups = groups
+        self.error = error
 
 
 def resolve_identity(user: str | None, group: str | None) -> Identity | None:
@@ -53,15 +56,23 @@ def resolve_identity(user: str | None, group: str | None) -> Identity | None:
     uid = gid = None
     groups: list[int] | None = None
     if user is not None:
-        entry = pwd.getpwuid(int(user)) if user.isdigit() else pwd.getpwnam(user)
-        uid, gid = entry.pw_uid, entry.pw_gid
-        groups = os.getgrouplist(entry.pw_name, entry.pw_gid)
+        try:
+            entry = pwd.getpwuid(int(user)) if user.isdigit() else pwd.getpwnam(user)
+        except KeyError:
+            if not user.isdigit():
+                raise
+            uid = gid = int(user)  # an id with no passwd entry, as `docker run -u 1234`
+        else:
+            uid, gid = entry.pw_uid, entry.pw_gid
+            groups = os.getgrouplist(entry.pw_name, entry.pw_gid)
     if group is not None:
         gid = int(group) if group.isdigit() else grp.getgrnam(group).gr_gid
         if groups is None:
             groups = [gid]  # drop pyinit's supplementary groups too
         elif gid not in groups:
             groups.append(gid)
+    elif groups is None:
+        groups = [gid] if gid is not None else None  # a bare uid: its own group only
     return Identity(uid, gid, groups)
 
 
@@ -146,6 +157,8 @@ def _exec_child(argv: tuple[str, ...] | list[str], env: dict[str, str], out_w: i
             os.chdir(cwd)
         if identity is not None:
             step = "drop privileges"
+            if identity.error:
+                raise PermissionError(1, identity.error)
             if identity.groups is not None:
                 os.setgroups(identity.groups)
             if identity.gid is not None:

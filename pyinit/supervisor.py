@@ -34,8 +34,8 @@ What `exited(status, now)` decides, first rule that applies:
 4. Policy `on-failure` and status 0: done, EXITED.
 5. The crash-loop limit, below. Hit with a non-zero status: action "failed", state FAILED.
    Hit by an `always` task that exited 0: action "done", state EXITED, reason "restart limit
-   reached": the task did nothing wrong, we only stopped bringing it back, and a wait policy
-   should not report a success as a failure.
+   reached" and action LIMIT: the task did nothing wrong, we only stopped bringing it back,
+   and a wait policy should not report a success as a failure.
 6. Otherwise restart: BACKOFF until `now + delay`.
 
 Backoff: the first restart waits `restart_delay`, each consecutive one twice the previous,
@@ -74,6 +74,7 @@ RESTART_POLICIES = (NEVER, ON_FAILURE, ALWAYS)
 RESTART = "restart"
 DONE = "done"
 GIVE_UP = "failed"
+LIMIT = "limit"  # an `always` task that exited 0 at the restart limit: ended, not failed
 
 __all__ = [
     "ALWAYS",
@@ -82,6 +83,7 @@ __all__ = [
     "EXITED",
     "FAILED",
     "GIVE_UP",
+    "LIMIT",
     "NEVER",
     "ON_FAILURE",
     "RESTART",
@@ -203,7 +205,8 @@ class Decision(_Frozen):
     """What `TaskLife.exited()` decided, for the loop to act on and log (SPEC §5: every restart,
     give-up and its reason is logged).
 
-    `action` is RESTART ("restart"), DONE ("done") or GIVE_UP ("failed"); `at` is when to
+    `action` is RESTART ("restart"), DONE ("done"), GIVE_UP ("failed") or LIMIT ("limit": an
+    `always` task that exited 0 when no restart was left; ended, not failed); `at` is when to
     restart (None unless restarting); `delay` the backoff used (0 unless restarting); `status`
     the exit status that caused it; `reason` one short phrase; `restarts` the task's restart
     count after this decision.
@@ -349,7 +352,7 @@ class TaskLife:
             limit = f"{len(recent)} restarts within {_seconds(rules.restart_window)}"
             if status:
                 return self._end(FAILED, GIVE_UP, status, f"crash loop: {limit}")
-            return self._end(EXITED, DONE, status, f"restart limit reached: {limit}")
+            return self._end(EXITED, LIMIT, status, f"restart limit reached: {limit}")
 
         started_at = self._started_at
         if started_at is not None and now - started_at >= rules.restart_reset:

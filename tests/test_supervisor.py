@@ -16,6 +16,7 @@ from pyinit.supervisor import (
     EXITED,
     FAILED,
     GIVE_UP,
+    LIMIT,
     NEVER,
     ON_FAILURE,
     RESTART,
@@ -448,7 +449,7 @@ def test_restart_limit_on_success_is_not_a_failure() -> None:
     fail_at(life, [1.0, 2.0, 3.0, 4.0, 5.0], status=0)
     d = fail_at(life, [6.0], status=0)[0]
     assert d == Decision(
-        action=DONE,
+        action=LIMIT,
         at=None,
         delay=0.0,
         status=0,
