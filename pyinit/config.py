@@ -7,8 +7,7 @@ with which settings, and where each setting came from (for `--check`).
 Precedence: command line > environment > `pyinit.toml` > built-in default. A per-task table in
 `pyinit.toml` is more specific than any default and wins over it.
 
-The records are slotted classes that refuse assignment rather than frozen dataclasses:
-`import dataclasses` costs 11 ms at start-up (measured), more than pyinit's whole budget.
+The records are immutable slotted classes (`record.py`), not dataclasses: start-up time.
 """
 
 from __future__ import annotations
@@ -18,6 +17,7 @@ import os
 
 from pyinit import signals
 from pyinit.errors import ConfigError, UsageError
+from pyinit.record import Record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -32,38 +32,6 @@ EXEC, BASH_FILE, BASH_CODE = "exec", "bash-file", "bash-code"
 #: Left over by editors and package managers next to a real stage file (SPEC §2).
 LEFTOVER_SUFFIXES = ("~", ".swp", ".bak", ".orig", ".rej")
 LEFTOVER_INFIXES = (".dpkg-", ".rpm")
-
-
-class Record:
-    """An immutable record: attributes are set once, in `__init__`, through `_set`."""
-
-    __slots__ = ()
-
-    def _set(self, **fields: object) -> None:
-        for key, value in fields.items():
-            object.__setattr__(self, key, value)
-
-    def __setattr__(self, key: str, value: object) -> None:
-        raise AttributeError(f"{type(self).__name__} is immutable")
-
-    def _fields(self) -> tuple[str, ...]:
-        return self.__slots__
-
-    def _changed(self, changes: dict[str, object]) -> dict[str, object]:
-        fields: dict[str, object] = {k: getattr(self, k) for k in self._fields()}
-        fields.update(changes)
-        return fields
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and all(
-            getattr(self, k) == getattr(other, k) for k in self._fields())
-
-    def __hash__(self) -> int:
-        return hash(tuple(repr(getattr(self, k)) for k in self._fields()))
-
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{k}={getattr(self, k)!r}" for k in self._fields())
-        return f"{type(self).__name__}({fields})"
 
 
 class TaskSettings(Record):

@@ -58,6 +58,8 @@ systemd's StartLimitBurst=/StartLimitIntervalSec= rule, sliding rather than rese
 # No `from __future__ import annotations`: every annotation here is a builtin type that
 # Python 3.11 evaluates as is, and the future import is itself a module load at start-up.
 
+from pyinit.record import Record
+
 STARTING = "starting"
 RUNNING = "running"
 BACKOFF = "backoff"
@@ -102,55 +104,21 @@ class IllegalTransition(RuntimeError):
     """The loop called a `TaskLife` method in a state where it makes no sense: a pyinit bug."""
 
 
-class _Frozen:
-    """Immutable value object without `dataclasses` (an 11 ms import on the start-up path).
-
-    Subclasses list their fields in `__slots__` (sorted, for ruff) and in `_fields` (in the
-    order `__repr__` shows them), and set them with `object.__setattr__`.
-    """
-
-    __slots__ = ()
-    _fields: tuple[str, ...] = ()
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"{type(self).__name__} is immutable: cannot set {name!r}")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"{type(self).__name__} is immutable: cannot delete {name!r}")
-
-    def _values(self) -> tuple[object, ...]:
-        return tuple(getattr(self, name) for name in self._fields)
-
-    def __eq__(self, other: object) -> bool:
-        # Exact type: a RestartRules never equals a Decision with the same values.
-        if not isinstance(other, _Frozen) or type(other) is not type(self):
-            return NotImplemented
-        return self._values() == other._values()
-
-    def __hash__(self) -> int:
-        return hash((type(self).__name__, *self._values()))
-
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields)
-        return f"{type(self).__name__}({fields})"
-
-
-class RestartRules(_Frozen):
+class RestartRules(Record):
     """How one task is restarted: policy, backoff and crash-loop limit (SPEC §5 defaults).
 
     `no_restart_code=None` means no exit code stops the restarts.
     """
 
-    _fields = (
+    __slots__ = (
+        "max_restarts",
+        "no_restart_code",
         "restart",
         "restart_delay",
         "restart_max_delay",
         "restart_reset",
-        "max_restarts",
         "restart_window",
-        "no_restart_code",
     )
-    __slots__ = tuple(sorted(_fields))
 
     restart: str
     restart_delay: float
@@ -201,7 +169,7 @@ class RestartRules(_Frozen):
         setattr_(self, "no_restart_code", no_restart_code)
 
 
-class Decision(_Frozen):
+class Decision(Record):
     """What `TaskLife.exited()` decided, for the loop to act on and log (SPEC §5: every restart,
     give-up and its reason is logged).
 
@@ -212,8 +180,7 @@ class Decision(_Frozen):
     count after this decision.
     """
 
-    _fields = ("action", "at", "delay", "status", "reason", "restarts")
-    __slots__ = tuple(sorted(_fields))
+    __slots__ = ("action", "at", "delay", "reason", "restarts", "status")
 
     action: str
     at: float | None

@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "pyinit"
 
 LAYERS = {
     # the smallest leaves: stdlib only
-    "errors": 0, "signals": 0,
+    "errors": 0, "signals": 0, "record": 0,
     # leaves: stdlib, and the smallest leaves at most
     "status": 1, "output": 1, "sink": 1, "log": 1, "procctl": 1, "notify": 1,
     "supervisor": 1, "waitpolicy": 1, "config": 1,
