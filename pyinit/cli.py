@@ -41,7 +41,7 @@ Policies:
   --grace SEC             stop signal -> SIGKILL delay, default 5 (PYINIT_GRACE)
   --stop-signal SIG       default TERM (PYINIT_STOP_SIGNAL)
   --timeout SEC           stop everything after SEC and exit 124 (PYINIT_TIMEOUT)
-  --halt-timeout SEC      time limit for the whole halt stage, default 4 (PYINIT_HALT_TIMEOUT)
+  --halt-timeout SEC      time limit for each halt item, default 4 (PYINIT_HALT_TIMEOUT)
 Signals:
   --rewrite SIG:SIG       forward the first signal as the second (0 drops it) (PYINIT_REWRITE)
   -c, --single-child      signal the task's pid only, not its process group

@@ -344,21 +344,27 @@ def _file_item(stage: str, path: str) -> Item:
         mode = os.stat(path).st_mode
     except OSError as e:
         raise ConfigError(f"{path}: {e.strerror}") from None
-    if mode & 0o111:
+    first = _first_line(path)
+    # An executable needs a `#!` line or to be a binary; a TrivialRC stage file that merely has
+    # its exec bit set is still bash to source (execve would fail with ENOEXEC).
+    if mode & 0o111 and first.startswith((b"#!", b"\x7fELF")):
         return Item(stage=stage, name=name, how=EXEC, argv=(path,), label=path)
-    interpreter = _foreign_shebang(path)
+    interpreter = _foreign_shebang(first)
     if interpreter:
         return Item(stage=stage, name=name, how=EXEC, argv=(*interpreter, path), label=path)
     return Item(stage=stage, name=name, how=BASH_FILE, argv=(path,), label=path)
 
 
-def _foreign_shebang(path: str) -> tuple[str, ...]:
-    """The interpreter of a `#!` line that is not bash or sh, else ()."""
+def _first_line(path: str) -> bytes:
     try:
         with open(path, "rb") as f:
-            first = f.readline(256)
+            return f.readline(256)
     except OSError as e:
         raise ConfigError(f"{path}: {e.strerror}") from None
+
+
+def _foreign_shebang(first: bytes) -> tuple[str, ...]:
+    """The interpreter of a `#!` line that is not bash or sh, else ()."""
     if not first.startswith(b"#!"):
         return ()
     words = first[2:].decode(errors="surrogateescape").split()

@@ -34,6 +34,10 @@ if TYPE_CHECKING:
     from pyinit.log import Log
 
 STOP_SIGNALS = frozenset((signals.SIGTERM, signals.SIGINT, signals.SIGQUIT))
+#: TrivialRC ends the run on every signal it traps (reference §5), and users rely on it:
+#: `kill -USR1 $MAINPID` ends a run with 138. The faults and PIPE are not caught by pyinit.
+TRC_STOP_SIGNALS = STOP_SIGNALS | {signals.parse(n) for n in (
+    "HUP", "USR1", "USR2", "ALRM", "ABRT", "TRAP", "SYS", "XCPU", "XFSZ", "VTALRM")}
 READ_SIZE = 65536  # one pipe's worth: also the line limit, so a chunk never hides a long line
 NS = {"boot": "main", "async": "async", "sync": "sync", "main": "sync", "halt": "halt"}
 IN, OUT = select.EPOLLIN, select.EPOLLOUT
@@ -155,7 +159,7 @@ class Loop:
         env = dict(self.env)
         env.update(settings.env)
         env["PYINIT_TASK"] = item.name
-        env["PYINIT_STAGE"] = NS[item.stage] if item.stage != "main" else "main"
+        env["PYINIT_STAGE"] = item.stage  # boot, async, sync, main or halt
         if extra_env:
             env.update(extra_env)
         is_main = item.stage == "main"
@@ -289,7 +293,7 @@ class Loop:
             if signum == signals.SIGCHLD:
                 continue  # reaping happens on every wake-up
             target = self.plan.rewrite.get(signum, signum)
-            if signum in STOP_SIGNALS:
+            if signum in (TRC_STOP_SIGNALS if self.plan.compat else STOP_SIGNALS):
                 self._stop_requested(signum, target)
             elif target:
                 self.log.debug(f"forwarding {signals.name(target)} to every task")

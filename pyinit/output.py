@@ -8,11 +8,14 @@ forwarding interleaving `t1 | aaat2 | bbb`). The price is that a partial line wa
 newline; `flush()` writes it when the task's pipe closes.
 
 Why `bytes.replace` on whole chunks: it runs at 1-3 GB/s, where a per-line split/join loop in
-Python manages ~250 MB/s (python-pid1.md §3). The per-line path is used only when each line needs
-its own prefix (a `{time}` in the format, or JSON).
+Python manages ~250 MB/s (python-pid1.md §3). A `{time}` prefix keeps that speed: it is built
+once per second (`per_second`) and used for a whole chunk (`prefix_fn`). The per-line path is
+used only when each line needs a formatting of its own (JSON).
 """
 
 from __future__ import annotations
+
+import time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -28,24 +31,45 @@ CUT_MARK = b"\\"
 NEWLINE = b"\n"
 
 
+def per_second(build: Callable[[float], bytes],
+               clock: Callable[[], float] = time.time) -> Callable[[], bytes]:
+    """A `prefix_fn` for a prefix that shows the time to the second (`{time}`): `build(now)`
+    runs at most once a second, so such a prefix costs what a static one does."""
+    last = -1
+    prefix = b""
+
+    def current() -> bytes:
+        nonlocal last, prefix
+        now = clock()
+        if int(now) != last:
+            last = int(now)
+            prefix = build(now)
+        return prefix
+
+    return current
+
+
 class LineSplitter:
     """One task stream's line assembler.
 
-    `prefix` is put before each line (static bytes: the fast path). `format_line`, when given,
-    replaces it: it receives one line without its newline and returns the bytes to write,
-    newline included (per-line timestamps, JSON).
+    `prefix` is put before each line (static bytes: the fast path). `prefix_fn`, when given, is
+    called once per batch of lines (what one read gave) for their prefix: a `{time}` prefix at
+    the fast path's speed. `format_line`, when given, replaces both: it receives one line
+    without its newline and returns the bytes to write, newline included (JSON).
     """
 
-    __slots__ = ("_format_line", "_partial", "limit", "prefix")
+    __slots__ = ("_format_line", "_partial", "_prefix_fn", "limit", "prefix")
 
     def __init__(
         self,
         prefix: bytes = b"",
         format_line: Callable[[bytes], bytes] | None = None,
         limit: int = LINE_LIMIT,
+        prefix_fn: Callable[[], bytes] | None = None,
     ) -> None:
         self.prefix = prefix
         self._format_line = format_line
+        self._prefix_fn = prefix_fn
         self.limit = limit
         self._partial = b""
 
@@ -59,11 +83,14 @@ class LineSplitter:
         nl = chunk.rfind(NEWLINE)
         if nl < 0:
             self._partial += chunk
-            return self._cut_overlong()
+            return self._cut_overlong() if len(self._partial) > self.limit else b""
         complete = self._partial + chunk[: nl + 1] if self._partial else chunk[: nl + 1]
         self._partial = chunk[nl + 1 :]
-        out = self._lines(complete)
-        return out + self._cut_overlong() if self._partial else out
+        prefix = self._prefix()
+        out = self._lines(complete, prefix)
+        if len(self._partial) > self.limit:
+            return out + self._cut_overlong(prefix)
+        return out
 
     def flush(self) -> bytes:
         """The unfinished last line, at end of stream: written with a newline added when prefixed
@@ -73,24 +100,28 @@ class LineSplitter:
         line, self._partial = self._partial, b""
         if self._format_line is not None:
             return self._format_line(line)
-        return self.prefix + line + NEWLINE if self.prefix else line
+        prefix = self._prefix()
+        return prefix + line + NEWLINE if prefix else line
 
-    def _lines(self, complete: bytes) -> bytes:
+    def _prefix(self) -> bytes:
+        return self._prefix_fn() if self._prefix_fn is not None else self.prefix
+
+    def _lines(self, complete: bytes, prefix: bytes) -> bytes:
         """Prefix every line of `complete`, which ends with a newline."""
         if len(complete) > self.limit and self._has_overlong(complete):
-            return b"".join([self._line(piece) for piece in self._pieces(complete)])
+            return b"".join([self._line(piece, prefix) for piece in self._pieces(complete)])
         if self._format_line is not None:
             fmt = self._format_line
             return b"".join([fmt(line) for line in complete[:-1].split(NEWLINE)])
-        if not self.prefix:
+        if not prefix:
             return complete
         # The fast path: one C-level pass over the whole chunk.
-        return self.prefix + complete[:-1].replace(NEWLINE, NEWLINE + self.prefix) + NEWLINE
+        return prefix + complete[:-1].replace(NEWLINE, NEWLINE + prefix) + NEWLINE
 
-    def _line(self, line: bytes) -> bytes:
+    def _line(self, line: bytes, prefix: bytes) -> bytes:
         if self._format_line is not None:
             return self._format_line(line)
-        return self.prefix + line + NEWLINE
+        return prefix + line + NEWLINE
 
     def _has_overlong(self, complete: bytes) -> bool:
         """Whether a line of `complete` (which ends with a newline) is longer than the limit.
@@ -117,12 +148,13 @@ class LineSplitter:
             pieces.append(line[start:])
         return pieces
 
-    def _cut_overlong(self) -> bytes:
+    def _cut_overlong(self, prefix: bytes | None = None) -> bytes:
         """Write out full-size pieces of an unfinished line that has grown past the limit."""
-        if len(self._partial) <= self.limit:
-            return b""
-        out = []
-        while len(self._partial) > self.limit:
-            out.append(self._line(self._partial[: self.limit] + CUT_MARK))
-            self._partial = self._partial[self.limit :]
+        if prefix is None:
+            prefix = self._prefix()
+        partial, limit = self._partial, self.limit
+        keep = len(partial) - (len(partial) - 1) // limit * limit  # 1..limit bytes stay
+        out = [self._line(partial[start : start + limit] + CUT_MARK, prefix)
+               for start in range(0, len(partial) - keep, limit)]
+        self._partial = partial[len(partial) - keep :]
         return b"".join(out)

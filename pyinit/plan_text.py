@@ -30,7 +30,7 @@ def describe(plan: Plan) -> str:
         for item in items:
             s = plan.settings(item.name)
             policy = f", restart {s.restart}" if stage in ("async", "sync", "main") else ""
-            lines.append(f"  {item.name}: {item.label} ({HOW[item.how]}{policy})")
+            lines.append(f"  {item.name}: {item.label} ({_how(plan, item)}{policy})")
     d = plan.defaults
     lines.append(
         f"defaults: restart {d.restart}, delay {d.restart_delay:g}-{d.restart_max_delay:g}s, "
@@ -47,3 +47,13 @@ def describe(plan: Plan) -> str:
         if where != "default":
             lines.append(f"  {key}: {where}")
     return "\n".join(lines) + "\n"
+
+
+def _how(plan: Plan, item: Item) -> str:
+    """How the item runs, as --check shows it."""
+    if item.stage == "main":
+        # TrivialRC mode runs the command as "$@" in bash, so builtins and boot's functions work.
+        return 'run by bash as "$@"' if plan.compat else HOW[item.how]
+    if item.how == "exec" and len(item.argv) > 1:
+        return "run by " + " ".join(item.argv[:-1])  # a file whose #! names an interpreter
+    return HOW[item.how]

@@ -10,7 +10,8 @@ TrivialRC runs boot items inside its own shell, so what one defines (variables, 
 `cd`, `set --`) the next sees. pyinit runs each item in a process of its own, so after each
 successful boot item bash writes its state to `STATE.sh` (to be sourced by every later bash
 item) and the exported environment, directory and arguments to `STATE.env`/`STATE.args` (for
-pyinit, to start later items, executables too, with them).
+pyinit, to start later items, executables too, with them). STATE is in a private directory of
+the run's own (`_state_path`), removed at the end.
 
 The integrated logging functions write to a pipe pyinit reads (fd `LOG_FD` in the item), one
 line per message: `level TAB stage TAB pid TAB message`. Lines up to PIPE_BUF bytes are written
@@ -31,6 +32,13 @@ if TYPE_CHECKING:
 #: scripts use for themselves (TrivialRC's process-manager example uses 5 and 6).
 LOG_FD = 63
 DRIVER = '. "$PYINIT_FUNCTIONS"; _pyinit_item "$@"'
+#: The ns of an item's `log` lines where it is not the stage's own name, as TrivialRC's main log
+#: shows them: boot items ran inside trc's main process; the main command is its last sync item.
+LOG_NS = {"boot": "main", "main": "sync"}
+#: What pyinit gives one bash item for itself: not boot state for the items after it.
+INTERNAL = frozenset((b"PYINIT_FUNCTIONS", b"PYINIT_LOG_FD", b"PYINIT_LOG_NS", b"PYINIT_LOG_PID",
+                      b"PYINIT_STATE", b"PYINIT_STATE_OUT", b"PYINIT_TASK", b"PYINIT_STAGE",
+                      b"_", b"SHLVL", b"PWD", b"OLDPWD"))
 FUNCTIONS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "trc_functions.sh")
 
 
@@ -62,10 +70,19 @@ class Shell:
             return list(item.argv), {}
         env["PYINIT_FUNCTIONS"] = FUNCTIONS
         env["PYINIT_LOG_FD"] = str(LOG_FD)
+        env["PYINIT_LOG_NS"] = LOG_NS.get(item.stage, item.stage)
+        if item.stage == "boot" and self.plan.compat and "MAINPID" in env:
+            env["PYINIT_LOG_PID"] = env["MAINPID"]  # TrivialRC: [main/MAINPID]
         if self.state:
             env["PYINIT_STATE"] = self.state
         if item.stage == "boot":
             env["PYINIT_STATE_OUT"] = self._state_path()
+            # Written again only when the item returns: its absence afterwards means the item
+            # left through `exit` (see `exited_early`).
+            try:
+                os.unlink(self.state + ".args")
+            except FileNotFoundError:  # the first boot item
+                pass
         if trc_main:
             # TrivialRC runs its trailing command as "$@" inside bash: still an argv vector
             # (no eval), but builtins and boot's functions work (`trc exit 5`).
@@ -76,13 +93,37 @@ class Shell:
         return argv, {LOG_FD: self.log_write}
 
     def _state_path(self) -> str:
+        """The state files' common path, in a new directory of this run's own (mode 0700).
+
+        Not a fixed name: every pyinit that is PID 1 (or 2) of its own namespace on one /tmp
+        would share it, and a planted symlink could redirect root's writes. Not only TMPDIR:
+        a read-only root file system (`docker run --read-only`) still has /dev/shm.
+        """
         if not self.state:
-            directory = os.environ.get("TMPDIR") or "/tmp"
-            self.state = os.path.join(directory, f"pyinit-{os.getpid()}-boot-state")
+            for base in (os.environ.get("TMPDIR"), "/tmp", "/dev/shm", "/run"):
+                if not base:
+                    continue
+                directory = os.path.join(base, f"pyinit-{os.getpid()}-{os.urandom(6).hex()}")
+                try:
+                    os.mkdir(directory, 0o700)
+                except OSError:  # missing, read-only, full: try the next place
+                    continue
+                self.state = os.path.join(directory, "boot-state")
+                break
+            else:
+                # Nowhere to write: the boot item fails with bash's own message saying why.
+                self.state = os.path.join("/tmp", f"pyinit-{os.getpid()}", "boot-state")
         return self.state
+
+    def exited_early(self, item: Item) -> bool:
+        """A bash boot item that ended through `exit` instead of returning: in TrivialRC, an
+        `exit` in boot ends trc itself (with 0 too), skipping everything after it."""
+        return item.how != config.EXEC and not os.path.exists(self.state + ".args")
 
     def load_state(self, env: dict[str, str]) -> str | None:
         """After a boot item: take its exported environment and arguments; return its cwd."""
+        if not self.state:
+            return None  # only executable boot items so far: they cannot change pyinit's state
         try:
             with open(self.state + ".env", "rb") as f:
                 exported = f.read()
@@ -93,8 +134,7 @@ class Shell:
         env.clear()
         for entry in exported.split(b"\0"):
             key, eq, value = entry.partition(b"=")
-            if eq and key not in (b"PYINIT_STATE_OUT", b"PYINIT_STATE", b"_", b"SHLVL",
-                                  b"PWD", b"OLDPWD"):
+            if eq and key not in INTERNAL:
                 env[os.fsdecode(key)] = os.fsdecode(value)
         decoded = [os.fsdecode(w) for w in words]
         self.args = tuple(decoded[1:])
@@ -122,8 +162,12 @@ class Shell:
 
     def cleanup(self) -> None:
         if self.state:
-            for suffix in (".sh", ".env", ".args"):
+            for suffix in (".sh", ".env", ".args", ".sh.tmp", ".env.tmp", ".args.tmp"):
                 try:
                     os.unlink(self.state + suffix)
                 except FileNotFoundError:  # that boot item did not write it
                     pass
+            try:
+                os.rmdir(os.path.dirname(self.state))
+            except OSError:  # not ours to remove, or not empty: leave it
+                pass

@@ -11,7 +11,8 @@ boot (in order; the first failure ends everything, halt included)
 
 from __future__ import annotations
 
-from pyinit import config, signals
+from pyinit import config, signals, status
+from pyinit.errors import PyinitError
 from pyinit.waitpolicy import WaitPolicy, after_halt
 
 TYPE_CHECKING = False
@@ -32,6 +33,7 @@ def run(plan: Plan, loop: Loop, environ: Mapping[str, str]) -> int:
 
     boot_status = run_boot(plan, loop)
     if boot_status is not None:
+        log.info("Trying to terminate sub-processes...")
         loop.stop_all()
         loop.outcome_reason = f"boot failed (exitcode={boot_status})"
         log.note(f"boot failed (exitcode={boot_status}): halt skipped")
@@ -40,7 +42,12 @@ def run(plan: Plan, loop: Loop, environ: Mapping[str, str]) -> int:
         # A boot item rewrote the command line with `set --` (TrivialRC's self-configuring
         # example): what follows boot is read from the new one.
         log.debug("boot rewrote the command line: reading it again")
-        plan = config.load(list(loop.shell.args), environ, plan.self_name).without_boot()
+        try:
+            plan = config.load(list(loop.shell.args), environ, plan.self_name).without_boot()
+        except PyinitError as e:
+            log.error(f"the command line boot made with set -- is wrong: {e}")
+            loop.stop_all()
+            return status.USAGE
         loop.replan(plan)
 
     policy = WaitPolicy(plan.wait, compat=plan.compat, async_tasks=len(plan.async_items),
@@ -84,9 +91,16 @@ def run_boot(plan: Plan, loop: Loop) -> int | None:
     """Boot items in order; the status of the first that fails, or None when all succeeded."""
     for item in plan.boot:
         task = loop.start(item)
+        loop.foreground = task  # a stop signal goes to it at once
         loop.run_until(lambda: task.life.ended)  # noqa: B023 - used before the next item
+        loop.foreground = None
         if task.status:
             return task.status
+        if loop.interrupted:
+            return signals_status(loop)
+        if plan.compat and loop.shell.exited_early(item):
+            loop.log.debug(f"{item.label} called exit 0: TrivialRC ends the run here")
+            return 0
         cwd = loop.shell.load_state(loop.env)
         if cwd is not None:
             loop.cwd = cwd
@@ -121,11 +135,13 @@ def run_foreground(plan: Plan, loop: Loop, policy: WaitPolicy) -> None:
 
 
 def run_halt(plan: Plan, loop: Loop, run_status: int) -> int:
-    """Halt items in order, all within `--halt-timeout`; returns the final status."""
+    """Halt items in order, each within `--halt-timeout`; returns the final status."""
     final = run_status
-    deadline = loop.clock() + plan.halt_timeout
     for item in plan.halt:
-        task = loop.start(item, extra_env={"_exit_status": str(final)})
+        # TrivialRC: every halt item reads the run's status; pyinit: the status so far.
+        seen = run_status if plan.compat else final
+        task = loop.start(item, extra_env={"_exit_status": str(seen)})
+        deadline = loop.clock() + plan.halt_timeout
         if not loop.run_until(lambda: task.life.ended, deadline):  # noqa: B023
             loop.log.warn(f"{item.label}: still running after the halt time limit "
                           f"({plan.halt_timeout:g}s): sending SIGKILL", "halt", task.pid)

@@ -12,17 +12,20 @@ say() {
 }
 
 _pyinit_send() {
-    local level=$1 message
+    # The tag is TrivialRC's [ns/pid]: pyinit says which ns (and, for a boot item in TrivialRC
+    # mode, main's pid) in PYINIT_LOG_NS/PYINIT_LOG_PID; otherwise the stage and this process.
+    local level=$1 message ns=${PYINIT_LOG_NS:-${PYINIT_STAGE:-main}}
+    local pid=${PYINIT_LOG_PID:-$BASHPID}
     shift
     message="$*"
     message=${message//$'\n'/ }   # one message, one line
     if [[ -n "${PYINIT_LOG_FD:-}" ]] && { printf '%s\t%s\t%s\t%s\n' "$level" \
-            "${PYINIT_STAGE:-main}" "$BASHPID" "$message" >&"${PYINIT_LOG_FD}"; } 2>/dev/null; then
+            "$ns" "$pid" "$message" >&"${PYINIT_LOG_FD}"; } 2>/dev/null; then
         return 0
     fi
     # No pyinit to hand it to (the item runs on its own): print it the way TrivialRC would.
     printf '%s %s [%s/%s]: %s\n' "$(date '+%Y-%m-%d %H:%M:%S')" "${SELF_NAME:-pyinit}" \
-        "${PYINIT_STAGE:-main}" "$BASHPID" "$message" >&2
+        "$ns" "$pid" "$message" >&2
 }
 
 log() { _pyinit_send info "$@"; }

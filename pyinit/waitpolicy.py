@@ -20,7 +20,13 @@ TrivialRC mode keeps trc v1.1.12's observable rules (reference §3.7, §4): the 
 item to end stops a wait_any run, whatever its status; an async task ending a wait_any run
 gives 143 (trc's main got SIGTERM from it); wait_all and wait_err take the last sync item's
 status, replaced by the last-listed async task's status when that is non-zero; wait_err ends at
-the first failing sync item but does not act on async failures before the end.
+the first failing sync item but does not act on async failures before the end. Bash artefacts
+are not copied (SPEC §4): a stop signal ends a TrivialRC-mode run as above, so wait_forever +
+SIGTERM gives 143 (trc: 0, its trap waited for a `sleep 1`) and SIGQUIT stops it (trc ignores it).
+
+After the run, `after_halt` folds in each halt item's status: in pyinit's mode a halt failure
+turns a success into a failure but never hides an earlier one; in TrivialRC mode the last halt
+item's status replaces the run's.
 """
 
 from __future__ import annotations
