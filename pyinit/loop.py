@@ -197,8 +197,10 @@ class Loop:
 
     def _captured(self, item: Item) -> bool:
         """Task output goes through pyinit (prefixed, JSON) or straight to pyinit's fds."""
-        if item.stage == "main" and not self.plan.prefix_main:
-            return False  # like tini: the main command owns the terminal and its output
+        if item.stage == "main" and not self.plan.prefix_main and not self.plan.log_json:
+            # Like tini: the main command owns the terminal and its output. In JSON mode every
+            # line must be JSON, so its output is captured too (it then has no terminal).
+            return False
         return bool(self._prefix_format(item)) or self.plan.log_json
 
     def _prefix_format(self, item: Item) -> str:
@@ -207,30 +209,29 @@ class Loop:
 
     def _splitter(self, task: Task, stream_name: str) -> LineSplitter:
         fmt = self._prefix_format(task.item)
+        # Bound now: lines read after the task exited (a background child's) keep its pid.
+        pid, stream_no = task.pid, 1 if stream_name == "stdout" else 2
         if self.plan.log_json:
-            from pyinit.log import json_line, rfc3339
+            from pyinit.log import task_line_json
 
-            def as_json(line: bytes) -> bytes:
-                return json_line({
-                    "time": rfc3339(time.time()), "task": task.name,
-                    "stage": task.item.stage, "pid": task.pid, "stream": stream_name,
-                    "line": line.decode(errors="replace")})
-
-            return LineSplitter(format_line=as_json, limit=READ_SIZE)
+            return LineSplitter(format_line=task_line_json(
+                task.name, task.item.stage, pid, stream_name), limit=READ_SIZE)
         if "{time}" in fmt:
-            def timed(line: bytes) -> bytes:
-                return self._prefix(task, fmt) + line + b"\n"
+            from pyinit.output import per_second
 
-            return LineSplitter(format_line=timed, limit=READ_SIZE)
-        return LineSplitter(self._prefix(task, fmt), limit=READ_SIZE)
+            def build(now: float) -> bytes:
+                return self._prefix(task, fmt, pid, stream_no, now)
 
-    def _prefix(self, task: Task, fmt: str) -> bytes:
+            return LineSplitter(prefix_fn=per_second(build), limit=READ_SIZE)
+        return LineSplitter(self._prefix(task, fmt, pid, stream_no), limit=READ_SIZE)
+
+    def _prefix(self, task: Task, fmt: str, pid: int, stream_no: int,
+                now: float | None = None) -> bytes:
         name = task.name
-        sink = self.sinks[1]
-        if _colour(sink.fd, self.env):
+        if _colour(self.sinks[stream_no].fd, self.env):  # the stream's own sink decides
             name = f"\x1b[{31 + task.index % 6}m{name}\x1b[0m"
-        stamp = time.strftime("%Y-%m-%d %H:%M:%S") if "{time}" in fmt else ""
-        text = fmt.format(name=name, pid=task.pid, stage=task.item.stage, time=stamp)
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now)) if "{time}" in fmt else ""
+        text = fmt.format(name=name, pid=pid, stage=task.item.stage, time=stamp)
         return text.encode(errors="surrogateescape")
 
     # -- running ----------------------------------------------------------------------------
@@ -520,5 +521,5 @@ def _exit_message(item: Item, code: int) -> str:
 
 
 def _colour(fd: int, env: dict[str, str]) -> bool:
-    """Colours only on a terminal, and never with NO_COLOR set (no-color.org)."""
-    return "NO_COLOR" not in env and os.isatty(fd)
+    """Colours only on a terminal, and never with NO_COLOR set non-empty (no-color.org)."""
+    return not env.get("NO_COLOR") and os.isatty(fd)

@@ -1,0 +1,370 @@
+"""LineSplitter, pure: whole lines with the task's prefix, partial lines carried across chunks,
+overlong lines cut and marked, bytes unchanged (SPEC §7, python-pid1.md §3)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pyinit.output import CUT_MARK, LINE_LIMIT, LineSplitter, per_second
+
+#: Chunks of up to 40 bytes with many newlines (from \x01) and backslashes (from \x02): lines of
+#: every length around a small limit, and real lines that end like a cut mark.
+chunk_lists = st.lists(
+    st.binary(max_size=40).map(lambda b: b.replace(b"\x01", b"\n").replace(b"\x02", b"\\")),
+    max_size=20,
+)
+
+
+def run(splitter: LineSplitter, chunks: list[bytes]) -> bytes:
+    """Everything the splitter gives for `chunks`, then its flush at end of stream."""
+    return b"".join(splitter.feed(chunk) for chunk in chunks) + splitter.flush()
+
+
+def angle(line: bytes) -> bytes:
+    """A per-line formatter (the `{time}`/JSON path) that shows exactly what it received."""
+    return b"<" + line + b">\n"
+
+
+def restore(output: bytes, prefix: bytes, limit: int, formatted: bool = False) -> bytes:
+    """Undo the splitter: drop each line's prefix (or the formatter's brackets) and join the
+    pieces of cut lines. Checks on the way that every line has its decoration and that only
+    cut pieces (exactly `limit` bytes plus the mark) end with the mark."""
+    assert output.endswith(b"\n"), output[-50:]
+    restored = []
+    for line in output[:-1].split(b"\n"):
+        if formatted:
+            assert line.startswith(b"<"), line[:50]
+            assert line.endswith(b">"), line[-50:]
+            content = line[1:-1]
+        else:
+            assert line.startswith(prefix), line[:50]
+            content = line[len(prefix):]
+        assert len(content) <= limit + len(CUT_MARK), len(content)
+        if len(content) == limit + len(CUT_MARK) and content.endswith(CUT_MARK):
+            restored.append(content[: -len(CUT_MARK)])
+        else:
+            restored.append(content + b"\n")
+    return b"".join(restored)
+
+
+@pytest.mark.timeout(10)
+def test_prefixes_every_line() -> None:
+    """should put the prefix before every complete line of a chunk."""
+    s = LineSplitter(b"web: ")
+    assert s.feed(b"one\ntwo\n\nthree\n") == b"web: one\nweb: two\nweb: \nweb: three\n"
+    assert s.pending == 0
+    assert s.flush() == b""
+
+
+@pytest.mark.timeout(10)
+def test_partial_line_is_carried_to_the_next_chunk() -> None:
+    """should hold back an unfinished line and write it whole, once, when its newline comes."""
+    s = LineSplitter(b"t: ")
+    assert s.feed(b"aaa") == b""
+    assert s.pending == 3
+    assert s.feed(b"AAA") == b""
+    assert s.feed(b"\nbb") == b"t: aaaAAA\n"
+    assert s.pending == 2
+    assert s.feed(b"b\ncc\nd") == b"t: bbb\nt: cc\n"
+    assert s.flush() == b"t: d\n"
+    assert s.pending == 0
+
+
+@pytest.mark.timeout(10)
+def test_newline_alone_completes_the_partial_line() -> None:
+    """should write the held-back line when a chunk is just its newline."""
+    s = LineSplitter(b"t: ")
+    s.feed(b"abc")
+    assert s.feed(b"\n") == b"t: abc\n"
+    assert s.feed(b"\n") == b"t: \n"
+
+
+@pytest.mark.timeout(10)
+def test_flush_adds_a_newline_when_prefixed() -> None:
+    """should end the unterminated last line with a newline at EOF, so the next prefix starts
+    a line of its own."""
+    s = LineSplitter(b"t: ")
+    assert s.feed(b"done\nno newline") == b"t: done\n"
+    assert s.flush() == b"t: no newline\n"
+    assert s.flush() == b""  # only once
+
+
+@pytest.mark.timeout(10)
+def test_flush_is_untouched_in_pass_through() -> None:
+    """should give the unterminated last line back as it was, with no prefix and no newline
+    added, when the prefix is empty."""
+    s = LineSplitter(b"")
+    assert s.feed(b"a\nb\nno newline") == b"a\nb\n"
+    assert s.flush() == b"no newline"
+
+
+@pytest.mark.timeout(10)
+def test_flush_with_nothing_pending() -> None:
+    """should give nothing at EOF when the stream ended with a newline or was empty."""
+    assert LineSplitter(b"t: ").flush() == b""
+    assert LineSplitter(b"t: ", format_line=angle).flush() == b""
+    s = LineSplitter(b"t: ")
+    s.feed(b"x\n")
+    assert s.flush() == b""
+
+
+@pytest.mark.timeout(10)
+def test_line_at_the_limit_is_not_cut() -> None:
+    """should keep a line of exactly LINE_LIMIT bytes whole, in one chunk or many."""
+    line = b"x" * LINE_LIMIT
+    assert LineSplitter(b"t: ").feed(line + b"\n") == b"t: " + line + b"\n"
+    s = LineSplitter(b"t: ")
+    assert s.feed(line) == b""
+    assert s.pending == LINE_LIMIT
+    assert s.feed(b"\n") == b"t: " + line + b"\n"
+    s = LineSplitter(b"t: ")
+    s.feed(line)
+    assert s.flush() == b"t: " + line + b"\n"
+
+
+@pytest.mark.timeout(10)
+def test_line_over_the_limit_is_cut_and_marked() -> None:
+    """should cut a line one byte over LINE_LIMIT into a LINE_LIMIT piece ending with the
+    backslash mark and a 1-byte rest, each with its prefix."""
+    line = b"a" * LINE_LIMIT + b"b"
+    expected = b"t: " + b"a" * LINE_LIMIT + CUT_MARK + b"\nt: b\n"
+    assert CUT_MARK == b"\\"
+    assert LineSplitter(b"t: ").feed(line + b"\n") == expected
+    s = LineSplitter(b"t: ")  # the same line, arriving without its newline
+    assert s.feed(line) == b"t: " + b"a" * LINE_LIMIT + CUT_MARK + b"\n"
+    assert s.pending == 1
+    assert s.feed(b"\n") == b"t: b\n"
+
+
+@pytest.mark.timeout(10)
+def test_huge_unterminated_line_is_written_in_pieces() -> None:
+    """should write a 1 MiB line without a newline as it comes, in LINE_LIMIT pieces, never
+    holding more than LINE_LIMIT bytes back (a task cannot make pyinit buffer without bound)."""
+    s = LineSplitter(b"t: ")
+    out = []
+    for _ in range(16):
+        out.append(s.feed(b"x" * LINE_LIMIT))
+        assert s.pending <= LINE_LIMIT
+    out.append(s.flush())
+    lines = b"".join(out).split(b"\n")
+    assert lines[-1] == b""
+    assert lines[:-1] == [b"t: " + b"x" * LINE_LIMIT + CUT_MARK] * 15 + [b"t: " + b"x" * LINE_LIMIT]
+
+
+@pytest.mark.timeout(10)
+def test_overlong_line_among_short_ones() -> None:
+    """should cut only the overlong line of a chunk and keep the short lines around it whole,
+    in order."""
+    chunk = b"first\n" + b"y" * (2 * LINE_LIMIT + 5) + b"\nlast\n"
+    out = LineSplitter(b"t: ").feed(chunk)
+    assert out.split(b"\n") == [
+        b"t: first",
+        b"t: " + b"y" * LINE_LIMIT + CUT_MARK,
+        b"t: " + b"y" * LINE_LIMIT + CUT_MARK,
+        b"t: yyyyy",
+        b"t: last",
+        b"",
+    ]
+
+
+@pytest.mark.timeout(10)
+def test_overlong_line_in_pass_through_is_cut_too() -> None:
+    """should cut an overlong line in pass-through mode as well (with the mark), so a stream
+    still never holds more than LINE_LIMIT bytes back."""
+    s = LineSplitter(b"", limit=4)
+    assert s.feed(b"abcdefgh\nij") == b"abcd\\\nefgh\n"
+    assert s.flush() == b"ij"
+
+
+@pytest.mark.timeout(10)
+def test_bytes_pass_unchanged() -> None:
+    """should pass invalid UTF-8, NUL, \\r and escape bytes through byte for byte."""
+    data = b"\xff\xfebad\x80\n\x00nul\x00\n\r\ncr\rcr\n\x1b[31mred\x1b[0m\n\xc3\x28\n"
+    out = LineSplitter(b"t: ").feed(data)
+    assert out == b"".join(b"t: " + line + b"\n" for line in data[:-1].split(b"\n"))
+    assert LineSplitter(b"").feed(data) == data
+
+
+@pytest.mark.timeout(10)
+def test_prefix_may_hold_any_bytes() -> None:
+    """should use a prefix with colours or non-UTF-8 bytes as given."""
+    prefix = b"\x1b[32mweb\x1b[0m \xff: "
+    assert LineSplitter(prefix).feed(b"a\nb\n") == prefix + b"a\n" + prefix + b"b\n"
+
+
+@pytest.mark.timeout(10)
+def test_format_line_gets_each_line_without_its_newline() -> None:
+    """should call the per-line formatter once per complete line, without the newline, and
+    write exactly what it returns."""
+    seen: list[bytes] = []
+
+    def fmt(line: bytes) -> bytes:
+        seen.append(line)
+        return b"[" + line + b"]\n"
+
+    s = LineSplitter(b"ignored: ", format_line=fmt)
+    assert s.feed(b"a\nb") == b"[a]\n"
+    assert s.feed(b"c\n\n") == b"[bc]\n[]\n"
+    assert s.feed(b"tail") == b""
+    assert s.flush() == b"[tail]\n"
+    assert seen == [b"a", b"bc", b"", b"tail"]
+
+
+@pytest.mark.timeout(10)
+def test_format_line_gets_cut_pieces_with_the_mark() -> None:
+    """should hand the formatter each piece of an overlong line, the mark included."""
+    s = LineSplitter(format_line=angle, limit=3)
+    assert s.feed(b"abcdefg\nhi") == b"<abc\\>\n<def\\>\n<g>\n"
+    assert s.feed(b"jklm") == b"<hij\\>\n"
+    assert s.flush() == b"<klm>\n"
+
+
+@pytest.mark.timeout(10)
+def test_prefix_fn_is_asked_once_per_batch() -> None:
+    """should call prefix_fn once per batch of complete lines (one read), use its answer for
+    every line of the batch, its cut pieces and the flushed tail, and not call it for a chunk
+    with no complete line."""
+    answers = iter([b"[1] ", b"[2] ", b"[3] ", b"[4] "])
+    calls = []
+
+    def prefix() -> bytes:
+        calls.append(1)
+        return next(answers)
+
+    s = LineSplitter(prefix_fn=prefix, limit=4)
+    assert s.feed(b"a\nb\npart") == b"[1] a\n[1] b\n"
+    assert s.feed(b"ial") == b"[2] part\\\n"  # the partial line passed the limit: cut now
+    assert s.feed(b"\nc\n") == b"[3] ial\n[3] c\n"
+    assert s.feed(b"") == b""
+    assert s.feed(b"tail") == b""
+    assert s.flush() == b"[4] tail\n"
+    assert len(calls) == 4
+
+
+@pytest.mark.timeout(10)
+def test_prefix_fn_empty_is_pass_through() -> None:
+    """should pass lines through untouched when prefix_fn gives an empty prefix."""
+    s = LineSplitter(prefix_fn=lambda: b"")
+    assert s.feed(b"a\nb") == b"a\n"
+    assert s.flush() == b"b"
+
+
+@pytest.mark.timeout(10)
+def test_per_second_builds_once_a_second() -> None:
+    """should build a `{time}` prefix again only when the clock's second changes."""
+    now = [100.1]
+    built = []
+
+    def build(t: float) -> bytes:
+        built.append(t)
+        return b"%d: " % int(t)
+
+    prefix = per_second(build, clock=lambda: now[0])
+    assert prefix() == b"100: "
+    now[0] = 100.9
+    assert prefix() == b"100: "
+    now[0] = 101.0
+    assert prefix() == b"101: "
+    assert built == [100.1, 101.0]
+    s = LineSplitter(prefix_fn=prefix)
+    now[0] = 250.5
+    assert s.feed(b"x\ny\n") == b"250: x\n250: y\n"
+
+
+@pytest.mark.timeout(60)
+@settings(max_examples=200, deadline=None)
+@given(chunks=chunk_lists, limit=st.integers(1, 12))
+def test_property_prefix_fn_round_trip(chunks: list[bytes], limit: int) -> None:
+    """should, with a prefix_fn, lose, add or reorder nothing either."""
+    data = b"".join(chunks)
+    out = run(LineSplitter(prefix_fn=lambda: b"T| ", limit=limit), chunks)
+    if not data:
+        assert out == b""
+        return
+    expected = data if data.endswith(b"\n") else data + b"\n"
+    assert restore(out, b"T| ", limit) == expected
+
+
+@pytest.mark.timeout(30)
+def test_round_trip_large_stream() -> None:
+    """should give back a 20 MB stream of lines of every length exactly, whatever the chunk
+    boundaries."""
+    import random
+
+    rng = random.Random(7)
+    parts = []
+    for i in range(20000):
+        length = rng.choice((0, 1, 80, 500, LINE_LIMIT - 1, LINE_LIMIT, LINE_LIMIT + 1)) \
+            if i % 50 == 0 else rng.randrange(0, 200)
+        parts.append(bytes(rng.getrandbits(8) for _ in range(min(length, 40))).replace(
+            b"\n", b"") + b"z" * max(0, length - 40) + b"\n")
+    data = b"".join(parts) + b"unterminated"
+    chunks, pos = [], 0
+    while pos < len(data):
+        size = rng.choice((1, 100, 4096, 65536, 65537, 200000))
+        chunks.append(data[pos : pos + size])
+        pos += size
+    out = run(LineSplitter(b"task: "), chunks)
+    assert restore(out, b"task: ", LINE_LIMIT) == data + b"\n"
+
+
+@pytest.mark.timeout(60)
+@settings(max_examples=400, deadline=None)
+@given(chunks=chunk_lists, limit=st.integers(1, 12), prefix=st.sampled_from([b"p: ", b"\\"]))
+def test_property_prefixed_round_trip(chunks: list[bytes], limit: int, prefix: bytes) -> None:
+    """should, for any sequence of chunks, give output whose lines all carry the prefix and
+    which, with prefixes and cut marks removed, is the input exactly (plus a final newline)."""
+    data = b"".join(chunks)
+    out = run(LineSplitter(prefix, limit=limit), chunks)
+    if not data:
+        assert out == b""
+        return
+    expected = data if data.endswith(b"\n") else data + b"\n"
+    assert restore(out, prefix, limit) == expected
+
+
+@pytest.mark.timeout(60)
+@settings(max_examples=300, deadline=None)
+@given(chunks=chunk_lists, limit=st.integers(1, 12))
+def test_property_formatter_round_trip(chunks: list[bytes], limit: int) -> None:
+    """should, on the per-line formatter path too, lose, add or reorder nothing."""
+    data = b"".join(chunks)
+    out = run(LineSplitter(format_line=angle, limit=limit), chunks)
+    if not data:
+        assert out == b""
+        return
+    expected = data if data.endswith(b"\n") else data + b"\n"
+    assert restore(out, b"", limit, formatted=True) == expected
+
+
+@pytest.mark.timeout(60)
+@settings(max_examples=300, deadline=None)
+@given(chunks=chunk_lists, limit=st.integers(1, 12))
+def test_property_pass_through(chunks: list[bytes], limit: int) -> None:
+    """should, with no prefix, give back the input with nothing but cut marks inserted, and
+    the unterminated tail untouched."""
+    data = b"".join(chunks)
+    s = LineSplitter(b"", limit=limit)
+    body = b"".join(s.feed(chunk) for chunk in chunks)
+    tail = s.flush()
+    assert b"\n" not in tail
+    assert len(tail) <= limit
+    if not data or data.endswith(b"\n"):
+        assert tail == b""
+        assert body == b"" or restore(body, b"", limit) == data
+    else:
+        assert tail, "an unterminated line must come back at EOF"
+        assert restore(body + tail + b"\n", b"", limit) == data + b"\n"
+
+
+@pytest.mark.timeout(60)
+@settings(max_examples=300, deadline=None)
+@given(chunks=chunk_lists, limit=st.integers(1, 12))
+def test_property_pending_is_bounded(chunks: list[bytes], limit: int) -> None:
+    """should never hold more than `limit` bytes of an unfinished line."""
+    s = LineSplitter(b"p: ", limit=limit)
+    for chunk in chunks:
+        s.feed(chunk)
+        assert s.pending <= limit
