@@ -119,7 +119,7 @@ def run(plan: Plan, environ: Mapping[str, str]) -> int:
         final = stages.run(plan, loop, environ)
         final = status.remap(final, plan.remap)
         log.info(f"Exited (exitcode={final})")
-        _write_termination_log(environ, loop, final)
+        _write_termination_log(plan.termination_log, loop, final)
     finally:
         loop.close_streams()
         loop.shell.cleanup()
@@ -170,9 +170,9 @@ def _task_environment(plan: Plan, environ: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
-def _write_termination_log(environ: Mapping[str, str], loop: Loop, final: int) -> None:
-    """Kubernetes shows /dev/termination-log in `kubectl describe pod` (SPEC §9)."""
-    path = environ.get("PYINIT_TERMINATION_LOG", "/dev/termination-log")
+def _write_termination_log(path: str, loop: Loop, final: int) -> None:
+    """Kubernetes shows /dev/termination-log in `kubectl describe pod` (SPEC §9): one line,
+    written only when the file exists (pyinit never creates it)."""
     if not os.path.exists(path):
         return
     reason = loop.outcome_reason or "the run ended"

@@ -93,7 +93,7 @@ class Plan(Record):
     __slots__ = ("action", "args", "async_items", "boot", "compat", "defaults", "halt",
                  "halt_timeout", "log_json", "main", "pdeathsig", "prefix", "prefix_main",
                  "remap", "rewrite", "self_name", "single_child", "skipped", "sources", "sync",
-                 "tasks", "timeout", "verbosity", "wait", "workdir")
+                 "tasks", "termination_log", "timeout", "verbosity", "wait", "workdir")
     action: str                      # run | check | help | version | license
     workdir: str
     boot: tuple[Item, ...]
@@ -119,6 +119,7 @@ class Plan(Record):
     sources: dict[str, str]          # setting -> where it came from
     skipped: tuple[tuple[str, str], ...]   # (path, why) of stage-file look-alikes not run
     args: tuple[str, ...]            # the command line's item words, for boot's `set --`
+    termination_log: str             # where the reason for the end goes, if that file exists
 
     def __init__(self, **fields: object) -> None:
         self._set(**fields)
@@ -638,6 +639,8 @@ def load(argv: list[str], environ: Mapping[str, str], program: str = "pyinit") -
         prefix_main=prefix_main, timeout=timeout, halt_timeout=halt_timeout, rewrite=rewrite,
         single_child=single_child, remap=remap, pdeathsig=pdeathsig, defaults=defaults,
         tasks=tasks, sources=sources, skipped=tuple(skipped), args=tuple(argv),
+        # Kubernetes mounts /dev/termination-log into every container (SPEC §9).
+        termination_log=environ.get("PYINIT_TERMINATION_LOG") or "/dev/termination-log",
     )
     if action in ("run", "check"):
         _check_runnable(plan, environ)

@@ -64,8 +64,7 @@ class Stream:
 class Task:
     """A running item and its runtime state (the item and its settings are immutable)."""
 
-    __slots__ = ("exec_error", "index", "item", "life", "pid", "settings", "started_at",
-                 "status", "streams")
+    __slots__ = ("index", "item", "life", "pid", "settings", "status", "streams")
 
     def __init__(self, item: Item, settings: TaskSettings, index: int) -> None:
         self.item = item
@@ -74,9 +73,7 @@ class Task:
         self.life = supervisor.TaskLife(_rules(item, settings))
         self.pid = 0                        # 0 while not running
         self.status: int | None = None      # the last exit status
-        self.started_at = 0.0
         self.streams: list[Stream] = []
-        self.exec_error = ""
 
     @property
     def running(self) -> bool:
@@ -174,9 +171,7 @@ class Loop:
             argv, env, capture=capture, keep_stdin=is_main, foreground=is_main,
             cwd=settings.cwd or self.cwd, identity=identity, pass_fds=pass_fds)
         task.pid = result.pid
-        task.exec_error = result.error
-        task.started_at = self.clock()
-        task.life.started(task.started_at)
+        task.life.started(self.clock())
         self.by_pid[result.pid] = task
         ns = NS[item.stage]
         if result.error:
@@ -313,15 +308,16 @@ class Loop:
         if self.foreground is not None and self.foreground.running and not self.stopping:
             self.signalled = self.foreground
             if target:
-                self._send(self.foreground, target)
+                self.send(self.foreground, target)
 
     def forward(self, signum: int) -> None:
         """Pass a signal on to every running task's process group (or pid, with -c)."""
         for task in self.tasks:
             if task.running:
-                self._send(task, signum)
+                self.send(task, signum)
 
-    def _send(self, task: Task, signum: int) -> None:
+    def send(self, task: Task, signum: int) -> None:
+        """Signal one task's process group (or its pid, with -c)."""
         if self.plan.single_child:
             reaper.kill_pid(task.pid, signum)
         elif not reaper.kill_group(task.pid, signum):
@@ -459,7 +455,7 @@ class Loop:
                 self.log.info(f"terminating the child process <pid={task.pid}>")
             deadlines[task] = now + task.settings.grace
             if task is not self.signalled:  # that one already got the signal that stopped us
-                self._send(task, task.settings.stop_signal)
+                self.send(task, task.settings.stop_signal)
                 self.log.debug(f"sent {signals.name(task.settings.stop_signal)} to "
                                f"{task.name} <pid={task.pid}>")
         latest = max(deadlines.values(), default=now + self.plan.defaults.grace)
@@ -473,7 +469,7 @@ class Loop:
                     self.log.note(f"{task.name} <pid={task.pid}> still running after "
                                   f"{task.settings.grace:g}s: sending SIGKILL",
                                   NS[task.item.stage], task.pid)
-                    self._send(task, signals.SIGKILL)
+                    self.send(task, signals.SIGKILL)
                     killed.add(task)
         if killed:  # SIGKILL is not instant; a process in the kernel (state D) may take a while
             self.run_until(lambda: not any(t.running for t in killed), self.clock() + KILL_WAIT)

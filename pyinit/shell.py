@@ -58,6 +58,7 @@ class Shell:
         self.log_write = -1
         self.state = ""                 # the state files' common path, once boot needs one
         self.args = plan.args           # what bash items see as "$@": pyinit's arguments
+        self.tmpdir = env.get("TMPDIR")  # where the boot state goes, first choice
         if needs_bash(plan):
             self.bash = config.find_program("bash", env) or "bash"
             self.log_read, self.log_write = os.pipe2(os.O_CLOEXEC)
@@ -100,7 +101,7 @@ class Shell:
         a read-only root file system (`docker run --read-only`) still has /dev/shm.
         """
         if not self.state:
-            for base in (os.environ.get("TMPDIR"), "/tmp", "/dev/shm", "/run"):
+            for base in (self.tmpdir, "/tmp", "/dev/shm", "/run"):
                 if not base:
                     continue
                 directory = os.path.join(base, f"pyinit-{os.getpid()}-{os.urandom(6).hex()}")

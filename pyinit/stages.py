@@ -104,8 +104,6 @@ def run_boot(plan: Plan, loop: Loop) -> int | None:
         cwd = loop.shell.load_state(loop.env)
         if cwd is not None:
             loop.cwd = cwd
-        if loop.interrupted:
-            return signals_status(loop)
     return None
 
 
@@ -145,7 +143,7 @@ def run_halt(plan: Plan, loop: Loop, run_status: int) -> int:
         if not loop.run_until(lambda: task.life.ended, deadline):  # noqa: B023
             loop.log.warn(f"{item.label}: still running after the halt time limit "
                           f"({plan.halt_timeout:g}s): sending SIGKILL", "halt", task.pid)
-            loop.forward(signals.SIGKILL)
+            loop.send(task, signals.SIGKILL)
             loop.run_until(lambda: task.life.ended)  # noqa: B023
         assert task.status is not None
         final = after_halt(final, task.status, plan.compat)
