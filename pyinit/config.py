@@ -342,9 +342,11 @@ def _file_item(stage: str, path: str) -> Item:
     name = base[len("trc.") + len(stage) + 1:] if base.startswith("trc.") else \
         base[len(stage) + 1:]
     try:
-        mode = os.stat(path).st_mode
+        st = os.stat(path)
     except OSError as e:
         raise ConfigError(f"{path}: {e.strerror}") from None
+    check_file_safe(path, st)
+    mode = st.st_mode
     first = _first_line(path)
     # An executable needs a `#!` line or to be a binary; a TrivialRC stage file that merely has
     # its exec bit set is still bash to source (execve would fail with ENOEXEC).
@@ -354,6 +356,26 @@ def _file_item(stage: str, path: str) -> Item:
     if interpreter:
         return Item(stage=stage, name=name, how=EXEC, argv=(*interpreter, path), label=path)
     return Item(stage=stage, name=name, how=BASH_FILE, argv=(path,), label=path)
+
+
+def check_file_safe(path: str, st: os.stat_result) -> None:
+    """Refuse a stage file or `pyinit.toml` that another user could have changed, as sudo
+    refuses a writable sudoers file and sshd a writable authorized_keys: pyinit runs what they
+    say, usually as root. `st` is the file's own status (a symlink is judged by its target)."""
+    writable = st.st_mode & 0o022
+    if not writable and st.st_uid in (0, os.geteuid()):
+        return
+    import shlex  # only on the error path
+
+    target = os.path.realpath(path) if os.path.islink(path) else path
+    shown = f"{path} -> {target}" if target != path else path
+    if writable:
+        who = {0o020: "its group", 0o002: "others"}.get(writable, "its group and others")
+        raise ConfigError(f"{shown}: writable by {who}, so pyinit refuses it (fix: chmod go-w "
+                          f"{shlex.quote(target)})")
+    owner = "root" if os.geteuid() == 0 else str(os.geteuid())
+    raise ConfigError(f"{shown}: owned by another user (uid {st.st_uid}), so pyinit refuses it "
+                      f"(fix: chown {owner} {shlex.quote(target)})")
 
 
 def _first_line(path: str) -> bytes:
@@ -475,6 +497,7 @@ def _checked(settings: TaskSettings, where: str) -> TaskSettings:
 def read_toml(path: str) -> dict[str, object]:
     try:
         with open(path, "rb") as f:
+            check_file_safe(path, os.fstat(f.fileno()))
             data = f.read()
     except FileNotFoundError:
         return {}

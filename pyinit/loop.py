@@ -106,7 +106,9 @@ class Loop:
         self.cwd: str | None = None          # set by boot's `cd`
         self.clock = clock
         self.epoll = select.epoll()
-        self.wakeup_fd = reaper.install()
+        self.stop_signals = TRC_STOP_SIGNALS if plan.compat else STOP_SIGNALS
+        forwarded = frozenset(signals.catchable()) - self.stop_signals - {signals.SIGCHLD}
+        self.wakeup_fd = reaper.install(self._forward_now, forwarded)
         self.epoll.register(self.wakeup_fd, IN)
         self.by_pid: dict[int, Task] = {}
         self.tasks: list[Task] = []
@@ -284,16 +286,21 @@ class Loop:
 
     # -- signals ----------------------------------------------------------------------------
 
+    def _forward_now(self, signum: int) -> None:
+        """Called from the signal handler (reaper.py): pass the signal on, through --rewrite."""
+        target = self.plan.rewrite.get(signum, signum)
+        if target:
+            self.forward(target)
+
     def _handle_signals(self, received: list[int]) -> None:
         for signum in received:
             if signum == signals.SIGCHLD:
                 continue  # reaping happens on every wake-up
             target = self.plan.rewrite.get(signum, signum)
-            if signum in (TRC_STOP_SIGNALS if self.plan.compat else STOP_SIGNALS):
+            if signum in self.stop_signals:
                 self._stop_requested(signum, target)
-            elif target:
-                self.log.debug(f"forwarding {signals.name(target)} to every task")
-                self.forward(target)
+            elif target:  # already passed on by the handler: only say so
+                self.log.debug(f"forwarded {signals.name(target)} to every task")
 
     def _stop_requested(self, signum: int, target: int) -> None:
         if self.stop_signal:
