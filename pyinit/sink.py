@@ -31,12 +31,15 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections import deque
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import socket
+    from collections import deque
     from weakref import ReferenceType
+else:
+    # The C type itself: `collections` costs ~1.7 ms of start-up to import.
+    from _collections import deque
 
 #: Stop reading task pipes while this much is queued: tasks then block on their full pipes
 #: (back-pressure) instead of pyinit's memory growing.
