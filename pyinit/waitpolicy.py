@@ -31,6 +31,8 @@ item's status replaces the run's.
 
 from __future__ import annotations
 
+from pyinit import signals
+
 TIMEOUT_STATUS = 124
 
 
@@ -99,9 +101,9 @@ class WaitPolicy:
         """A stop signal arrived; `foreground_status` is the status of the foreground item it
         stopped, when one was running (the caller reports it once that item has ended)."""
         if foreground_status is not None:
-            self._end(foreground_status, f"stopped by signal {signum}")
+            self._end(foreground_status, f"stopped by {signals.name(signum)}")
         else:
-            self._end(128 + signum, f"stopped by signal {signum}")
+            self._end(128 + signum, f"stopped by {signals.name(signum)}")
 
     def timeout(self) -> None:
         self._end(TIMEOUT_STATUS, "the --timeout expired")
