@@ -45,13 +45,13 @@ def zombies_below(pid: int) -> int:
     return count
 
 
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(180)
 def test_a_thousand_orphans_are_reaped(mode: str, run_pyinit) -> None:
     """1000 orphaned zombies should all be reaped while the command keeps running, and the
     command's status should not be mixed up with theirs (they exit 7, it exits 143)."""
     run = run_pyinit(mode, ["--", sys.executable, "-c", ORPHANS, "1000"])
-    run.expect("^orphaned 1000", "stdout", timeout=30)
-    deadline = time.monotonic() + 10
+    run.expect("^orphaned 1000", "stdout", timeout=90)  # 2000 forks: slow on a busy host
+    deadline = time.monotonic() + 30
     while zombies_below(run.pid) and time.monotonic() < deadline:
         time.sleep(0.01)
     assert zombies_below(run.pid) == 0
