@@ -3,7 +3,9 @@
 Nothing is built or run here (no docker needed): each Dockerfile is parsed just
 enough to check what `docker build` would trip over (a COPY of a file that is not
 in the build context, an undeclared build argument, a shell-form ENTRYPOINT that
-would put /bin/sh in front of pyinit as PID 1).
+would put /bin/sh in front of pyinit as PID 1), with its default build arguments
+(a user with a registry) and with WHEELS=context (prebuilt wheels, no network).
+tests/container/ builds and runs them for real.
 """
 
 import json
@@ -82,7 +84,8 @@ def parse_arg(rest: str) -> tuple[str, str | None]:
     return name.strip(), (default.strip().strip("\"'") if "=" in rest else None)
 
 
-def parse(text: str) -> Dockerfile:
+def parse(text: str, build_args: dict[str, str] | None = None) -> Dockerfile:
+    """The stages, FROM lines expanded with the ARG defaults, or `--build-arg` values given."""
     global_args: dict[str, str | None] = {}
     stages: list[Stage] = []
     for line in logical_lines(text):
@@ -94,7 +97,7 @@ def parse(text: str) -> Dockerfile:
             stages.append(Stage(substitute(words[0], global_args), name))
         elif keyword == "ARG" and not stages:
             key, default = parse_arg(rest)
-            global_args[key] = default
+            global_args[key] = (build_args or {}).get(key, default)  # only declared ones count
         elif stages:
             stages[-1].instructions.append((keyword, rest))
     return Dockerfile(global_args, stages)
@@ -111,9 +114,35 @@ def copy_parts(rest: str) -> tuple[dict[str, str], list[str]]:
     return flags, shlex.split(rest)
 
 
+def used_stages(dockerfile: Dockerfile) -> list[Stage]:
+    """The stages the final one needs (by FROM or COPY --from): the only ones built
+    (BuildKit, podman, buildah), so the only ones whose instructions must work."""
+    by_name = {stage.name: stage for stage in dockerfile.stages if stage.name}
+    used: list[Stage] = []
+    todo = [dockerfile.stages[-1]]
+    while todo:
+        stage = todo.pop()
+        if any(stage is seen for seen in used):
+            continue
+        used.append(stage)
+        sources = [stage.base] + [
+            copy_parts(rest)[0].get("from", "") for k, rest in stage.instructions if k == "COPY"
+        ]
+        todo += [by_name[source] for source in sources if source in by_name]
+    return used
+
+
+WHEELS_CHOICES = ("source", "context")  # ARG WHEELS: build the wheels, or take prebuilt ones
+
+
 @pytest.fixture(params=DOCKERFILES, ids=rel)
-def dockerfile(request: pytest.FixtureRequest) -> Dockerfile:
-    return parse(request.param.read_text())
+def dockerfile_path(request: pytest.FixtureRequest) -> Path:
+    return Path(request.param)
+
+
+@pytest.fixture
+def dockerfile(dockerfile_path: Path) -> Dockerfile:
+    return parse(dockerfile_path.read_text())
 
 
 # ---- the parser itself ------------------------------------------------------------
@@ -137,6 +166,19 @@ def test_parser_handles_continuations_args_and_stages() -> None:
         {"from": "build"},
         ["/wheels", "/wheels"],
     )
+    assert used_stages(parsed) == parsed.stages[::-1]
+
+
+def test_parser_takes_build_args_and_finds_used_stages() -> None:
+    """should expand FROM with --build-arg values and follow FROM/COPY --from to used stages"""
+    text = (
+        "ARG WHEELS=one\nFROM base AS wheels-one\nFROM scratch AS wheels-two\n"
+        "FROM wheels-${WHEELS} AS wheels\nFROM base\nCOPY --from=wheels /w /w\n"
+    )
+    for choice in ("one", "two"):
+        parsed = parse(text, {"WHEELS": choice, "UNDECLARED": "x"})
+        assert parsed.global_args == {"WHEELS": choice}
+        assert [s.name for s in used_stages(parsed)] == [None, "wheels", f"wheels-{choice}"]
 
 
 # ---- Dockerfiles ------------------------------------------------------------------
@@ -157,15 +199,41 @@ def test_base_images_come_from_declared_args(dockerfile: Dockerfile) -> None:
     assert len(dockerfile.stages) >= 2, "expected a build stage and a runtime stage"
     assert dockerfile.global_args.get("BASE"), "ARG BASE needs a default"
     names = {stage.name for stage in dockerfile.stages}
-    # The wheels are built for one Python: the runtime must have the same one.
-    assert {s.base for s in dockerfile.stages if s.base not in names} == {
+    # The wheels are built for one Python: the runtime must have the same one. Only a
+    # stage holding files (the prebuilt wheels) may start from scratch, with no Python.
+    assert {s.base for s in dockerfile.stages if s.base not in names} - {"scratch"} == {
         dockerfile.global_args["BASE"]
     }
 
 
+@pytest.mark.parametrize("choice", WHEELS_CHOICES)
+def test_wheels_stage_follows_the_wheels_arg(dockerfile_path: Path, choice: str) -> None:
+    """should take the runtime's wheels from the stage `wheels-$WHEELS`, source by default"""
+    parsed = parse(dockerfile_path.read_text(), {"WHEELS": choice})
+    assert parse(dockerfile_path.read_text()).global_args.get("WHEELS") == "source"
+    used = {stage.name for stage in used_stages(parsed)}
+    assert {"wheels", f"wheels-{choice}"} <= used
+    assert not {f"wheels-{other}" for other in WHEELS_CHOICES if other != choice} & used
+
+
+def test_prebuilt_wheels_build_needs_no_network(dockerfile_path: Path) -> None:
+    """should, with WHEELS=context, take the wheels from the context's wheels/ and never
+    reach an index: no pip wheel, no compiler, apt-get only for packages BASE lacks"""
+    parsed = parse(dockerfile_path.read_text(), {"WHEELS": "context"})
+    used = used_stages(parsed)
+    wheels = next(stage for stage in used if stage.name == "wheels-context")
+    assert wheels.instructions == [("COPY", "wheels/ /wheels/")]
+    runs = [rest for stage in used for keyword, rest in stage.instructions if keyword == "RUN"]
+    assert not [run for run in runs if "pip wheel" in run or "build-essential" in run]
+    for run in runs:  # apt-get only behind the `dpkg -s` check of what is missing
+        assert "apt-get" not in run or ("dpkg -s" in run and 'if [ -n "$missing" ]' in run), run
+    assert all("--no-index" in run for run in runs if "pip install" in run)
+
+
 def test_copy_sources_exist_in_context(dockerfile: Dockerfile) -> None:
-    """should COPY/ADD only paths that exist in the build context (the repo root)"""
-    for stage in dockerfile.stages:
+    """should COPY/ADD, with the default build args, only paths of the repository root
+    (WHEELS=context also copies wheels/, which whoever builds that way makes)"""
+    for stage in used_stages(dockerfile):
         for keyword, rest in stage.instructions:
             if keyword not in ("COPY", "ADD"):
                 continue
