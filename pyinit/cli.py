@@ -74,6 +74,8 @@ def entry() -> None:
     """
     code = main()
     for stream in (sys.stdout, sys.stderr):
+        if stream is None:  # started with that fd closed (`pyinit ... >&-`): nothing to flush
+            continue
         try:
             stream.flush()
         except OSError:  # a closed or broken stdout: nothing more to say

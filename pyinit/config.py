@@ -361,8 +361,15 @@ def _file_item(stage: str, path: str) -> Item:
 def check_file_safe(path: str, st: os.stat_result) -> None:
     """Refuse a stage file or `pyinit.toml` that another user could have changed, as sudo
     refuses a writable sudoers file and sshd a writable authorized_keys: pyinit runs what they
-    say, usually as root. `st` is the file's own status (a symlink is judged by its target)."""
-    writable = st.st_mode & 0o022
+    say, usually as root. `st` is the file's own status (a symlink is judged by its target).
+
+    A group write bit is refused only when the group is not root's or pyinit's own (as sshd's
+    StrictModes trusts a group that holds no one else): a checkout made under umask 002 is
+    root:root and group-writable, and no other user can write it.
+    """
+    writable = st.st_mode & 0o002
+    if st.st_mode & 0o020 and st.st_gid not in (0, os.getegid()):
+        writable |= 0o020
     if not writable and st.st_uid in (0, os.geteuid()):
         return
     import shlex  # only on the error path
@@ -455,13 +462,26 @@ def _toml_settings(table: object, where: str) -> dict[str, object]:
     return fields
 
 
+#: A prefix is written before every output line: keep it a prefix.
+PREFIX_LIMIT = 1024
+
+
 def check_prefix(fmt: str, what: str) -> str:
     """A prefix format may use {name}, {pid}, {stage} and {time}, nothing else."""
+    from _string import formatter_parser  # the parser str.format uses (no `string` import)
+
     try:
-        fmt.format(name="", pid=0, stage="", time="")
+        fields = [(name, spec) for _, name, spec, _ in formatter_parser(fmt) if name is not None]
+        # A width (`{name:>999999999}`) would build that many bytes for every output line.
+        if any(spec and any(c.isdigit() for c in spec) and len(spec) > 3 for _, spec in fields):
+            raise ValueError("width")
+        rendered = fmt.format(name="n" * 64, pid=4194304, stage="async", time="0" * 19)
     except (KeyError, IndexError, ValueError, AttributeError):
         raise ConfigError(f"{what}: expected a prefix format using {{name}} {{pid}} {{stage}} "
                           f"{{time}}, got {fmt!r}") from None
+    if len(rendered) > PREFIX_LIMIT:
+        raise ConfigError(f"{what}: the prefix would be {len(rendered)} bytes long; at most "
+                          f"{PREFIX_LIMIT} are allowed")
     return fmt
 
 
@@ -486,8 +506,11 @@ def _check_account(key: str, value: str, at: str) -> None:
         raise ConfigError(f"{at}: no such {key} {value!r}") from None
 
 
-def _checked(settings: TaskSettings, where: str) -> TaskSettings:
-    """Rules between keys, once all sources are merged."""
+def _checked(settings: TaskSettings, where: str, max_given: bool = True) -> TaskSettings:
+    """Rules between keys, once all sources are merged. A restart_delay above the built-in
+    maximum raises the maximum, unless a maximum was given too."""
+    if not max_given and settings.restart_max_delay < settings.restart_delay:
+        return settings.replace(restart_max_delay=settings.restart_delay)
     if settings.restart_max_delay < settings.restart_delay:
         raise ConfigError(f"{where}: restart_max_delay ({settings.restart_max_delay:g}) is "
                           f"below restart_delay ({settings.restart_delay:g})")
@@ -509,6 +532,8 @@ def read_toml(path: str) -> dict[str, object]:
         return tomllib.loads(data.decode())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    except RecursionError:  # tomllib recurses once per nesting level
+        raise ConfigError(f"{path}: not valid TOML: nested too deeply") from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -530,6 +555,10 @@ def load(argv: list[str], environ: Mapping[str, str], program: str = "pyinit") -
         sources[key] = "default"
         return default
 
+    def said_by(key: str, option: str) -> str:
+        """Who gave `key`, for an error message: the option, or the environment variable."""
+        return option if sources.get(key) != ENV_OPTIONS.get(key) else ENV_OPTIONS[key]
+
     action = "run"
     for flag in ("help", "version", "license", "check"):
         if opts.get(flag):
@@ -539,7 +568,7 @@ def load(argv: list[str], environ: Mapping[str, str], program: str = "pyinit") -
     self_name = os.path.basename(program)
     self_name = self_name.removesuffix(".sh")
     compat_word = setting("compat", "trc" if self_name == "trc" else "none") or "none"
-    compat = _choice(compat_word, ("none", "trc"), "--compat") == "trc"
+    compat = _choice(compat_word, ("none", "trc"), said_by("compat", "--compat")) == "trc"
 
     verbosity = 1
     if environ.get("RC_VERBOSE") == "true":
@@ -558,30 +587,35 @@ def load(argv: list[str], environ: Mapping[str, str], program: str = "pyinit") -
     workdir = setting("workdir") or os.getcwd()
     if "workdir" in opts and not os.path.isdir(workdir):
         raise ConfigError(f"-w {workdir}: no such directory")
-    wait = _choice(setting("wait", "wait_any") or "wait_any", WAIT_POLICIES, "wait policy")
-    log_format = _choice(setting("log_format", "text") or "text", LOG_FORMATS, "--log-format")
+    wait = _choice(setting("wait", "wait_any") or "wait_any", WAIT_POLICIES,
+                   f"wait policy ({said_by('wait', '--wait')})")
+    log_format = _choice(setting("log_format", "text") or "text", LOG_FORMATS,
+                         said_by("log_format", "--log-format"))
 
     timeout_text = setting("timeout")
-    timeout = _number(timeout_text, "--timeout") if timeout_text else None
-    halt_timeout = _number(setting("halt_timeout", "4") or "4", "--halt-timeout")
-    rewrite_words = opts.get("rewrite") or (
-        [environ["PYINIT_REWRITE"]] if environ.get("PYINIT_REWRITE") else [])
-    assert isinstance(rewrite_words, list)
-    rewrite = _rewrite(rewrite_words, "--rewrite")
+    timeout = _number(timeout_text, said_by("timeout", "--timeout")) if timeout_text else None
+    halt_timeout = _number(setting("halt_timeout", "4") or "4",
+                           said_by("halt_timeout", "--halt-timeout"))
+    rewrite_words = opts.get("rewrite")
+    rewrite_from = "--rewrite"
+    if not rewrite_words and environ.get("PYINIT_REWRITE"):
+        rewrite_words, rewrite_from = [environ["PYINIT_REWRITE"]], "PYINIT_REWRITE"
+    assert isinstance(rewrite_words, list | None)
+    rewrite = _rewrite(rewrite_words or [], rewrite_from)
     remap_words = opts.get("remap", [])
     assert isinstance(remap_words, list)
     remap = frozenset(int(_number(w, "-e", integer=True)) for w in remap_words)
     if any(code > 255 for code in remap):
         raise ConfigError("-e: expected an exit code 0..255")
     pdeathsig_text = setting("pdeathsig")
-    pdeathsig = _signal(pdeathsig_text, "-p") if pdeathsig_text else 0
+    pdeathsig = _signal(pdeathsig_text, "-p") if pdeathsig_text else 0  # no variable: tini's
     single_child = bool(opts.get("single_child")) or environ.get("PYINIT_SINGLE_CHILD") in (
         "1", "true")
     prefix_main = bool(opts.get("prefix_main")) or environ.get("PYINIT_PREFIX_MAIN") in (
         "1", "true")
     prefix = setting("prefix", "" if compat else "{name}: ")
     assert prefix is not None
-    check_prefix(prefix, "--prefix" if sources["prefix"] == "command line" else sources["prefix"])
+    check_prefix(prefix, said_by("prefix", "--prefix"))
 
     # Task defaults: built-in < [defaults] in pyinit.toml < environment < command line.
     toml_path = os.path.join(workdir, "pyinit.toml")
@@ -611,7 +645,8 @@ def load(argv: list[str], environ: Mapping[str, str], program: str = "pyinit") -
         else:
             fields[key] = _number(text, what)
         sources[f"defaults.{key}"] = sources.pop(key)
-    defaults = _checked(TaskSettings(**fields), "defaults")  # type: ignore[arg-type]
+    defaults = _checked(TaskSettings(**fields), "defaults",  # type: ignore[arg-type]
+                        max_given="restart_max_delay" in fields)
 
     # The items, in run order within each stage: files first, then the command line's strings.
     skipped: list[tuple[str, str]] = []
@@ -652,7 +687,9 @@ def load(argv: list[str], environ: Mapping[str, str], program: str = "pyinit") -
             merged = dict(defaults.env)
             merged.update(dict(task_fields["env"]))  # type: ignore[call-overload]
             task_fields["env"] = tuple(merged.items())
-        tasks[name] = _checked(defaults.replace(**task_fields), f"{toml_path}: task.{name}")
+        tasks[name] = _checked(defaults.replace(**task_fields), f"{toml_path}: task.{name}",
+                               max_given="restart_max_delay" in task_fields or
+                               "restart_max_delay" in fields)
 
     plan = Plan(
         action=action, workdir=workdir, boot=tuple(staged["boot"]),

@@ -224,7 +224,8 @@ class Loop:
 
     def _prefix(self, task: Task, fmt: str, pid: int, stream_no: int,
                 now: float | None = None) -> bytes:
-        name = task.name
+        # A stage file's name may hold a line break: in a prefix it would split every line.
+        name = task.name.replace("\n", " ").replace("\r", " ")
         if _colour(self.sinks[stream_no].fd, self.env):  # the stream's own sink decides
             name = f"\x1b[{31 + task.index % 6}m{name}\x1b[0m"
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now)) if "{time}" in fmt else ""

@@ -149,11 +149,24 @@ def signal_leftovers(signum: int) -> int:
     except psutil.Error:
         return 0
     count = 0
+    groups = set()
+    own_session = os.getsid(0)
     for process in found:
         try:
+            if os.getsid(process.pid) != own_session:
+                groups.add(os.getpgid(process.pid))
             process.send_signal(signum)
             count += 1
-        except psutil.Error:  # it ended meanwhile
+        except (psutil.Error, ProcessLookupError):  # it ended meanwhile
+            continue
+    # A process that keeps forking gets a new pid faster than the list above is made, but its
+    # process group stays: signal the groups too. Only groups of sessions a descendant made
+    # (every process in such a session descends from us), never one of pyinit's own session,
+    # which may hold the shell that started pyinit.
+    for pgid in groups:
+        try:
+            os.killpg(pgid, signum)
+        except OSError:  # gone meanwhile
             continue
     return count
 

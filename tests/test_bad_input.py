@@ -23,7 +23,7 @@ CASES = [
     (["--timeout", "nan", "--", "true"], "--timeout: expected a number"),
     (["--max-restarts", "1.5", "--", "true"], "expected a whole number"),
     (["-e", "300", "--", "true"], "exit code 0..255"),
-    (["--wait", "wait_some", "--", "true"], "wait policy: expected one of"),
+    (["--wait", "wait_some", "--", "true"], "wait policy (--wait): expected one of"),
     (["--restart", "sometimes", "--", "true"], "expected one of never, on-failure, always"),
     (["--log-format", "xml", "--", "true"], "--log-format"),
     (["--compat", "s6", "--", "true"], "--compat"),
@@ -61,7 +61,7 @@ ENV_CASES = [
     ({"PYINIT_STOP_SIGNAL": "SIGNOPE"}, "PYINIT_STOP_SIGNAL: unknown signal"),
     ({"PYINIT_RESTART": "maybe"}, "PYINIT_RESTART: expected one of"),
     ({"PYINIT_MAX_RESTARTS": "-3"}, "PYINIT_MAX_RESTARTS"),
-    ({"PYINIT_TIMEOUT": "x"}, "--timeout"),
+    ({"PYINIT_TIMEOUT": "x"}, "PYINIT_TIMEOUT: expected a number"),
 ]
 
 

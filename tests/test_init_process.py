@@ -151,7 +151,8 @@ def test_terminal_foreground_and_ctrl_c(mode: str) -> None:
     def take_terminal() -> None:
         fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
-    script = 'echo "fg $(ps -o tpgid= -p $$) $(ps -o pgid= -p $$)"; sleep 30'
+    # `exec`: dash holds a ^C back while it starts a child; the sleep itself gets it at once.
+    script = 'echo "fg $(ps -o tpgid= -p $$) $(ps -o pgid= -p $$)"; exec sleep 30'
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     from conftest import command
 

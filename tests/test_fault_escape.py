@@ -1,0 +1,199 @@
+"""Fault injection, stubborn and sneaky tasks (issue 7): processes that ignore SIGTERM, leave
+their process group or session, double-fork into daemons, outlive the task that started them,
+or keep forking under a new pid. None of them may outlive pyinit, as PID 1 and as subreaper.
+
+How "none outlives pyinit" is seen in both modes: a halt item runs after the stop and the
+sweep, and lists every process of the PID namespace but itself, pyinit and the namespace's
+init (`survivors N [...]`); in subreaper mode ns_init also reports what was left after pyinit
+exited (`run.left_running()`). Figures go to `FIGURE` lines for the README table.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import Run
+
+PY = sys.executable
+GRACE = 1
+
+#: A halt item: the processes left in the namespace, but for itself, pyinit and PID 1.
+SURVIVORS = r"""
+import os
+skip = {os.getpid(), int(os.environ["MAINPID"]), 1}
+found = []
+for entry in os.listdir("/proc"):
+    if entry.isdigit() and int(entry) not in skip:
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                found.append(f.read().replace(b"\0", b" ").decode(errors="replace")[:50])
+        except OSError:
+            continue
+print("survivors", len(found), found, flush=True)
+"""
+
+#: A classic daemon: fork, setsid, fork again; the grandchild ignores SIGTERM and lives on in
+#: a session of its own, re-parented to pyinit; the task itself stays.
+DAEMON = r"""
+import os, signal, time
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        os.write(1, b"daemon up\n")
+        while True:
+            time.sleep(1)
+    os._exit(0)
+os.wait()
+while True:
+    time.sleep(1)
+"""
+
+#: A child that moves itself to a process group of its own (setpgid) and ignores SIGTERM.
+NEW_GROUP = r"""
+import os, signal, time
+if os.fork() == 0:
+    os.setpgid(0, 0)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    os.write(1, b"regrouped\n")
+    while True:
+        time.sleep(1)
+while True:
+    time.sleep(1)
+"""
+
+#: Keeps forking as fast as it can: each generation starts the next and exits, so its pid
+#: changes faster than a list of processes can be made (it stays in its process group);
+#: SIGTERM ignored.
+RUNNER = r"""
+import os, signal
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+generation = 0
+while True:
+    try:
+        if os.fork():
+            os._exit(0)
+    except OSError:
+        pass
+    generation += 1
+    if generation == 200:
+        os.write(1, b"generation 200\n")
+"""
+
+SNEAKY = {
+    # name: (bash code of a -D item, the line it prints once its trick is done)
+    "stubborn": ("trap '' TERM; echo stubborn; while :; do sleep 0.05 || :; done", "stubborn"),
+    "daemon": (f"exec {PY} -c '{DAEMON}'", "daemon up"),
+    "setsid": ("setsid sh -c \"trap '' TERM; echo escaped; while :; do sleep 0.05; done\" & "
+               "wait", "escaped"),
+    "setpgid": (f"exec {PY} -c '{NEW_GROUP}'", "regrouped"),
+    "orphans": ("sleep 1000 & (trap '' TERM; exec sleep 1000) & setsid sleep 1000 & "
+                "echo left-children; exit 0", "left-children"),
+}
+
+
+def start(mode: str, args: list[str], **kwargs) -> Run:
+    return Run(mode, args, **kwargs)
+
+
+def figure(attack: str, mode: str, **values: object) -> None:
+    print(f"\nFIGURE {attack} [{mode}] " + " ".join(f"{k}={v}" for k, v in values.items()))
+
+
+def survivors(run: Run) -> int:
+    lines = [line for line in run.lines["stdout"] if b"survivors " in line]
+    assert len(lines) == 1, run.text("stdout")
+    match = re.search(rb"survivors (\d+)", lines[0])
+    assert match
+    assert match.group(1) == b"0", lines[0]
+    return int(match.group(1))
+
+
+def sneaky_args(tmp_path: Path, names: list[str]) -> tuple[list[str], dict[str, str]]:
+    """-D items for `names`, a halt item counting survivors, and the D-name of each."""
+    halt = tmp_path / "survivors.py"
+    halt.write_text(SURVIVORS)
+    args: list[str] = []
+    tasks = {}
+    for number, name in enumerate(names, 1):
+        if name == "orphans":  # a sync item: its exit must not end a wait_any run
+            args += ["-F", SNEAKY[name][0]]
+            tasks["F1"] = name
+        else:
+            args += ["-D", SNEAKY[name][0]]
+            tasks[f"D{number}"] = name
+    return [*args, "-H", f"exec {PY} {halt}"], tasks
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("ending", ["sigterm", "main-exits"])
+def test_sneaky_tasks_do_not_outlive_pyinit(mode: str, tmp_path: Path, ending: str) -> None:
+    """should, whether the run ends by SIGTERM or because the main command exited, stop a task
+    that ignores SIGTERM, a double-forked daemon in its own session, a setsid'd process, a
+    child that changed its process group and the children of a task that already exited,
+    within grace + kill wait, leaving no process behind."""
+    names = list(SNEAKY)
+    args, tasks = sneaky_args(tmp_path, names)
+    main = ["--", PY, "-c", "import sys; sys.stdin.readline(); sys.exit(6)"]
+    run = start(mode, ["-v", "--grace", str(GRACE), "--wait",
+                       "wait_forever" if ending == "sigterm" else "wait_any", *args, *main],
+                stdin=subprocess.PIPE)
+    try:
+        for prefix, name in tasks.items():
+            run.expect(f"^{prefix}: {SNEAKY[name][1]}$", "stdout")
+        stopped = time.monotonic()
+        if ending == "sigterm":
+            run.signal(signal.SIGTERM)
+        else:
+            assert run.proc.stdin is not None
+            run.proc.stdin.write(b"exit\n")
+            run.proc.stdin.flush()
+        code = run.wait(30)
+        took = time.monotonic() - stopped
+    finally:
+        run.kill()
+    # SIGTERM: the main command gets it and dies of it (143); otherwise its own status.
+    assert code == (143 if ending == "sigterm" else 6), run.text()
+    assert survivors(run) == 0
+    if mode == "subreaper":
+        assert run.left_running() == 0, run.text()
+    figure(f"sneaky-{ending}", mode, tasks=len(names), survivors=0,
+           left_running=run.left_running() if mode == "subreaper" else 0,
+           stop_seconds=f"{took:.2f}", grace=GRACE)
+    # Grace for the stubborn task, then the sweep's own TERM-then-KILL: not much more.
+    assert took < GRACE + 4, f"stopping took {took:.2f}s"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(60)
+def test_a_process_that_keeps_forking_does_not_outlive_pyinit(mode: str, tmp_path: Path) -> None:
+    """should stop a process that forks a new generation of itself as fast as it can (a new
+    pid each time, SIGTERM ignored): no generation may survive pyinit."""
+    runner = tmp_path / "runner.py"
+    runner.write_text(RUNNER)
+    halt = tmp_path / "survivors.py"
+    halt.write_text(SURVIVORS)
+    run = start(mode, ["--grace", str(GRACE), "--wait", "wait_forever",
+                       "-D", f"exec {PY} {runner}", "-H", f"exec {PY} {halt}"])
+    try:
+        run.expect("^D1: generation 200$", "stdout")
+        stopped = time.monotonic()
+        run.signal(signal.SIGTERM)
+        code = run.wait(30)
+        took = time.monotonic() - stopped
+    finally:
+        run.kill()
+    assert code == 143, run.text()
+    assert survivors(run) == 0
+    if mode == "subreaper":
+        assert run.left_running() == 0, run.text()
+    figure("fork-runner", mode, survivors=0, stop_seconds=f"{took:.2f}", grace=GRACE)
+    assert took < GRACE + 4
