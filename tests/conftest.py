@@ -14,6 +14,7 @@ than sleeping, and signals go to pyinit itself (its host pid), never to `unshare
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import re
@@ -150,6 +151,30 @@ class Run:
     def text(self, stream: str = "stderr") -> str:
         return b"".join(self.lines[stream]).decode(errors="replace")
 
+    def events(self) -> list[dict]:
+        """pyinit's own JSON log lines on stderr (`--log-format=json`), in order; task lines
+        and ns_init's plain report are skipped."""
+        found = []
+        for raw in self.lines["stderr"]:
+            if not raw.startswith(b"{"):
+                continue
+            try:
+                event = json.loads(raw)
+            except ValueError:
+                continue
+            if isinstance(event, dict) and "message" in event:
+                found.append(event)
+        return found
+
+    def survivors(self) -> int:
+        """What the `survivors_item` halt item counted: processes left in the namespace."""
+        lines = [line for stream in ("stdout", "stderr") for line in self.lines[stream]
+                 if b"survivors " in line]
+        assert len(lines) == 1, self.text()[-3000:]
+        match = re.search(rb"survivors (\d+)", lines[0])
+        assert match, lines[0]
+        return int(match.group(1))
+
     def left_running(self) -> int | None:
         """Subreaper mode: how many processes ns_init found alive after pyinit ended."""
         match = re.search(r"ns_init: left (\d+)", self.text())
@@ -160,6 +185,36 @@ class Run:
             self.proc.kill()
             self.proc.wait()
         self._close()
+
+
+#: A halt item: the processes left in the namespace but itself, pyinit and PID 1, printed as
+#: `survivors N [cmdline, ...]` on stderr (so that as PID 1 too, where no ns_init can look,
+#: a test sees what the stop and the sweep left).
+SURVIVORS = r"""
+import os, sys
+skip = {os.getpid(), int(os.environ["MAINPID"]), 1}
+found = []
+for entry in os.listdir("/proc"):
+    if entry.isdigit() and int(entry) not in skip:
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                found.append(f.read().replace(b"\0", b" ").decode(errors="replace")[:50])
+        except OSError:
+            continue
+print("survivors", len(found), found, file=sys.stderr, flush=True)
+"""
+
+
+def survivors_item(tmp_path: Path) -> list[str]:
+    """pyinit arguments adding the SURVIVORS halt item (read back with `Run.survivors()`)."""
+    path = tmp_path / "survivors.py"
+    path.write_text(SURVIVORS)
+    return ["-H", f"exec {sys.executable} {path}"]
+
+
+def figure(attack: str, mode: str, **values: object) -> None:
+    """One line of figures for the README's reliability table (`pytest -s ... | grep FIGURE`)."""
+    print(f"\nFIGURE {attack} [{mode}] " + " ".join(f"{k}={v}" for k, v in values.items()))
 
 
 def find_pyinit(root_pid: int, timeout: float = 10) -> int:

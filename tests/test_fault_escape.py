@@ -10,7 +10,6 @@ exited (`run.left_running()`). Figures go to `FIGURE` lines for the README table
 
 from __future__ import annotations
 
-import re
 import signal
 import subprocess
 import sys
@@ -19,25 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Run
+from conftest import Run, figure, survivors_item
 
 PY = sys.executable
 GRACE = 1
-
-#: A halt item: the processes left in the namespace, but for itself, pyinit and PID 1.
-SURVIVORS = r"""
-import os
-skip = {os.getpid(), int(os.environ["MAINPID"]), 1}
-found = []
-for entry in os.listdir("/proc"):
-    if entry.isdigit() and int(entry) not in skip:
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                found.append(f.read().replace(b"\0", b" ").decode(errors="replace")[:50])
-        except OSError:
-            continue
-print("survivors", len(found), found, flush=True)
-"""
 
 #: A classic daemon: fork, setsid, fork again; the grandchild ignores SIGTERM and lives on in
 #: a session of its own, re-parented to pyinit; the task itself stays.
@@ -103,23 +87,8 @@ def start(mode: str, args: list[str], **kwargs) -> Run:
     return Run(mode, args, **kwargs)
 
 
-def figure(attack: str, mode: str, **values: object) -> None:
-    print(f"\nFIGURE {attack} [{mode}] " + " ".join(f"{k}={v}" for k, v in values.items()))
-
-
-def survivors(run: Run) -> int:
-    lines = [line for line in run.lines["stdout"] if b"survivors " in line]
-    assert len(lines) == 1, run.text("stdout")
-    match = re.search(rb"survivors (\d+)", lines[0])
-    assert match
-    assert match.group(1) == b"0", lines[0]
-    return int(match.group(1))
-
-
 def sneaky_args(tmp_path: Path, names: list[str]) -> tuple[list[str], dict[str, str]]:
     """-D items for `names`, a halt item counting survivors, and the D-name of each."""
-    halt = tmp_path / "survivors.py"
-    halt.write_text(SURVIVORS)
     args: list[str] = []
     tasks = {}
     for number, name in enumerate(names, 1):
@@ -129,7 +98,7 @@ def sneaky_args(tmp_path: Path, names: list[str]) -> tuple[list[str], dict[str, 
         else:
             args += ["-D", SNEAKY[name][0]]
             tasks[f"D{number}"] = name
-    return [*args, "-H", f"exec {PY} {halt}"], tasks
+    return [*args, *survivors_item(tmp_path)], tasks
 
 
 @pytest.mark.slow
@@ -162,7 +131,7 @@ def test_sneaky_tasks_do_not_outlive_pyinit(mode: str, tmp_path: Path, ending: s
         run.kill()
     # SIGTERM: the main command gets it and dies of it (143); otherwise its own status.
     assert code == (143 if ending == "sigterm" else 6), run.text()
-    assert survivors(run) == 0
+    assert run.survivors() == 0
     if mode == "subreaper":
         assert run.left_running() == 0, run.text()
     figure(f"sneaky-{ending}", mode, tasks=len(names), survivors=0,
@@ -179,10 +148,8 @@ def test_a_process_that_keeps_forking_does_not_outlive_pyinit(mode: str, tmp_pat
     pid each time, SIGTERM ignored): no generation may survive pyinit."""
     runner = tmp_path / "runner.py"
     runner.write_text(RUNNER)
-    halt = tmp_path / "survivors.py"
-    halt.write_text(SURVIVORS)
     run = start(mode, ["--grace", str(GRACE), "--wait", "wait_forever",
-                       "-D", f"exec {PY} {runner}", "-H", f"exec {PY} {halt}"])
+                       "-D", f"exec {PY} {runner}", *survivors_item(tmp_path)])
     try:
         run.expect("^D1: generation 200$", "stdout")
         stopped = time.monotonic()
@@ -192,7 +159,7 @@ def test_a_process_that_keeps_forking_does_not_outlive_pyinit(mode: str, tmp_pat
     finally:
         run.kill()
     assert code == 143, run.text()
-    assert survivors(run) == 0
+    assert run.survivors() == 0
     if mode == "subreaper":
         assert run.left_running() == 0, run.text()
     figure("fork-runner", mode, survivors=0, stop_seconds=f"{took:.2f}", grace=GRACE)

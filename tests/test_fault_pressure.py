@@ -23,33 +23,13 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conftest import ROOT, Run, command
+from conftest import ROOT, Run, command, figure, survivors_item
 
 PY = sys.executable
 GRACE = 1
 CRASH_LOOP = ('restart = "on-failure"\nrestart_delay = 0.05\nrestart_max_delay = 0.1\n'
               "max_restarts = 1000000\n")
 RESTARTED = rb"D\d exited \(exitcode=3\): restart \d+ in"
-
-#: A halt item: the processes left in the namespace, but for itself, pyinit and PID 1.
-SURVIVORS = r"""
-import os, sys
-skip = {os.getpid(), int(os.environ["MAINPID"]), 1}
-found = []
-for entry in os.listdir("/proc"):
-    if entry.isdigit() and int(entry) not in skip:
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                found.append(f.read().replace(b"\0", b" ").decode(errors="replace")[:50])
-        except OSError:
-            continue
-print("survivors", len(found), found, file=sys.stderr, flush=True)
-"""
-
-
-def figure(attack: str, mode: str, **values: object) -> None:
-    print(f"\nFIGURE {attack} [{mode}] " + " ".join(f"{k}={v}" for k, v in values.items()))
-
 
 def count_lines(run: Run, pattern: bytes, stream: str = "stderr") -> int:
     regex = re.compile(pattern)
@@ -65,16 +45,11 @@ def wait_count(run: Run, pattern: bytes, n: int, timeout: float = 10) -> int:
         time.sleep(0.02)
 
 
-def survivors_line(text: str) -> str:
-    lines = [line for line in text.splitlines() if "survivors " in line]
-    assert len(lines) == 1, text[-3000:]
-    return lines[0]
-
-
-def halt_item(tmp_path: Path) -> list[str]:
-    path = tmp_path / "survivors.py"
-    path.write_text(SURVIVORS)
-    return ["-H", f"exec {PY} {path}"]
+def survivors_in(text: str) -> int:
+    """The count the survivors halt item printed, in output collected without a `Run`."""
+    counts = re.findall(r"survivors (\d+) ", text)
+    assert len(counts) == 1, text[-3000:]
+    return int(counts[0])
 
 
 def rss_kib(pid: int) -> int:
@@ -114,7 +89,7 @@ def test_fork_bomb_inside_a_process_limit(mode: str, tmp_path: Path) -> None:
         pytest.skip("the checkout is not readable by nobody")
     (tmp_path / "pyinit.toml").write_text(f'[task.D1]\nuser = "nobody"\n[task.D2]\n{CRASH_LOOP}')
     run = Run(mode, ["-w", str(tmp_path), "-v", "--grace", str(GRACE), "-D", BOMB,
-                     "-D", "exit 3", *halt_item(tmp_path), "--", "bash", "-c", USR1_MAIN])
+                     "-D", "exit 3", *survivors_item(tmp_path), "--", "bash", "-c", USR1_MAIN])
     try:
         run.expect("^ready", "stdout")
         run.expect("^D1: .*fork: (retry: )?Resource temporarily unavailable")
@@ -133,7 +108,7 @@ def test_fork_bomb_inside_a_process_limit(mode: str, tmp_path: Path) -> None:
         run.kill()
     assert code == 143, run.text()[-3000:]
     assert "Traceback" not in run.text()
-    assert re.search(r"survivors 0 ", survivors_line(run.text())), run.text()[-2000:]
+    assert run.survivors() == 0, run.text()[-2000:]
     if mode == "subreaper":
         assert run.left_running() == 0, run.text()[-2000:]
     figure("fork-bomb", mode, limit=NPROC, bomb_processes=len(bombs), restarts_during=3,
@@ -294,7 +269,7 @@ def test_stdout_gone(mode: str, tmp_path: Path, how: str) -> None:
     (tmp_path / "pyinit.toml").write_text(
         '[task.D2]\nrestart = "on-failure"\nrestart_delay = 0.05\nmax_restarts = 3\n')
     args = ["-w", str(tmp_path), "-v", "--grace", str(GRACE), "-D", f"exec {PY} {flood}",
-            "-D", "echo to-the-void; echo on-stderr >&2; exit 3", *halt_item(tmp_path)]
+            "-D", "echo to-the-void; echo on-stderr >&2; exit 3", *survivors_item(tmp_path)]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     if how == "reader-gone":
         r, w = os.pipe()
@@ -312,7 +287,7 @@ def test_stdout_gone(mode: str, tmp_path: Path, how: str) -> None:
     assert len(re.findall(r"D2 exited \(exitcode=3\): restart \d+ in", err)) == 3, err[-3000:]
     assert "D2 failed for good" in err
     assert err.count("D2: on-stderr") == 4  # stderr still carries the tasks' own lines
-    assert re.search(r"survivors 0 ", survivors_line(err)), err[-2000:]
+    assert survivors_in(err) == 0, err[-2000:]
     if mode == "subreaper":
         assert "ns_init: left 0" in err, err[-2000:]
     figure(f"stdout-{how}", mode, restarts=3, gave_up=1, status=result.returncode, survivors=0)

@@ -23,17 +23,12 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conftest import Run
+from conftest import Run, figure
 
 PY = sys.executable
 
 
 # -- helpers -----------------------------------------------------------------------------------
-
-def figure(attack: str, mode: str, **values: object) -> None:
-    """One line of figures for the README table."""
-    print(f"\nFIGURE {attack} [{mode}] " + " ".join(f"{k}={v}" for k, v in values.items()))
-
 
 def proc_status(pid: int) -> dict[str, int]:
     """VmRSS and VmHWM (peak RSS) of `pid`, in KiB."""
@@ -43,21 +38,6 @@ def proc_status(pid: int) -> dict[str, int]:
             key, _, value = line.partition(":")
             if key in ("VmRSS", "VmHWM"):
                 found[key] = int(value.split()[0])
-    return found
-
-
-def events(run: Run) -> list[dict]:
-    """pyinit's own JSON lines on stderr (task lines and ns_init's report are skipped)."""
-    found = []
-    for raw in run.lines["stderr"]:
-        if not raw.startswith(b"{"):
-            continue
-        try:
-            event = json.loads(raw)
-        except ValueError:
-            continue
-        if isinstance(event, dict) and "message" in event:
-            found.append(event)
     return found
 
 
@@ -148,7 +128,7 @@ def test_zombie_storm(mode: str, tmp_path: Path) -> None:
     finally:
         run.kill()
     assert code == 5, run.text()[-3000:]
-    everything = events(run)
+    everything = run.events()
     orphan_codes = [int(m.group(1)) for e in everything if (m := REAPED.search(e["message"]))]
     assert reaped == ORPHANS
     assert len(orphan_codes) == ORPHANS
@@ -309,7 +289,7 @@ def test_restart_storm(mode: str, tmp_path: Path) -> None:
         run.kill()
     assert gave_up == CRASHERS, run.text()[-3000:]
     assert code == 3
-    everything = events(run)
+    everything = run.events()
     names = [f"D{i}" for i in range(1, CRASHERS + 1)]
     launches = {n: [stamp(e) for e in everything
                     if e["task"] == n and e["message"].startswith("Launching")] for n in names}

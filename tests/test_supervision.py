@@ -7,7 +7,6 @@ milliseconds), not from this process's clock, so test-side latency does not coun
 
 from __future__ import annotations
 
-import json
 import re
 import signal
 import time
@@ -24,29 +23,16 @@ RESTART = re.compile(r"(\S+) exited \(exitcode=(\d+)\): restart (\d+) in ([0-9.]
 STUBBORN = "trap '' TERM; echo ready; while :; do sleep 0.05 || :; done"
 
 
-def events(run) -> list[dict]:
-    """pyinit's own JSON lines on stderr (ns_init's plain line is skipped)."""
-    found = []
-    for raw in run.lines["stderr"]:
-        try:
-            event = json.loads(raw)
-        except ValueError:
-            continue
-        if isinstance(event, dict) and "message" in event:
-            found.append(event)
-    return found
-
-
 def stamp(event: dict) -> float:
     return datetime.fromisoformat(event["time"]).timestamp()
 
 
 def launches(run, task: str) -> list[dict]:
-    return [e for e in events(run) if e["task"] == task and e["message"].startswith("Launching")]
+    return [e for e in run.events() if e["task"] == task and e["message"].startswith("Launching")]
 
 
 def restarts(run) -> list[dict]:
-    return [e for e in events(run) if RESTART.search(e["message"])]
+    return [e for e in run.events() if RESTART.search(e["message"])]
 
 
 def out_lines(run) -> list[str]:
@@ -84,7 +70,7 @@ def test_crash_loop_backs_off_then_gives_up(mode: str, run_pyinit, tmp_path: Pat
     print(f"\nrestart delays ({mode}): " + ", ".join(f"{d:.3f}" for d in measured))
     for got, want in zip(measured, [0.2, 0.4, 0.8, 0.8], strict=True):
         assert abs(got - want) <= TOLERANCE, measured
-    gave_up = [e for e in events(run) if "failed for good" in e["message"]]
+    gave_up = [e for e in run.events() if "failed for good" in e["message"]]
     assert len(gave_up) == 1
     assert gave_up[0]["task"] == "D1"
     assert gave_up[0]["level"] in ("warn", "error")
@@ -332,7 +318,7 @@ def test_per_task_grace(mode: str, run_pyinit, tmp_path: Path) -> None:
     run.expect(r'"task":"D2".*"line":"ready"', "stdout")
     run.signal(signal.SIGTERM)
     assert run.wait() == 143
-    found = events(run)
+    found = run.events()
     got = next(e for e in found if re.search(r"got SIGTERM", e["message"]))
     d1_exit = next(e for e in found if e["task"] == "D1" and "exitcode=137" in e["message"])
     assert stamp(d1_exit) - stamp(got) < 1.0, found
