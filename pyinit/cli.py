@@ -132,6 +132,15 @@ def run(plan: Plan, environ: Mapping[str, str]) -> int:
         final = status.remap(final, plan.remap)
         log.info(f"Exited (exitcode={final})")
         _write_termination_log(plan.termination_log, loop, final)
+    except Exception:  # noqa: BLE001 - the one place that catches any bug, on purpose
+        # A bug in pyinit. An init must not leave its processes behind when it dies, so: say
+        # what happened (with the traceback: it is a bug report), kill everything, and exit 70
+        # (EX_SOFTWARE, sysexits.h) for the orchestrator to restart the container.
+        import traceback
+
+        _say("pyinit: internal error, killing every process:\n" + traceback.format_exc())
+        loop.kill_everything()
+        final = status.INTERNAL_ERROR
     finally:
         loop.close_streams()
         loop.shell.cleanup()

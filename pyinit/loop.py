@@ -483,6 +483,18 @@ class Loop:
             self.run_until(lambda: not any(t.running for t in killed), self.clock() + KILL_WAIT)
         self.sweep(max(latest, self.clock()))
 
+    def kill_everything(self) -> None:
+        """Last resort after a bug in pyinit: SIGKILL every task's group and every leftover."""
+        for task in self.tasks:
+            if task.running:
+                self.send(task, signals.SIGKILL)
+        reaper.signal_leftovers(signals.SIGKILL)
+        # Not the loop (it may be what broke): reap directly until all are gone, briefly.
+        deadline = self.clock() + KILL_WAIT
+        while reaper.has_children() and self.clock() < deadline:
+            reaper.reap()
+            time.sleep(0.01)
+
     def sweep(self, deadline: float) -> None:
         """Stop processes no task accounts for: TERM, then KILL at `deadline`."""
         if not reaper.has_children() and os.getpid() != 1:

@@ -11,6 +11,7 @@ USAGE = 2            # bad input: nothing was started
 TIMEOUT = 124        # --timeout expired, as timeout(1)
 CANNOT_EXECUTE = 126  # the command exists but exec failed (EACCES, ENOEXEC, a directory), as sh
 NOT_FOUND = 127      # the command does not exist, as sh and tini
+INTERNAL_ERROR = 70  # a bug in pyinit itself (EX_SOFTWARE, sysexits.h)
 
 
 def from_wait_status(wait_status: int) -> int:

@@ -53,13 +53,14 @@ def mode(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-def command(mode: str, args: list[str]) -> list[str]:
+def command(mode: str, args: list[str], launcher: list[str] = PYINIT) -> list[str]:
+    """How to run pyinit (`launcher`: python -m pyinit, or a script standing for it) in `mode`."""
     base = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"]
     if mode == "pid1":
-        return [*base, *PYINIT, *args]
+        return [*base, *launcher, *args]
     if mode == "subreaper":
-        return [*base, sys.executable, str(NS_INIT), *PYINIT, *args]
-    return [*PYINIT, *args]  # "plain": no namespace, for tests that orphan nothing
+        return [*base, sys.executable, str(NS_INIT), *launcher, *args]
+    return [*launcher, *args]  # "plain": no namespace, for tests that orphan nothing
 
 
 class Run:
@@ -67,14 +68,15 @@ class Run:
 
     def __init__(self, mode: str, args: list[str], env: dict[str, str] | None = None,
                  stdin: int | None = subprocess.DEVNULL, stdout: int | None = subprocess.PIPE,
-                 cwd: str | Path | None = None) -> None:
+                 cwd: str | Path | None = None, python_args: list[str] | None = None) -> None:
         full_env = dict(os.environ)
         full_env["PYTHONPATH"] = str(ROOT)
         full_env.pop("NOTIFY_SOCKET", None)
         if env:
             full_env.update(env)
         self.mode = mode
-        self.proc = subprocess.Popen(command(mode, args), stdin=stdin, stdout=stdout,
+        launcher = [sys.executable, *python_args] if python_args else PYINIT
+        self.proc = subprocess.Popen(command(mode, args, launcher), stdin=stdin, stdout=stdout,
                                      stderr=subprocess.PIPE, env=full_env, cwd=cwd)
         self.lines: dict[str, list[bytes]] = {"stdout": [], "stderr": []}
         self._queues: dict[str, queue.Queue[bytes | None]] = {}

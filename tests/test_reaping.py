@@ -105,3 +105,31 @@ def test_idle_pyinit_makes_no_system_calls(mode: str, run_pyinit) -> None:
     assert switches() == before
     run.signal(signal.SIGTERM)
     assert run.wait() == 143
+
+
+#: Runs pyinit with a bug planted: the foreground stage starts the command, then raises.
+BUGGY = r"""
+import sys
+from pyinit import cli, stages
+
+def broken(plan, loop, policy):
+    loop.start(plan.main)
+    raise RuntimeError("a planted bug")
+
+stages.run_foreground = broken
+sys.argv[0] = "pyinit"
+cli.entry()
+"""
+
+
+@pytest.mark.timeout(30)
+def test_an_internal_error_kills_everything_and_exits_70(mode: str, run_pyinit) -> None:
+    """A bug in pyinit itself should not leave processes behind: pyinit says so (with the
+    traceback), SIGKILLs every task and leftover, and exits 70 (EX_SOFTWARE)."""
+    args = ["-D", "exec sleep 1000", "--", "sh", "-c", "setsid sleep 1000 & exec sleep 1000"]
+    run = run_pyinit(mode, args, python_args=["-c", BUGGY])
+    assert run.wait() == 70
+    assert "internal error" in run.text()
+    assert "a planted bug" in run.text()
+    if mode == "subreaper":
+        assert run.left_running() == 0, run.text()
