@@ -283,6 +283,17 @@ def _choice(text: str, choices: tuple[str, ...], what: str) -> str:
     return text
 
 
+def _env_flag(environ: Mapping[str, str], name: str) -> bool:
+    """A yes/no environment variable: 1/true/yes or 0/false/no (or empty); anything else is an
+    error rather than a silent "no"."""
+    value = environ.get(name, "").strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("", "0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name}: expected 1/true/yes or 0/false/no, got {environ[name]!r}")
+
+
 def _rewrite(words: list[str], what: str) -> dict[int, int]:
     """`TERM:QUIT` (or dumb-init's `15:3`); a target of 0 drops the signal."""
     table: dict[int, int] = {}
@@ -609,10 +620,8 @@ def load(argv: list[str], environ: Mapping[str, str], program: str = "pyinit") -
         raise ConfigError("-e: expected an exit code 0..255")
     pdeathsig_text = setting("pdeathsig")
     pdeathsig = _signal(pdeathsig_text, "-p") if pdeathsig_text else 0  # no variable: tini's
-    single_child = bool(opts.get("single_child")) or environ.get("PYINIT_SINGLE_CHILD") in (
-        "1", "true")
-    prefix_main = bool(opts.get("prefix_main")) or environ.get("PYINIT_PREFIX_MAIN") in (
-        "1", "true")
+    single_child = bool(opts.get("single_child")) or _env_flag(environ, "PYINIT_SINGLE_CHILD")
+    prefix_main = bool(opts.get("prefix_main")) or _env_flag(environ, "PYINIT_PREFIX_MAIN")
     prefix = setting("prefix", "" if compat else "{name}: ")
     assert prefix is not None
     check_prefix(prefix, said_by("prefix", "--prefix"))
