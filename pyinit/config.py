@@ -27,6 +27,7 @@ STAGES = ("boot", "async", "sync", "halt")
 WAIT_POLICIES = ("wait_any", "wait_err", "wait_all", "wait_forever")
 RESTART_POLICIES = ("never", "on-failure", "always")
 LOG_FORMATS = ("text", "json")
+LOG_NS = {"boot": "main", "main": "sync"}
 #: How an item runs: a program exec'd as an argv vector, or bash code (a sourced file or a string).
 EXEC, BASH_FILE, BASH_CODE = "exec", "bash-file", "bash-code"
 #: Left over by editors and package managers next to a real stage file (SPEC §2).
@@ -85,6 +86,12 @@ class Item(Record):
     def __init__(self, *, stage: str, name: str, how: str, argv: tuple[str, ...],
                  label: str) -> None:
         self._set(stage=stage, name=name, how=how, argv=argv, label=label)
+
+    @property
+    def ns(self) -> str:
+        """The namespace its log lines carry, as TrivialRC's main log shows them: boot items ran
+        inside trc's main process, and the main command was trc's last sync item."""
+        return LOG_NS.get(self.stage, self.stage)
 
 
 class Plan(Record):

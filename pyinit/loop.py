@@ -39,7 +39,6 @@ STOP_SIGNALS = frozenset((signals.SIGTERM, signals.SIGINT, signals.SIGQUIT))
 TRC_STOP_SIGNALS = STOP_SIGNALS | {signals.parse(n) for n in (
     "HUP", "USR1", "USR2", "ALRM", "ABRT", "TRAP", "SYS", "XCPU", "XFSZ", "VTALRM")}
 READ_SIZE = 65536  # one pipe's worth: also the line limit, so a chunk never hides a long line
-NS = {"boot": "main", "async": "async", "sync": "sync", "main": "sync", "halt": "halt"}
 IN, OUT = select.EPOLLIN, select.EPOLLOUT
 LEVELS = {"error": 0, "warn": 1, "info": 2, "debug": 3}
 #: How long pyinit's own output may take to reach a slow reader at exit before it is dropped.
@@ -175,7 +174,7 @@ class Loop:
         task.pid = result.pid
         task.life.started(self.clock())
         self.by_pid[result.pid] = task
-        ns = NS[item.stage]
+        ns = item.ns
         if result.error:
             # The child has already exited 126/127; the reaper will report it like any exit.
             self.log.error(f"{item.label}: {result.error}", ns, result.pid, item.name)
@@ -350,15 +349,15 @@ class Loop:
         decision = task.life.exited(code, self.clock())
         if decision.action == supervisor.RESTART:
             self.log.warn(f"{task.name} exited (exitcode={code}): restart {decision.restarts} "
-                          f"in {decision.delay:g}s", NS[task.item.stage], pid, task.name)
+                          f"in {decision.delay:g}s", task.item.ns, pid, task.name)
             self.notify(f"STATUS={task.name} exited (exitcode={code}), restart "
                         f"{decision.restarts} in {decision.delay:g}s")
         elif decision.action == supervisor.GIVE_UP:
             self.log.error(f"{task.name} failed for good (exitcode={code}): {decision.reason}",
-                           NS[task.item.stage], pid, task.name)
+                           task.item.ns, pid, task.name)
         elif decision.action == supervisor.LIMIT:
             self.log.warn(f"{task.name} exited (exitcode={code}): not restarted, "
-                          f"{decision.reason}", NS[task.item.stage], pid, task.name)
+                          f"{decision.reason}", task.item.ns, pid, task.name)
         if task.life.ended and self.on_task_end is not None:
             self.on_task_end(task)
 
@@ -371,7 +370,7 @@ class Loop:
         if stage == "halt":
             self.log.info(_exit_message(task.item, code), "main", 0, task.name)
         else:
-            self.log.info(_exit_message(task.item, code), NS[stage], pid, task.name)
+            self.log.info(_exit_message(task.item, code), task.item.ns, pid, task.name)
 
     def _messages(self) -> None:
         """Print what bash items sent through the integrated log functions (shell.py)."""
@@ -476,7 +475,7 @@ class Loop:
                 if task.running and deadlines[task] <= self.clock():
                     self.log.note(f"{task.name} <pid={task.pid}> still running after "
                                   f"{task.settings.grace:g}s: sending SIGKILL",
-                                  NS[task.item.stage], task.pid)
+                                  task.item.ns, task.pid)
                     self.send(task, signals.SIGKILL)
                     killed.add(task)
         if killed:  # SIGKILL is not instant; a process in the kernel (state D) may take a while

@@ -32,9 +32,6 @@ if TYPE_CHECKING:
 #: scripts use for themselves (TrivialRC's process-manager example uses 5 and 6).
 LOG_FD = 63
 DRIVER = '. "$PYINIT_FUNCTIONS"; _pyinit_item "$@"'
-#: The ns of an item's `log` lines where it is not the stage's own name, as TrivialRC's main log
-#: shows them: boot items ran inside trc's main process; the main command is its last sync item.
-LOG_NS = {"boot": "main", "main": "sync"}
 #: What pyinit gives one bash item for itself: not boot state for the items after it.
 INTERNAL = frozenset((b"PYINIT_FUNCTIONS", b"PYINIT_LOG_FD", b"PYINIT_LOG_NS", b"PYINIT_LOG_PID",
                       b"PYINIT_STATE", b"PYINIT_STATE_OUT", b"PYINIT_TASK", b"PYINIT_STAGE",
@@ -71,7 +68,7 @@ class Shell:
             return list(item.argv), {}
         env["PYINIT_FUNCTIONS"] = FUNCTIONS
         env["PYINIT_LOG_FD"] = str(LOG_FD)
-        env["PYINIT_LOG_NS"] = LOG_NS.get(item.stage, item.stage)
+        env["PYINIT_LOG_NS"] = item.ns
         if item.stage == "boot" and self.plan.compat and "MAINPID" in env:
             env["PYINIT_LOG_PID"] = env["MAINPID"]  # TrivialRC: [main/MAINPID]
         if self.state:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 
-from pyinit import signals
+from pyinit import signals, status
 
 
 class Spawned:
@@ -168,12 +168,8 @@ def _exec_child(argv: tuple[str, ...] | list[str], env: dict[str, str], out_w: i
         step = "exec"
         os.execvpe(argv[0], list(argv), env)
     except BaseException as e:  # noqa: BLE001 - the child must never return into pyinit's loop
-        import errno as errno_module
-
-        code = getattr(e, "errno", None) or errno_module.EINVAL
-        not_found = step == "exec" and code in (errno_module.ENOENT, errno_module.ENOTDIR)
         reason = getattr(e, "strerror", None) or str(e)
         try:
             os.write(status_w, f"{step} failed: {reason}".encode())
         finally:
-            os._exit(127 if not_found else 126)
+            os._exit(status.start_failure(step, getattr(e, "errno", None) or 0))

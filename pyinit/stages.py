@@ -108,7 +108,7 @@ def run_boot(plan: Plan, loop: Loop) -> int | None:
 
 
 def signals_status(loop: Loop) -> int:
-    return 124 if loop.timed_out else 128 + loop.stop_signal
+    return status.TIMEOUT if loop.timed_out else status.killed_by(loop.stop_signal)
 
 
 def run_foreground(plan: Plan, loop: Loop, policy: WaitPolicy) -> None:

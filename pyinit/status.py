@@ -25,11 +25,14 @@ def killed_by(signum: int) -> int:
     return 128 + signum
 
 
-def exec_failure(errno_value: int) -> int:
-    """127 when the program is not there, 126 when it is there but cannot run (sh, tini)."""
+def start_failure(step: str, errno_value: int) -> int:
+    """Why a task could not start: 127 when exec found no program, 126 for anything else (it is
+    there but cannot run, or the set-up before exec failed), as sh and tini."""
     import errno  # only on the failure path
 
-    return NOT_FOUND if errno_value in (errno.ENOENT, errno.ENOTDIR) else CANNOT_EXECUTE
+    if step == "exec" and errno_value in (errno.ENOENT, errno.ENOTDIR):
+        return NOT_FOUND
+    return CANNOT_EXECUTE
 
 
 def remap(status: int, expected: frozenset[int]) -> int:

@@ -32,8 +32,7 @@ item's status replaces the run's.
 from __future__ import annotations
 
 from pyinit import signals
-
-TIMEOUT_STATUS = 124
+from pyinit.status import TIMEOUT, killed_by
 
 
 class WaitPolicy:
@@ -103,10 +102,10 @@ class WaitPolicy:
         if foreground_status is not None:
             self._end(foreground_status, f"stopped by {signals.name(signum)}")
         else:
-            self._end(128 + signum, f"stopped by {signals.name(signum)}")
+            self._end(killed_by(signum), f"stopped by {signals.name(signum)}")
 
     def timeout(self) -> None:
-        self._end(TIMEOUT_STATUS, "the --timeout expired")
+        self._end(TIMEOUT, "the --timeout expired")
 
     def _maybe_all_done(self) -> None:
         if self.ended or self._open_async > 0 or self._open_foreground:

@@ -16,9 +16,9 @@ PACKAGE = Path(__file__).resolve().parents[1] / "pyinit"
 
 LAYERS = {
     # the smallest leaves: stdlib only
-    "errors": 0, "signals": 0, "record": 0,
+    "errors": 0, "signals": 0, "record": 0, "status": 0,
     # leaves: stdlib, and the smallest leaves at most
-    "status": 1, "output": 1, "sink": 1, "log": 1, "procctl": 1, "notify": 1,
+    "output": 1, "sink": 1, "log": 1, "procctl": 1, "notify": 1,
     "supervisor": 1, "waitpolicy": 1, "config": 1,
     # OS mechanics, bash items, the plan in words: leaves only
     "reaper": 2, "spawn": 2, "shell": 2, "plan_text": 2,

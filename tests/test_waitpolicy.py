@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pyinit.waitpolicy import TIMEOUT_STATUS, WaitPolicy, after_halt
+from pyinit.status import TIMEOUT
+from pyinit.waitpolicy import WaitPolicy, after_halt
 
 pytestmark = pytest.mark.timeout(30)  # every test here: pure, milliseconds
 
@@ -211,7 +212,7 @@ def test_timeout_gives_124(name: str, compat: bool) -> None:
     """should end a run whose --timeout expired with 124, as timeout(1)"""
     p = policy(name, compat=compat, async_tasks=1)
     p.timeout()
-    assert ended_with(p) == TIMEOUT_STATUS == 124
+    assert ended_with(p) == TIMEOUT == 124
 
 
 def test_a_signal_after_the_end_changes_nothing() -> None:
