@@ -92,26 +92,32 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
         argv = sys.argv[1:]
     if environ is None:
         environ = os.environ
+    # Help, version and licence never depend on the work directory or the environment: they
+    # are answered from the command line alone, before anything else is read (as tini does).
     try:
+        answer = answer_only(config.parse_args(argv)[0])
+        if answer is not None:
+            sys.stdout.write(answer)
+            return status.OK
         plan = config.load(argv, environ, program)
     except PyinitError as e:
         _say(f"{os.path.basename(program)}: error: {e}")
         return status.USAGE
-    if plan.action == "help":
-        sys.stdout.write(USAGE)
-        return status.OK
-    if plan.action == "version":
-        sys.stdout.write(f"pyinit {__version__}\n")
-        return status.OK
-    if plan.action == "license":
-        sys.stdout.write(LICENSE)
-        return status.OK
     if plan.action == "check":
         from pyinit.plan_text import describe  # only for --check
 
         sys.stdout.write(describe(plan))
         return status.OK
     return run(plan, environ)
+
+
+def answer_only(opts: dict[str, object]) -> str | None:
+    """The text of --help, --version or --license when one was asked for (the first wins)."""
+    for flag, text in (("help", USAGE), ("version", f"pyinit {__version__}\n"),
+                       ("license", LICENSE)):
+        if opts.get(flag):
+            return text
+    return None
 
 
 def run(plan: Plan, environ: Mapping[str, str]) -> int:
@@ -126,6 +132,10 @@ def run(plan: Plan, environ: Mapping[str, str]) -> int:
               verbosity=plan.verbosity, json=plan.log_json, split_streams=plan.compat,
               main_pid=os.getpid(), notes_are_debug=plan.compat)
     _become_init(plan, log)
+    # Not a busy directory: pyinit holds neither its start directory nor the work directory,
+    # so either can be unmounted or removed while it runs (as dumb-init). Tasks still start
+    # in the start directory (plan.start_dir), and config reads from there too.
+    os.chdir("/")
     loop = Loop(plan, log, sinks, _task_environment(plan, environ))
     try:
         final = stages.run(plan, loop, environ)

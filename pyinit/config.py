@@ -27,6 +27,12 @@ STAGES = ("boot", "async", "sync", "halt")
 WAIT_POLICIES = ("wait_any", "wait_err", "wait_all", "wait_forever")
 RESTART_POLICIES = ("never", "on-failure", "always")
 LOG_FORMATS = ("text", "json")
+SIGNAL_TARGETS = ("group", "pid")
+SIGTERM = signals.SIGTERM
+#: The grace of group runs: below Docker's 10 s with the default halt timeout (SPEC §6).
+DEFAULT_GRACE = 5.0
+#: Where the grace of a tini-style run (a main command only) comes from, for --check.
+TINI_GRACE = "a main command only (tini-style run): no SIGKILL"
 LOG_NS = {"boot": "main", "main": "sync"}
 #: How an item runs: a program exec'd as an argv vector, or bash code (a sourced file or a string).
 EXEC, BASH_FILE, BASH_CODE = "exec", "bash-file", "bash-code"
@@ -40,7 +46,7 @@ class TaskSettings(Record):
 
     __slots__ = ("cwd", "env", "grace", "group", "max_restarts", "no_restart_code", "prefix",
                  "restart", "restart_delay", "restart_max_delay", "restart_reset",
-                 "restart_window", "stop_signal", "user")
+                 "restart_window", "signal_target", "signals", "stop_signal", "user")
     restart: str
     restart_delay: float
     restart_max_delay: float
@@ -49,7 +55,9 @@ class TaskSettings(Record):
     restart_window: float
     no_restart_code: int
     stop_signal: int
-    grace: float
+    grace: float                 # math.inf: never SIGKILL
+    signals: frozenset[int] | None   # the forwarded signals it gets; None: all
+    signal_target: str           # "group" (its process group) or "pid" (its pid only)
     user: str | None
     group: str | None
     cwd: str | None
@@ -59,15 +67,17 @@ class TaskSettings(Record):
     def __init__(self, *, restart: str = "never", restart_delay: float = 1.0,
                  restart_max_delay: float = 30.0, restart_reset: float = 10.0,
                  max_restarts: int = 5, restart_window: float = 60.0,
-                 no_restart_code: int = 125, stop_signal: int = signals.SIGTERM,
-                 grace: float = 5.0, user: str | None = None, group: str | None = None,
-                 cwd: str | None = None, env: tuple[tuple[str, str], ...] = (),
-                 prefix: str | None = None) -> None:
+                 no_restart_code: int = 125, stop_signal: int = SIGTERM,
+                 grace: float = DEFAULT_GRACE, signals: frozenset[int] | None = None,
+                 signal_target: str = "group", user: str | None = None,
+                 group: str | None = None, cwd: str | None = None,
+                 env: tuple[tuple[str, str], ...] = (), prefix: str | None = None) -> None:
         self._set(restart=restart, restart_delay=restart_delay,
                   restart_max_delay=restart_max_delay, restart_reset=restart_reset,
                   max_restarts=max_restarts, restart_window=restart_window,
                   no_restart_code=no_restart_code, stop_signal=stop_signal, grace=grace,
-                  user=user, group=group, cwd=cwd, env=env, prefix=prefix)
+                  signals=signals, signal_target=signal_target, user=user, group=group,
+                  cwd=cwd, env=env, prefix=prefix)
 
     def replace(self, **changes: object) -> TaskSettings:
         return TaskSettings(**self._changed(changes))  # type: ignore[arg-type]
@@ -99,8 +109,9 @@ class Plan(Record):
 
     __slots__ = ("action", "args", "async_items", "boot", "compat", "defaults", "halt",
                  "halt_timeout", "log_json", "main", "pdeathsig", "prefix", "prefix_main",
-                 "remap", "rewrite", "self_name", "single_child", "skipped", "sources", "sync",
-                 "tasks", "termination_log", "timeout", "verbosity", "wait", "workdir")
+                 "remap", "rewrite", "self_name", "single_child", "skipped", "sources",
+                 "start_dir", "sync", "tasks", "termination_log", "timeout", "tini_style",
+                 "verbosity", "wait", "workdir")
     action: str                      # run | check | help | version | license
     workdir: str
     boot: tuple[Item, ...]
@@ -127,6 +138,8 @@ class Plan(Record):
     skipped: tuple[tuple[str, str], ...]   # (path, why) of stage-file look-alikes not run
     args: tuple[str, ...]            # the command line's item words, for boot's `set --`
     termination_log: str             # where the reason for the end goes, if that file exists
+    start_dir: str                   # pyinit's directory at start: where tasks start
+    tini_style: bool                 # a main command only: its lifetime is its own (no grace)
 
     def __init__(self, **fields: object) -> None:
         self._set(**fields)
@@ -266,12 +279,17 @@ def _store(opts: dict[str, object], items: list[tuple[str, str]], key: str, kind
 # ---------------------------------------------------------------------------------------------
 # Values
 
-def _number(text: str, what: str, *, integer: bool = False, minimum: float = 0) -> float:
+def _number(text: str, what: str, *, integer: bool = False, minimum: float = 0,
+            infinite: bool = False) -> float:
+    """A number from the command line or the environment. `infinite`: `inf` is allowed (a
+    grace of `inf` means "never SIGKILL")."""
     try:
         value = int(text) if integer else float(text)
     except ValueError:
         kind = "a whole number" if integer else "a number of seconds"
         raise ConfigError(f"{what}: expected {kind}, got {text!r}") from None
+    if infinite and value == math.inf:
+        return value
     if not math.isfinite(value) or value < minimum:
         raise ConfigError(f"{what}: expected a number >= {minimum:g}, got {text!r}")
     return value
@@ -299,6 +317,18 @@ def _env_flag(environ: Mapping[str, str], name: str) -> bool:
     if value in ("", "0", "false", "no", "off"):
         return False
     raise ConfigError(f"{name}: expected 1/true/yes or 0/false/no, got {environ[name]!r}")
+
+
+def _signal_set(value: object, what: str) -> frozenset[int] | None:
+    """`signals`: "all" (None), "none" (the empty set) or a list of signal names or numbers."""
+    if value == "all":
+        return None
+    if value == "none":
+        return frozenset()
+    if not isinstance(value, list) or not all(isinstance(v, str | int) and
+                                              not isinstance(v, bool) for v in value):
+        raise ConfigError(f'{what}: expected "all", "none" or a list of signals, got {value!r}')
+    return frozenset(_signal(str(v), what) for v in value)
 
 
 def _rewrite(words: list[str], what: str) -> dict[int, int]:
@@ -432,8 +462,9 @@ def _foreign_shebang(first: bytes) -> tuple[str, ...]:
 TASK_KEYS = {
     "restart": "restart", "restart_delay": "seconds", "restart_max_delay": "seconds",
     "restart_reset": "seconds", "max_restarts": "count", "restart_window": "seconds",
-    "no_restart_code": "code", "stop_signal": "signal", "grace": "seconds", "user": "name",
-    "group": "name", "cwd": "path", "env": "table", "prefix": "text",
+    "no_restart_code": "code", "stop_signal": "signal", "grace": "grace", "signals": "signals",
+    "signal_target": "target", "user": "name", "group": "name", "cwd": "path", "env": "table",
+    "prefix": "text",
 }
 
 
@@ -451,11 +482,16 @@ def _toml_settings(table: object, where: str) -> dict[str, object]:
             if not isinstance(value, str):
                 raise ConfigError(f"{at}: expected a string, got {value!r}")
             fields[key] = _choice(value, RESTART_POLICIES, at)
-        elif kind == "seconds":
+        elif kind in ("seconds", "grace"):
+            if kind == "grace" and value in ("inf", math.inf):  # never SIGKILL
+                fields[key] = math.inf
+                continue
             if (isinstance(value, bool) or not isinstance(value, int | float) or value < 0
                     or not math.isfinite(value)):
                 raise ConfigError(f"{at}: expected a number of seconds >= 0, got {value!r}")
             fields[key] = float(value)
+        elif kind == "signals":
+            fields[key] = _signal_set(value, at)
         elif kind in ("count", "code"):
             top = 255 if kind == "code" else 1 << 31
             if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= top:
@@ -474,6 +510,8 @@ def _toml_settings(table: object, where: str) -> dict[str, object]:
                 raise ConfigError(f"{at}: expected a string, got {value!r}")
             if kind == "name":
                 _check_account(key, value, at)
+            elif kind == "target":
+                _choice(value, SIGNAL_TARGETS, at)
             elif kind == "text":
                 check_prefix(value, at)
             fields[key] = value
@@ -557,9 +595,13 @@ def read_toml(path: str) -> dict[str, object]:
 # ---------------------------------------------------------------------------------------------
 # Putting it together
 
-def load(argv: list[str], environ: Mapping[str, str], program: str = "pyinit") -> Plan:
-    """The Plan for `argv` (without the program name) under `environ`. Raises PyinitError."""
+def load(argv: list[str], environ: Mapping[str, str], program: str = "pyinit",
+         start_dir: str | None = None) -> Plan:
+    """The Plan for `argv` (without the program name) under `environ`, with relative paths
+    taken from `start_dir` (default: the current directory). Raises PyinitError."""
     opts, command, item_words = parse_args(argv)
+    if start_dir is None:
+        start_dir = os.getcwd()
     sources: dict[str, str] = {}
 
     def setting(key: str, default: str | None = None) -> str | None:
@@ -602,8 +644,11 @@ def load(argv: list[str], environ: Mapping[str, str], program: str = "pyinit") -
     sources["verbosity"] = "command line" if count or opts.get("quiet") else (
         "RC_VERBOSE" if environ.get("RC_VERBOSE") == "true" else "default")
 
-    workdir = setting("workdir") or os.getcwd()
-    if "workdir" in opts and not os.path.isdir(workdir):
+    workdir = setting("workdir") or start_dir
+    # Where the files are: pyinit leaves its start directory once it runs (so that it can be
+    # unmounted), and reads the command line again after boot's `set --` from "/".
+    root = os.path.join(start_dir, workdir)
+    if "workdir" in opts and not os.path.isdir(root):
         raise ConfigError(f"-w {workdir}: no such directory")
     wait = _choice(setting("wait", "wait_any") or "wait_any", WAIT_POLICIES,
                    f"wait policy ({said_by('wait', '--wait')})")
@@ -627,14 +672,13 @@ def load(argv: list[str], environ: Mapping[str, str], program: str = "pyinit") -
         raise ConfigError("-e: expected an exit code 0..255")
     pdeathsig_text = setting("pdeathsig")
     pdeathsig = _signal(pdeathsig_text, "-p") if pdeathsig_text else 0  # no variable: tini's
-    single_child = bool(opts.get("single_child")) or _env_flag(environ, "PYINIT_SINGLE_CHILD")
     prefix_main = bool(opts.get("prefix_main")) or _env_flag(environ, "PYINIT_PREFIX_MAIN")
     prefix = setting("prefix", "" if compat else "{name}: ")
     assert prefix is not None
     check_prefix(prefix, said_by("prefix", "--prefix"))
 
     # Task defaults: built-in < [defaults] in pyinit.toml < environment < command line.
-    toml_path = os.path.join(workdir, "pyinit.toml")
+    toml_path = os.path.join(root, "pyinit.toml")
     document = read_toml(toml_path)
     unknown = set(document) - {"defaults", "task"}
     if unknown:
@@ -644,7 +688,7 @@ def load(argv: list[str], environ: Mapping[str, str], program: str = "pyinit") -
     for key in fields:
         sources[f"defaults.{key}"] = toml_path
     for key, kind in (("restart", "restart"), ("restart_delay", "seconds"),
-                      ("max_restarts", "count"), ("grace", "seconds"),
+                      ("max_restarts", "count"), ("grace", "grace"),
                       ("stop_signal", "signal")):
         text = setting(key)
         if sources[key] == "default":
@@ -659,8 +703,13 @@ def load(argv: list[str], environ: Mapping[str, str], program: str = "pyinit") -
         elif kind == "count":
             fields[key] = int(_number(text, what, integer=True))
         else:
-            fields[key] = _number(text, what)
+            fields[key] = _number(text, what, infinite=kind == "grace")
         sources[f"defaults.{key}"] = sources.pop(key)
+    single_child = bool(opts.get("single_child")) or _env_flag(environ, "PYINIT_SINGLE_CHILD")
+    if single_child:  # -c: every task's signals go to its pid only, unless its table says
+        fields["signal_target"] = "pid"
+        sources["defaults.signal_target"] = ("command line" if opts.get("single_child")
+                                             else "PYINIT_SINGLE_CHILD")
     defaults = _checked(TaskSettings(**fields), "defaults",  # type: ignore[arg-type]
                         max_given="restart_max_delay" in fields)
 
@@ -668,7 +717,7 @@ def load(argv: list[str], environ: Mapping[str, str], program: str = "pyinit") -
     skipped: list[tuple[str, str]] = []
     staged: dict[str, list[Item]] = {stage: [] for stage in STAGES}
     for stage in STAGES:
-        for path in discover(workdir, stage, skipped):
+        for path in discover(root, stage, skipped):
             staged[stage].append(_file_item(stage, path))
     letters = {"B": "boot", "D": "async", "F": "sync", "H": "halt"}
     counters = dict.fromkeys(letters, 0)
@@ -707,8 +756,17 @@ def load(argv: list[str], environ: Mapping[str, str], program: str = "pyinit") -
                                max_given="restart_max_delay" in task_fields or
                                "restart_max_delay" in fields)
 
+    # tini's rule for a lone command: its lifetime is its own. After the stop signal pyinit
+    # waits for it as long as it runs, unless a grace was given (then SIGKILL after it).
+    tini_style = (main is not None and not any(staged.values())
+                  and not os.path.exists(toml_path))
+    if tini_style and "defaults.grace" not in sources:
+        defaults = defaults.replace(grace=math.inf)
+        sources["defaults.grace"] = TINI_GRACE
+
     plan = Plan(
-        action=action, workdir=workdir, boot=tuple(staged["boot"]),
+        action=action, workdir=workdir, start_dir=start_dir, tini_style=tini_style,
+        boot=tuple(staged["boot"]),
         async_items=tuple(staged["async"]), sync=tuple(staged["sync"]),
         halt=tuple(staged["halt"]), main=main, wait=wait, compat=compat, self_name=self_name,
         verbosity=verbosity, log_json=log_format == "json", prefix=prefix,

@@ -18,11 +18,14 @@ EOF.
 
 from __future__ import annotations
 
+import math
 import os
 import select
 import time
 
 from pyinit import notify, reaper, shell, signals, spawn, status, supervisor
+from pyinit.config import DEFAULT_GRACE, TINI_GRACE
+from pyinit.forwarding import ROUTER, Route, deliver
 from pyinit.output import LineSplitter
 from pyinit.sink import HIGH_WATER, Sink
 
@@ -63,7 +66,8 @@ class Stream:
 class Task:
     """A running item and its runtime state (the item and its settings are immutable)."""
 
-    __slots__ = ("index", "item", "life", "pid", "settings", "status", "streams")
+    __slots__ = ("forwarded", "index", "item", "life", "pid", "route", "settings", "status",
+                 "streams")
 
     def __init__(self, item: Item, settings: TaskSettings, index: int) -> None:
         self.item = item
@@ -73,6 +77,8 @@ class Task:
         self.pid = 0                        # 0 while not running
         self.status: int | None = None      # the last exit status
         self.streams: list[Stream] = []
+        self.forwarded: set[int] = set()    # signals forwarded to this run of it
+        self.route = Route(0, settings.signal_target == "group", settings.signals)
 
     @property
     def running(self) -> bool:
@@ -106,16 +112,16 @@ class Loop:
         self.clock = clock
         self.epoll = select.epoll()
         self.stop_signals = TRC_STOP_SIGNALS if plan.compat else STOP_SIGNALS
-        forwarded = frozenset(signals.catchable()) - self.stop_signals - {signals.SIGCHLD}
-        self.wakeup_fd = reaper.install(self._forward_now, forwarded)
+        self.wakeup_fd = reaper.install(self.stop_signals, plan.rewrite)
         self.epoll.register(self.wakeup_fd, IN)
         self.by_pid: dict[int, Task] = {}
         self.tasks: list[Task] = []
         self.streams: dict[int, Stream] = {}
         self.paused = False                  # task pipes not read while a sink is full
         self.watching_sinks: dict[int, Sink] = {}
-        self.foreground: Task | None = None  # the sync item or main command running now
-        self.signalled: Task | None = None   # the foreground item the stop signal went to
+        self._foreground: Task | None = None  # the item running in the foreground now
+        self.signalled: Task | None = None   # the foreground item when the stop signal came
+        self.signal_delivered = False        # ... and whether that signal went to it
         self.stop_signal = 0                 # the first stop signal received
         self.stopping = False
         self.timed_out = False
@@ -127,6 +133,21 @@ class Loop:
         self.notify_socket = env.pop("NOTIFY_SOCKET", "")
         if self.shell.log_read >= 0:
             self.epoll.register(self.shell.log_read, IN)
+
+    @property
+    def foreground(self) -> Task | None:
+        """The boot, sync or halt item or main command running in the foreground: the first
+        stop signal goes to it alone (forwarding.py)."""
+        return self._foreground
+
+    @foreground.setter
+    def foreground(self, task: Task | None) -> None:
+        self._foreground = task
+        ROUTER.foreground = task.pid if task is not None else 0
+
+    def _publish_routes(self) -> None:
+        """Give the signal handler a new snapshot of where signals go (forwarding.py)."""
+        ROUTER.publish(tuple(t.route for t in self.tasks if t.pid))
 
     @property
     def interrupted(self) -> bool:
@@ -168,12 +189,22 @@ class Loop:
         except KeyError:  # checked at start; only a changed /etc/passwd gets here
             identity = spawn.Identity(None, None, None,
                                       f"no such user {settings.user!r} or group {settings.group!r}")
+
+        def forked(pid: int) -> None:  # every signal is blocked while this runs
+            task.pid = pid
+            task.forwarded = set()
+            task.route = Route(pid, task.route.group, task.route.allowed)
+            self.by_pid[pid] = task
+            if task is self._foreground:
+                ROUTER.foreground = pid
+            self._publish_routes()
+
+        # Tasks start in the directory pyinit was started in (pyinit itself has left it).
         result = spawn.spawn(
             argv, env, capture=capture, keep_stdin=is_main, foreground=is_main,
-            cwd=settings.cwd or self.cwd, identity=identity, pass_fds=pass_fds)
-        task.pid = result.pid
+            cwd=settings.cwd or self.cwd or self.plan.start_dir, identity=identity,
+            pass_fds=pass_fds, on_fork=forked)
         task.life.started(self.clock())
-        self.by_pid[result.pid] = task
         ns = item.ns
         if result.error:
             # The child has already exited 126/127; the reaper will report it like any exit.
@@ -276,6 +307,7 @@ class Loop:
     def _tick(self, now: float) -> None:
         if self.timeout_at is not None and now >= self.timeout_at and not self.timed_out:
             self.timed_out = True
+            ROUTER.stopping = True  # from now on every stop signal is forwarded to everyone
             if not self.stop_signal:
                 self.log.note(f"the --timeout of {self.plan.timeout:g}s expired: stopping")
         if self.stopping:
@@ -286,49 +318,56 @@ class Loop:
 
     # -- signals ----------------------------------------------------------------------------
 
-    def _forward_now(self, signum: int) -> None:
-        """Called from the signal handler (reaper.py): pass the signal on, through --rewrite."""
-        target = self.plan.rewrite.get(signum, signum)
-        if target:
-            self.forward(target)
-
     def _handle_signals(self, received: list[int]) -> None:
+        """Log what the handler already delivered (forwarding.py), and start the shutdown on
+        the first stop signal."""
         for signum in received:
             if signum == signals.SIGCHLD:
                 continue  # reaping happens on every wake-up
-            target = self.plan.rewrite.get(signum, signum)
+            target = ROUTER.target(signum)
+            if not target:
+                self.log.info(f"ignored {signals.name(signum)} (--rewrite "
+                              f"{signals.name(signum)[3:]}:0)")
+                continue
+            first = ROUTER.first_stop
+            if (first is not None and first[0] == signum and not self.stop_signal
+                    and not self.timed_out and not self.stopping):
+                self._stop_requested(signum, first[1])
+                continue
+            reached = [t for t in self.tasks if t.running and t.route.wants(target)]
+            for task in reached:
+                task.forwarded.add(target)
+            names = ", ".join(t.name for t in reached) or "no task"
+            sent = signals.name(target)
             if signum in self.stop_signals:
-                self._stop_requested(signum, target)
-            elif target:  # already passed on by the handler: only say so
-                self.log.debug(f"forwarded {signals.name(target)} to every task")
+                self.log.info(f"got {signals.name(signum)} while stopping: forwarded {sent} "
+                              f"to {names}")
+            else:
+                got = "" if target == signum else f"got {signals.name(signum)}: "
+                self.log.info(f"{got}forwarded {sent} to {names}")
 
-    def _stop_requested(self, signum: int, target: int) -> None:
-        if self.stop_signal:
-            self.log.note(f"got {signals.name(signum)} again: already stopping")
-            return
-        if self.timed_out:
-            return
+    def _stop_requested(self, signum: int, delivered_to: int) -> None:
         self.stop_signal = signum
         self.log.note(f"got {signals.name(signum)}: stopping")
-        # The foreground item gets the signal itself and decides the run's status (as with
+        # The foreground item got the signal itself and decides the run's status (as with
         # tini); the others get their own stop signal from stop_all().
-        if self.foreground is not None and self.foreground.running and not self.stopping:
-            self.signalled = self.foreground
-            if target:
-                self.send(self.foreground, target)
-
-    def forward(self, signum: int) -> None:
-        """Pass a signal on to every running task's process group (or pid, with -c)."""
-        for task in self.tasks:
-            if task.running:
-                self.send(task, signum)
+        foreground = self._foreground
+        if foreground is not None and foreground.running:
+            self.signalled = foreground
+            self.signal_delivered = delivered_to == foreground.pid
+            if self.signal_delivered:
+                foreground.forwarded.add(ROUTER.target(signum))
 
     def send(self, task: Task, signum: int) -> None:
-        """Signal one task's process group (or its pid, with -c)."""
-        if self.plan.single_child:
-            reaper.kill_pid(task.pid, signum)
-        elif not reaper.kill_group(task.pid, signum):
-            reaper.kill_pid(task.pid, signum)  # it may not have reached setsid() yet
+        """Signal one task: its process group, or its pid with `signal_target = "pid"`."""
+        if task.pid:
+            deliver(task.route, signum)
+
+    def kill(self, task: Task) -> None:
+        """SIGKILL a task's whole group, whatever its signal_target (systemd's KillMode=mixed:
+        the stop signal to the main process, SIGKILL to everything)."""
+        if task.pid and not reaper.kill_group(task.pid, signals.SIGKILL):
+            reaper.kill_pid(task.pid, signals.SIGKILL)
 
     # -- task ends --------------------------------------------------------------------------
 
@@ -345,7 +384,14 @@ class Loop:
         del self.by_pid[pid]
         task.status = code
         task.pid = 0
+        self._publish_routes()
         self._log_exit(task, pid, code)
+        killer = code - 128
+        if killer in task.forwarded and task.life.state != supervisor.STOPPING:
+            self.log.warn(
+                f"{task.name} was killed by {signals.name(killer)}, which pyinit forwarded to it: "
+                f"to keep it from {task.name}, set signals (the list it should get, or \"none\") "
+                f"in [task.{task.name}] of pyinit.toml", task.item.ns, pid, task.name)
         decision = task.life.exited(code, self.clock())
         if decision.action == supervisor.RESTART:
             self.log.warn(f"{task.name} exited (exitcode={code}): restart {decision.restarts} "
@@ -452,6 +498,7 @@ class Loop:
         as PID 1, else psutil over our descendants, with the latest grace as the deadline.
         """
         self.stopping = True
+        ROUTER.stopping = True  # from now on every stop signal is forwarded to everyone
         now = self.clock()
         deadlines: dict[Task, float] = {}
         for task in self.tasks:
@@ -460,33 +507,51 @@ class Loop:
                 continue
             if task.item.stage == "async":
                 self.log.info(f"terminating the child process <pid={task.pid}>")
-            deadlines[task] = now + task.settings.grace
-            if task is not self.signalled:  # that one already got the signal that stopped us
+            deadlines[task] = now + self._grace(task)
+            if task is not self.signalled or not self.signal_delivered:
+                # (the signalled one already got the signal that stopped us)
                 self.send(task, task.settings.stop_signal)
                 self.log.debug(f"sent {signals.name(task.settings.stop_signal)} to "
                                f"{task.name} <pid={task.pid}>")
-        latest = max(deadlines.values(), default=now + self.plan.defaults.grace)
+        finite = [d for d in deadlines.values() if d != math.inf]
+        latest = max(finite, default=now + self.leftover_grace())
         killed: set[Task] = set()
         while alive := [t for t in deadlines if t.running and t not in killed]:
             nearest = min(deadlines[t] for t in alive)
-            if self.run_until(lambda: not any(t.running for t in alive), nearest):
+            if self.run_until(lambda: not any(t.running for t in alive),
+                              None if nearest == math.inf else nearest):
                 continue
             for task in alive:
                 if task.running and deadlines[task] <= self.clock():
                     self.log.note(f"{task.name} <pid={task.pid}> still running after "
-                                  f"{task.settings.grace:g}s: sending SIGKILL",
+                                  f"{self._grace(task):g}s: sending SIGKILL",
                                   task.item.ns, task.pid)
-                    self.send(task, signals.SIGKILL)
+                    self.kill(task)
                     killed.add(task)
         if killed:  # SIGKILL is not instant; a process in the kernel (state D) may take a while
             self.run_until(lambda: not any(t.running for t in killed), self.clock() + KILL_WAIT)
         self.sweep(max(latest, self.clock()))
 
+    def _grace(self, task: Task) -> float:
+        """How long a task may take to stop: its grace, which is infinite in a tini-style run
+        unless given; but `--timeout` is a deadline, so there the built-in grace applies."""
+        grace = task.settings.grace
+        if grace == math.inf and self.timed_out and \
+                self.plan.sources.get("defaults.grace") == TINI_GRACE:
+            return DEFAULT_GRACE
+        return grace
+
+    def leftover_grace(self) -> float:
+        """For processes no task accounts for: the default grace, or the built-in one when that
+        is infinite (nothing of theirs is draining: their task is gone)."""
+        grace = self.plan.defaults.grace
+        return grace if grace != math.inf else DEFAULT_GRACE
+
     def kill_everything(self) -> None:
         """Last resort after a bug in pyinit: SIGKILL every task's group and every leftover."""
         for task in self.tasks:
             if task.running:
-                self.send(task, signals.SIGKILL)
+                self.kill(task)
         reaper.signal_leftovers(signals.SIGKILL)
         # Not the loop (it may be what broke): reap directly until all are gone, briefly.
         deadline = self.clock() + KILL_WAIT

@@ -35,7 +35,8 @@ def describe(plan: Plan) -> str:
     lines.append(
         f"defaults: restart {d.restart}, delay {d.restart_delay:g}-{d.restart_max_delay:g}s, "
         f"max {d.max_restarts} restarts in {d.restart_window:g}s, stop with "
-        f"{signals.name(d.stop_signal)}, grace {d.grace:g}s")
+        f"{signals.name(d.stop_signal)}, grace {_grace(d.grace)}, signals to the "
+        f"{d.signal_target}")
     for name, settings in sorted(plan.tasks.items()):
         changed = [f"{k}={getattr(settings, k)!r}" for k in settings.__slots__
                    if getattr(settings, k) != getattr(d, k)]
@@ -57,3 +58,7 @@ def _how(plan: Plan, item: Item) -> str:
     if item.how == "exec" and len(item.argv) > 1:
         return "run by " + " ".join(item.argv[:-1])  # a file whose #! names an interpreter
     return HOW[item.how]
+
+
+def _grace(seconds: float) -> str:
+    return "inf (never SIGKILL)" if seconds == float("inf") else f"{seconds:g}s"

@@ -2,11 +2,12 @@
 
 This is the only module that calls `waitpid` or installs signal handlers (DESIGN rule 1).
 
-How signals reach the loop. Each catchable signal gets a Python handler that only records the
-number; `set_wakeup_fd` makes the C-level handler also write a byte to a pipe the loop's
-`epoll` watches, so a signal always wakes the loop, which then does the work. The wakeup fd is
-set with `warn_on_full_buffer=False`: with the default, a SIGCHLD flood can deadlock CPython 3.11
-inside its own warning path (python-pid1.md §2b, bpo-30050). A full pipe only drops wakeup
+How signals reach the loop. Each catchable signal gets a Python handler that forwards it to the
+tasks (forwarding.py says how, and why that is race-free) and records the number;
+`set_wakeup_fd` makes the C-level handler also write a byte to a pipe the loop's `epoll`
+watches, so a signal always wakes the loop, which then does the rest (logging, the shutdown).
+The wakeup fd is set with `warn_on_full_buffer=False`: with the default, a SIGCHLD flood can
+deadlock CPython 3.11 inside its own warning path (bpo-30050). A full pipe only drops wakeup
 bytes, never the recorded signals, because the Python handler runs regardless.
 
 Why reap with `waitpid(-1, WNOHANG)` until nothing is left: SIGCHLD is a standard signal, so many
@@ -23,41 +24,40 @@ from __future__ import annotations
 import os
 
 from pyinit import signals
+from pyinit.forwarding import ROUTER
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import signal as _signal  # the typed face of the same C module
-    from collections.abc import Callable
+    from collections.abc import Mapping
 else:
     import _signal
 
 _pending: list[int] = []
 _wakeup_read = -1
-_forward: Callable[[int], None] | None = None
-_forward_now: frozenset[int] = frozenset()
-_owner = 0  # the pid that installed the handlers
 
 
 def _record(signum: int, frame: object) -> None:
     # Runs in the main thread between bytecodes (for a signal that interrupts epoll_wait: at
-    # once, inside the interrupted call, PEP 475), so appending to a list is safe here. Signals
-    # that only need passing on are passed on right here: that saves the loop's round trip, half
-    # of the forwarding latency (bench/README.md), and it only reads the task list and kill()s.
-    # Not in a child forked by spawn() that has not exec'd yet: it still has this handler.
-    if signum in _forward_now and _forward is not None and os.getpid() == _owner:
-        _forward(signum)
+    # once, inside the interrupted call, PEP 475), so appending to a list is safe here. The
+    # signal is forwarded right here, before the loop sees it: that saves the loop's round trip,
+    # half of the forwarding latency (bench/README.md). How that stays race-free with the task
+    # table: forwarding.py.
+    if signum != signals.SIGCHLD:
+        ROUTER.on_signal(signum)
     _pending.append(signum)
 
 
-def install(forward: Callable[[int], None] | None = None,
-            forward_now: frozenset[int] = frozenset()) -> int:
+def install(stop_signals: frozenset[int], rewrite: Mapping[int, int]) -> int:
     """Route every catchable signal to the loop; return the fd to poll for wake-ups.
 
-    `forward` is called from the handler itself for the signals in `forward_now`; the loop still
-    sees them (to log them).
+    Signals are forwarded from the handler by `forwarding.ROUTER`, which starts with no
+    routes; the loop still sees every signal (to log it and to start the shutdown).
     """
-    global _wakeup_read, _forward, _forward_now, _owner
-    _forward, _forward_now, _owner = forward, forward_now, os.getpid()
+    global _wakeup_read
+    ROUTER.owner = os.getpid()
+    ROUTER.stop_signals = stop_signals
+    ROUTER.rewrite = rewrite
     r, w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     _signal.set_wakeup_fd(w, warn_on_full_buffer=False)
     _wakeup_read = r

@@ -101,3 +101,12 @@ def reset_for_exec() -> None:
         except (OSError, ValueError):  # not settable on this system: nothing to reset
             continue
     _signal.pthread_sigmask(_signal.SIG_SETMASK, [])
+
+
+def block_all() -> set[int]:
+    """Block every signal in this thread; returns the mask before, for `set_mask`."""
+    return set(_signal.pthread_sigmask(_signal.SIG_BLOCK, _signal.valid_signals()))
+
+
+def set_mask(mask: set[int]) -> None:
+    _signal.pthread_sigmask(_signal.SIG_SETMASK, mask)

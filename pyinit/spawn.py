@@ -19,6 +19,10 @@ import os
 
 from pyinit import signals, status
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 
 class Spawned:
     """What the caller gets back: the pid and the read ends of the output pipes (-1 if none)."""
@@ -86,6 +90,7 @@ def spawn(
     cwd: str | None = None,
     identity: Identity | None = None,
     pass_fds: dict[int, int] | None = None,
+    on_fork: Callable[[int], None] | None = None,
 ) -> Spawned:
     """Fork and exec `argv` (searched on the env's PATH).
 
@@ -93,6 +98,9 @@ def spawn(
     keep_stdin: inherit pyinit's stdin instead of /dev/null.
     foreground: if stdin is our terminal, make the child's group its foreground group.
     pass_fds: {fd in the child: fd in pyinit} for extra descriptors (the log channel).
+    on_fork: called in pyinit with the new pid while every signal is still blocked, so that a
+    signal arriving around the fork is handled only once the caller knows the new task
+    (forwarding.py). The child unblocks them once its dispositions are back to the defaults.
     """
     out_r = out_w = err_r = err_w = -1
     if capture:
@@ -100,10 +108,16 @@ def spawn(
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
     status_r, status_w = os.pipe2(os.O_CLOEXEC)
     on_tty = foreground and keep_stdin and _is_our_terminal(0)
-    pid = os.fork()
-    if pid == 0:  # the child: never returns
-        _exec_child(argv, env, out_w, err_w, status_w, keep_stdin, on_tty, cwd, identity,
-                    pass_fds or {})
+    mask = signals.block_all()
+    try:
+        pid = os.fork()
+        if pid == 0:  # the child: never returns
+            _exec_child(argv, env, out_w, err_w, status_w, keep_stdin, on_tty, cwd, identity,
+                        pass_fds or {})
+        if on_fork is not None:
+            on_fork(pid)
+    finally:
+        signals.set_mask(mask)
     os.close(status_w)
     for fd in (out_w, err_w):
         if fd >= 0:

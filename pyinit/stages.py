@@ -11,7 +11,7 @@ boot (in order; the first failure ends everything, halt included)
 
 from __future__ import annotations
 
-from pyinit import config, signals, status
+from pyinit import config, status
 from pyinit.errors import PyinitError
 from pyinit.waitpolicy import WaitPolicy, after_halt
 
@@ -43,7 +43,8 @@ def run(plan: Plan, loop: Loop, environ: Mapping[str, str]) -> int:
         # example): what follows boot is read from the new one.
         log.debug("boot rewrote the command line: reading it again")
         try:
-            plan = config.load(list(loop.shell.args), environ, plan.self_name).without_boot()
+            plan = config.load(list(loop.shell.args), environ, plan.self_name,
+                               plan.start_dir).without_boot()
         except PyinitError as e:
             log.error(f"the command line boot made with set -- is wrong: {e}")
             loop.stop_all()
@@ -143,10 +144,10 @@ def run_halt(plan: Plan, loop: Loop, run_status: int) -> int:
         if not loop.run_until(lambda: task.life.ended, deadline):  # noqa: B023
             loop.log.warn(f"{item.label}: still running after the halt time limit "
                           f"({plan.halt_timeout:g}s): sending SIGKILL", "halt", task.pid)
-            loop.send(task, signals.SIGKILL)
+            loop.kill(task)
             loop.run_until(lambda: task.life.ended)  # noqa: B023
         assert task.status is not None
         final = after_halt(final, task.status, plan.compat)
     if plan.halt:
-        loop.sweep(loop.clock() + plan.defaults.grace)
+        loop.sweep(loop.clock() + loop.leftover_grace())
     return final

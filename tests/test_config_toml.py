@@ -39,6 +39,8 @@ restart_window = 42
 no_restart_code = 99
 stop_signal = "USR1"
 grace = 2.5
+signals = ["HUP", "USR2"]
+signal_target = "pid"
 user = "nobody"
 group = "nogroup"
 cwd = "/srv/somewhere"
@@ -48,7 +50,8 @@ prefix = "[x] "
 EVERY_KEY = TaskSettings(
     restart="on-failure", restart_delay=0.25, restart_max_delay=7.0, restart_reset=3.5,
     max_restarts=9, restart_window=42.0, no_restart_code=99, stop_signal=signal.SIGUSR1,
-    grace=2.5, user="nobody", group="nogroup", cwd="/srv/somewhere",
+    grace=2.5, signals=frozenset((signal.SIGHUP, signal.SIGUSR2)), signal_target="pid",
+    user="nobody", group="nogroup", cwd="/srv/somewhere",
     env=(("GREETING", "hello"), ("PORT", "8080")), prefix="[x] ")
 
 
