@@ -54,12 +54,20 @@ def run(plan: Plan, loop: Loop, environ: Mapping[str, str]) -> int:
     policy = WaitPolicy(plan.wait, compat=plan.compat, async_tasks=len(plan.async_items),
                         foreground=bool(plan.sync) or plan.main is not None)
 
+    stopped: list[Task] = []  # the foreground item a background task's end stops
+
     def task_ended(task: Task) -> None:
         # Once a signal or the timeout has ended the run, tasks end because we stop them:
         # that is not news for the wait policy.
         if loop.interrupted or loop.stopping:
             return
         if task.item.stage == "async" and task.status is not None:
+            foreground = loop.foreground
+            if (plan.wait == "wait_any" and not plan.compat and foreground is not None
+                    and foreground.running and not policy.ended):
+                stopped.append(foreground)
+                log.warn(f"{task.name} ended (exitcode={task.status}) while {foreground.name} "
+                         f"was running: stopping it (wait_any)", task.item.ns, 0, task.name)
             policy.async_ended(task.index, task.name, task.status)
 
     loop.on_task_end = task_ended
@@ -76,6 +84,8 @@ def run(plan: Plan, loop: Loop, environ: Mapping[str, str]) -> int:
     loop.notify("STOPPING=1")
     log.info("Trying to terminate sub-processes...")
     loop.stop_all()
+    if stopped:
+        policy.foreground_stopped(stopped[0].status, stopped[0].settings.stop_signal)
     if not policy.ended:
         if loop.timed_out:
             policy.timeout()

@@ -39,7 +39,8 @@ class WaitPolicy:
     """The run's outcome so far. `ended` turns true once; `status` is then final (before halt)."""
 
     __slots__ = ("_async_statuses", "_first_failure", "_last_sync", "_open_async",
-                 "_open_foreground", "compat", "ended", "policy", "reason", "status")
+                 "_open_foreground", "compat", "ended", "foreground_decides", "policy", "reason",
+                 "status")
 
     def __init__(self, policy: str, *, compat: bool = False, async_tasks: int = 0,
                  foreground: bool = False) -> None:
@@ -53,6 +54,9 @@ class WaitPolicy:
         self._first_failure: int | None = None
         self._last_sync = 0                     # trc: the last foreground item's status
         self._async_statuses: dict[int, int] = {}  # trc: async index -> status
+        #: A background task ended a wait_any run with 0 while the foreground ran: the status
+        #: is the foreground's once stopped (`foreground_stopped`), never that 0.
+        self.foreground_decides = False
 
     def _end(self, status: int, reason: str) -> None:
         if not self.ended:
@@ -67,6 +71,11 @@ class WaitPolicy:
         if self.policy == "wait_any":
             if self.compat:
                 self._end(143, f"{name} ended; TrivialRC mode gives 143")
+            elif self._open_foreground and not self.ended:
+                # A daemon that forked away, or a service that quit: the foreground (a CI
+                # job, say) is stopped, and a job pyinit stopped never counts as a success.
+                self.foreground_decides = status == 0
+                self._end(status, f"{name} ended")
             else:
                 self._end(status, f"{name} ended")
         elif self.policy == "wait_err" and status and not self.compat:
@@ -103,6 +112,13 @@ class WaitPolicy:
             self._end(foreground_status, f"stopped by {signals.name(signum)}")
         else:
             self._end(killed_by(signum), f"stopped by {signals.name(signum)}")
+
+    def foreground_stopped(self, status: int | None, stop_signal: int) -> None:
+        """The foreground item that a background task's end made us stop has ended with
+        `status` (None: it was not running any more). Its status is the run's, and a 0 becomes
+        128 + its stop signal: a foreground that pyinit stopped did not succeed."""
+        if self.foreground_decides:
+            self.status = status or killed_by(stop_signal)
 
     def timeout(self) -> None:
         self._end(TIMEOUT, "the --timeout expired")

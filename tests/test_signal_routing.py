@@ -315,3 +315,47 @@ def test_gunicorn_reloads_on_hup_with_signal_target_pid(mode: str, run_pyinit,
     run.signal(signal.SIGTERM)
     run.wait(30)
     assert "was sent SIGHUP" not in run.text()
+
+
+def test_a_stopped_main_command_never_counts_as_success(mode: str, run_pyinit) -> None:
+    """A background item that exits 0 (a daemon that forked away) while the main command runs
+    should end a wait_any run with a warning and the main command's status after the stop
+    (143), never 0: a CI job that pyinit stopped did not pass."""
+    run = run_pyinit(mode, ["-D", "sleep 0.3; exit 0", "--", "sh", "-c",
+                            "echo started; sleep 30; echo TESTS PASSED"])
+    run.expect("^started", "stdout")
+    assert run.wait() == 143
+    run.expect(r"D1 ended \(exitcode=0\) while sh was running: stopping it \(wait_any\)")
+    assert b"TESTS PASSED\n" not in run.lines["stdout"]
+
+
+def test_a_stopped_main_command_that_exits_0_still_fails(mode: str, run_pyinit) -> None:
+    """The same when the main command exits 0 on SIGTERM: the run's status is 143."""
+    run = run_pyinit(mode, ["-D", "sleep 0.3; exit 0", "--", sys.executable, PRINTER,
+                            "--name", "app", "--drain", "0"])
+    run.expect("^app ready", "stdout")
+    assert run.wait() == 143
+    run.expect("^app drained", "stdout")
+
+
+def test_a_background_group_keeps_its_rule(mode: str, run_pyinit) -> None:
+    """With no foreground item, a background task that ends with 0 ends a wait_any run with 0
+    (today's rule)."""
+    run = run_pyinit(mode, ["-D", "exit 0", "-D", "exec sleep 30"])
+    assert run.wait() == 0
+
+
+def test_a_daemonizing_redis_cannot_turn_a_ci_job_green(mode: str, run_pyinit,
+                                                        tmp_path: Path) -> None:
+    """`redis-server --daemonize yes` as a background item: its parent exits 0 at once, which
+    must not end the run with 0; the job is stopped, the warning names redis, status 143."""
+    redis = shutil.which("redis-server")
+    if redis is None:
+        pytest.skip("needs redis-server (apt-get install redis-server)")
+    port = 16000 + os.getpid() % 1000 + (500 if mode == "pid1" else 0)
+    run = run_pyinit(mode, ["-D", f"exec {redis} --port {port} --daemonize yes --save '' "
+                            f"--dir {tmp_path} --pidfile {tmp_path}/redis.pid", "--", "sh", "-c",
+                            "sleep 5; echo TESTS FAILED; exit 1"])
+    assert run.wait() == 143
+    run.expect(r"D1 ended \(exitcode=0\) while sh was running: stopping it")
+    assert b"TESTS FAILED\n" not in run.lines["stdout"]

@@ -343,3 +343,24 @@ def test_halt_in_pyinit_mode(run_status: int, halts: list[int], expected: int) -
 def test_halt_in_trc_mode(run_status: int, halts: list[int], expected: int) -> None:
     """should, in TrivialRC mode, replace the run's status with the last halt item's"""
     assert final_status(run_status, halts, compat=True) == expected
+
+
+@pytest.mark.parametrize(("after_stop", "final"), [(143, 143), (137, 137), (0, 143), (None, 143)])
+def test_wait_any_a_stopped_foreground_decides_and_never_succeeds(after_stop: int | None,
+                                                                  final: int) -> None:
+    """should, when an async task ends with 0 while the foreground runs, end the run and take
+    the foreground's status once stopped, with 0 (or no status) becoming 128 + its stop
+    signal"""
+    policy = WaitPolicy("wait_any", async_tasks=1, foreground=True)
+    policy.async_ended(0, "D1", 0)
+    assert policy.ended
+    policy.foreground_stopped(after_stop, 15)
+    assert policy.status == final
+
+
+def test_wait_any_an_async_failure_while_the_foreground_runs_keeps_its_status() -> None:
+    """should keep a failing async task's own status: only a 0 is replaced"""
+    policy = WaitPolicy("wait_any", async_tasks=1, foreground=True)
+    policy.async_ended(0, "D1", 3)
+    policy.foreground_stopped(143, 15)
+    assert policy.status == 3
