@@ -554,12 +554,19 @@ def _check_account(key: str, value: str, at: str) -> None:
     if value.isascii() and value.isdigit():
         if int(value) > MAX_ID:
             raise ConfigError(f"{at}: {key} id {value} is out of range")
-        return
-    lookup = pwd.getpwnam if key == "user" else grp.getgrnam
-    try:
-        lookup(value)
-    except (KeyError, ValueError):  # ValueError: an embedded NUL
-        raise ConfigError(f"{at}: no such {key} {value!r}") from None
+        number = int(value)
+    else:
+        try:
+            number = pwd.getpwnam(value).pw_uid if key == "user" else grp.getgrnam(value).gr_gid
+        except (KeyError, ValueError):  # ValueError: an embedded NUL
+            raise ConfigError(f"{at}: no such {key} {value!r}") from None
+    # Without root, only the account pyinit already runs as is possible (a no-op, skipped at
+    # spawn): say so now rather than fail at the first start with EPERM.
+    own = os.geteuid() if key == "user" else os.getegid()
+    if os.geteuid() != 0 and number != own:
+        raise ConfigError(f"{at}: pyinit runs as uid {os.geteuid()}, not root, so it cannot "
+                          f"switch to {key} {value!r} ({'uid' if key == 'user' else 'gid'} "
+                          f"{number}); drop the key or run pyinit as root")
 
 
 def _checked(settings: TaskSettings, where: str, max_given: bool = True) -> TaskSettings:

@@ -77,6 +77,11 @@ def resolve_identity(user: str | None, group: str | None) -> Identity | None:
             groups.append(gid)
     elif groups is None:
         groups = [gid] if gid is not None else None  # a bare uid: its own group only
+    if uid in (None, os.geteuid()) and gid in (None, os.getegid()) and (
+            os.geteuid() != 0 or groups is None or set(groups) == set(os.getgroups())):
+        # Nothing would change: skip the drop (without root, setgroups fails with EPERM even
+        # when it changes nothing, so `user = "app"` could not run under `--user app`).
+        return None
     return Identity(uid, gid, groups)
 
 
