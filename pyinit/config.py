@@ -355,6 +355,26 @@ def _leftover(filename: str) -> str | None:
     return None
 
 
+def _not_a_stage_file(path: str) -> str | None:
+    """Why `path` is no file to run, or None. Only its status is read: a FIFO in trc.d must
+    not be opened (that would block until a writer comes), nor a device trusted."""
+    import stat
+
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return "dangling symlink"
+    except OSError as e:
+        raise ConfigError(f"{path}: {e.strerror}") from None
+    if stat.S_ISDIR(st.st_mode):
+        return "directory"
+    if os.path.islink(path) and os.path.realpath(path) == os.devnull:
+        return "disabled (a symlink to /dev/null)"  # the systemd idiom for masking a unit
+    if not stat.S_ISREG(st.st_mode):
+        return "not a regular file (a FIFO, device or socket)"
+    return None
+
+
 def discover(workdir: str, stage: str, skipped: list[tuple[str, str]]) -> list[str]:
     """`trc.STAGE.*` and `trc.d/STAGE.*`, together in bytewise path order (TrivialRC's `ls`
     under the C locale, without its word splitting)."""
@@ -372,10 +392,8 @@ def discover(workdir: str, stage: str, skipped: list[tuple[str, str]]) -> list[s
                 continue
             path = os.path.join(directory, filename)
             why = _leftover(filename)
-            if why is None and os.path.isdir(path):
-                why = "directory"
-            if why is None and not os.path.exists(path):
-                why = "dangling symlink"
+            if why is None:
+                why = _not_a_stage_file(path)
             if why is not None:
                 skipped.append((path, why))
                 continue
@@ -396,6 +414,9 @@ def _file_item(stage: str, path: str) -> Item:
     check_file_safe(path, st)
     mode = st.st_mode
     first = _first_line(path)
+    if first.endswith(b"\r\n"):
+        raise ConfigError(f"{path}: its lines end with CR (a CRLF file?): bash and the kernel "
+                          f"would see the CR as part of each line (fix: sed -i 's/\\r$//' FILE)")
     # An executable needs a `#!` line or to be a binary; a TrivialRC stage file that merely has
     # its exec bit set is still bash to source (execve would fail with ENOEXEC).
     if mode & 0o111 and first.startswith((b"#!", b"\x7fELF")):

@@ -263,3 +263,39 @@ def test_check_shows_how_each_item_runs(tmp_path: Path) -> None:
     trc_text = describe(load(args, program="trc"))
     assert '  exit: exit 3 (run by bash as "$@", restart never)\n' in trc_text
     assert "mode: TrivialRC\n" in trc_text
+
+
+@pytest.mark.timeout(10)
+def test_masked_fifo_device_and_socket_files_are_skipped(tmp_path: Path) -> None:
+    """should skip a stage file that is a symlink to /dev/null (masked, the systemd idiom) and
+    a FIFO, a device or a socket, listing each as skipped, never opening one (a FIFO would
+    block) nor refusing /dev/null as writable by others"""
+    import socket
+
+    trc = tmp_path / "trc.d"
+    trc.mkdir()
+    touch(trc / "async.real")
+    (trc / "async.masked").symlink_to(os.devnull)
+    (trc / "async.tty").symlink_to("/dev/zero")
+    os.mkfifo(trc / "async.fifo")
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(trc / "async.sock"))
+    try:
+        plan = load(["-w", str(tmp_path)])
+    finally:
+        sock.close()
+    assert labels(plan, "async", tmp_path) == ["trc.d/async.real"]
+    skipped = {os.path.basename(path): why for path, why in plan.skipped}
+    assert skipped["async.masked"] == "disabled (a symlink to /dev/null)"
+    for name in ("async.tty", "async.fifo", "async.sock"):
+        assert skipped[name] == "not a regular file (a FIFO, device or socket)"
+
+
+def test_a_crlf_stage_file_gets_its_own_error(tmp_path: Path) -> None:
+    """should refuse a stage file whose lines end with CR LF with one line saying so (bash
+    would fail with a syntax error, exec with "No such file or directory")"""
+    trc = tmp_path / "trc.d"
+    trc.mkdir()
+    touch(trc / "async.dos", "#!/bin/sh\r\necho hi\r\n", 0o755)
+    with pytest.raises(PyinitError, match=r"async\.dos: its lines end with CR \(a CRLF file\?\)"):
+        load(["-w", str(tmp_path)])
