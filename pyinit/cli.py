@@ -107,7 +107,9 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
         from pyinit.plan_text import describe  # only for --check
 
         sys.stdout.write(describe(plan))
-        return status.OK
+        for warning in plan.warnings:
+            _say(f"{os.path.basename(program)}: warning: {warning}")
+        return status.WARNINGS if plan.warnings else status.OK
     return run(plan, environ)
 
 
@@ -131,6 +133,8 @@ def run(plan: Plan, environ: Mapping[str, str]) -> int:
     log = Log(lambda stream, data: sinks[stream].write(data, own=True), name=plan.self_name,
               verbosity=plan.verbosity, json=plan.log_json, split_streams=plan.compat,
               main_pid=os.getpid(), notes_are_debug=plan.compat)
+    for warning in plan.warnings:
+        log.warn(warning)
     _become_init(plan, log)
     # Not a busy directory: pyinit holds neither its start directory nor the work directory,
     # so either can be unmounted or removed while it runs (as dumb-init). Tasks still start

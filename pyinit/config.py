@@ -111,7 +111,7 @@ class Plan(Record):
                  "halt_timeout", "log_json", "main", "pdeathsig", "prefix", "prefix_main",
                  "remap", "rewrite", "self_name", "single_child", "skipped", "sources",
                  "start_dir", "sync", "tasks", "termination_log", "timeout", "tini_style",
-                 "verbosity", "wait", "workdir")
+                 "verbosity", "wait", "warnings", "workdir")
     action: str                      # run | check | help | version | license
     workdir: str
     boot: tuple[Item, ...]
@@ -140,6 +140,7 @@ class Plan(Record):
     termination_log: str             # where the reason for the end goes, if that file exists
     start_dir: str                   # pyinit's directory at start: where tasks start
     tini_style: bool                 # a main command only: its lifetime is its own (no grace)
+    warnings: tuple[str, ...]        # said at start, and by --check (which then exits 1)
 
     def __init__(self, **fields: object) -> None:
         self._set(**fields)
@@ -590,6 +591,22 @@ def _check_account(key: str, value: str, at: str) -> None:
                           f"{number}); drop the key or run pyinit as root")
 
 
+def _unknown_task(toml_path: str, name: str, names: set[str]) -> str:
+    """The warning for a [task.NAME] table that names no task of this run."""
+    import difflib  # only on this path
+
+    close = difflib.get_close_matches(name, sorted(names), n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    known = ", ".join(sorted(names)) or "none"
+    return (f"{toml_path}: [task.{name}]: no task named {name!r} in this run{hint}; "
+            f"ignored (tasks: {known})")
+
+
+def _changed_fields(settings: TaskSettings, defaults: TaskSettings) -> dict[str, object]:
+    return {k: getattr(settings, k) for k in settings.__slots__
+            if getattr(settings, k) != getattr(defaults, k)}
+
+
 def _checked(settings: TaskSettings, where: str, max_given: bool = True) -> TaskSettings:
     """Rules between keys, once all sources are merged. A restart_delay above the built-in
     maximum raises the maximum, unless a maximum was given too."""
@@ -768,12 +785,23 @@ def load(argv: list[str], environ: Mapping[str, str], program: str = "pyinit",
     task_tables = document.get("task", {})
     if not isinstance(task_tables, dict):
         raise ConfigError(f"{toml_path}: [task] must hold [task.NAME] tables")
-    for name, table in task_tables.items():
-        if name not in names:
-            known = ", ".join(sorted(names)) or "none"
-            raise ConfigError(f"{toml_path}: [task.{name}]: no task named {name!r} "
-                              f"(tasks: {known})")
-        task_fields = _toml_settings(table, f"{toml_path}: task.{name}")
+    warnings: list[str] = []
+    # [task.main] names the main command, whatever it is (unless a task is called "main"), so
+    # that `docker run IMAGE other-cmd` keeps the main command's settings; a table named after
+    # the command itself is more specific and comes after it.
+    ordered = sorted(task_tables.items(), key=lambda entry: entry[0] != "main")
+    for table_name, table in ordered:
+        task_fields = _toml_settings(table, f"{toml_path}: task.{table_name}")
+        name = table_name
+        if table_name == "main" and "main" not in names and main is not None:
+            name = main.name
+        elif table_name not in names:
+            # Not an error: the image's pyinit.toml may describe a task this run leaves out
+            # (`docker run IMAGE bash`). --check shows it and exits 1, so typos stay visible.
+            warnings.append(_unknown_task(toml_path, table_name, names))
+            continue
+        if name in tasks:  # [task.main] and the command's own table: the latter wins
+            task_fields = {**_changed_fields(tasks[name], defaults), **task_fields}
         for key in task_fields:
             sources[f"task.{name}.{key}"] = toml_path
         if "env" in task_fields:  # a task's env adds to the defaults' env
@@ -794,6 +822,7 @@ def load(argv: list[str], environ: Mapping[str, str], program: str = "pyinit",
 
     plan = Plan(
         action=action, workdir=workdir, start_dir=start_dir, tini_style=tini_style,
+        warnings=tuple(warnings),
         boot=tuple(staged["boot"]),
         async_items=tuple(staged["async"]), sync=tuple(staged["sync"]),
         halt=tuple(staged["halt"]), main=main, wait=wait, compat=compat, self_name=self_name,

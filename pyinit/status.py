@@ -7,6 +7,7 @@ an 8-bit exit code cannot say "killed" (dumb-init#59 returned 0 there, a bug use
 import os
 
 OK = 0
+WARNINGS = 1         # --check: the plan runs, but something in it deserves a look
 USAGE = 2            # bad input: nothing was started
 TIMEOUT = 124        # --timeout expired, as timeout(1)
 CANNOT_EXECUTE = 126  # the command exists but exec failed (EACCES, ENOEXEC, a directory), as sh

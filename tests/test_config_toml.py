@@ -207,8 +207,6 @@ ERRORS = [
                  id="unknown-key-in-defaults"),
     pytest.param("[task.D1]\nrestarts = 3\n", "task.D1.restarts", "max_restarts",
                  id="unknown-key-in-a-task"),
-    pytest.param('[task.nope]\nrestart = "always"\n', "task.nope", "D1",
-                 id="unknown-task-name"),
     pytest.param('[defaults]\nrestart = "sometimes"\n', "defaults.restart",
                  "never, on-failure, always", id="bad-policy"),
     pytest.param("[defaults]\nrestart = 1\n", "defaults.restart", "string",
@@ -424,3 +422,27 @@ def test_accepted_settings_are_usable(table_name: str, table: dict[str, object])
         if s.prefix is not None:
             s.prefix.format(name="web", pid=42, stage="async", time="2026-11-27 10:00:00")
         assert all(isinstance(k, str) and isinstance(v, str) for k, v in s.env)
+
+
+def test_a_table_for_a_task_not_in_this_run_is_a_warning(tmp_path: Path) -> None:
+    """should, for [task.NAME] naming no task of this run (an image's pyinit.toml under
+    `docker run IMAGE bash`), start anyway with a warning that suggests the close name"""
+    plan = load(tmp_path, '[task.D11]\nrestart = "always"\n')
+    assert len(plan.warnings) == 1
+    assert "[task.D11]: no task named 'D11' in this run (did you mean 'D1'?)" in plan.warnings[0]
+    assert plan.settings("D1").restart == "never"
+
+
+def test_task_main_names_the_main_command(tmp_path: Path) -> None:
+    """should apply [task.main] to the main command whatever it is, with the command's own
+    table more specific"""
+    (tmp_path / "pyinit.toml").write_text('[task.main]\nrestart = "always"\ngrace = 9\n'
+                                          '[task.sleep]\ngrace = 3\n')
+    plan = config.load(["-w", str(tmp_path), "--", "sleep", "1"], ENV)
+    assert plan.warnings == ()
+    assert plan.settings("sleep").restart == "always"
+    assert plan.settings("sleep").grace == 3
+    other = config.load(["-w", str(tmp_path), "--", "bash"], ENV)
+    assert other.settings("bash").restart == "always"
+    assert other.settings("bash").grace == 9
+    assert len(other.warnings) == 1  # [task.sleep]
