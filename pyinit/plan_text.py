@@ -38,7 +38,7 @@ def describe(plan: Plan) -> str:
         f"{signals.name(d.stop_signal)}, grace {_grace(d.grace)}, signals to the "
         f"{d.signal_target}")
     for name, settings in sorted(plan.tasks.items()):
-        changed = [f"{k}={getattr(settings, k)!r}" for k in settings.__slots__
+        changed = [f"{k}={_value(k, getattr(settings, k))}" for k in settings.__slots__
                    if getattr(settings, k) != getattr(d, k)]
         lines.append(f"task {name}: {', '.join(changed) or 'as defaults'}")
     for path, why in plan.skipped:
@@ -62,3 +62,25 @@ def _how(plan: Plan, item: Item) -> str:
 
 def _grace(seconds: float) -> str:
     return "inf (never SIGKILL)" if seconds == float("inf") else f"{seconds:g}s"
+
+
+SECONDS = frozenset(("restart_delay", "restart_max_delay", "restart_reset", "restart_window"))
+
+
+def _value(key: str, value: object) -> str:
+    """A setting as a person writes it: signal names, seconds, and env values masked (an
+    `env` table often holds secrets, and --check output ends up in CI logs)."""
+    if key == "stop_signal" and isinstance(value, int):
+        return signals.name(value)
+    if key == "signals":
+        if value is None:
+            return "all"
+        assert isinstance(value, frozenset)
+        return "[" + ", ".join(signals.name(s) for s in sorted(value)) + "]" if value else "none"
+    if key == "grace" and isinstance(value, float):
+        return _grace(value)
+    if key in SECONDS and isinstance(value, float):
+        return f"{value:g}s"
+    if key == "env" and isinstance(value, tuple):
+        return "{" + ", ".join(f"{k}=***" for k, _ in value) + "}"
+    return str(value)

@@ -39,3 +39,19 @@ def test_check_lists_the_warning_and_exits_1(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert b"pyinit: warning: " in done.stderr
     assert b"restart on-failure" in done.stdout  # [task.main] reached the main command
+
+
+def test_check_speaks_like_a_person_and_hides_env_values(tmp_path: Path) -> None:
+    """--check should show a task's settings as written: signal names, seconds, and env keys
+    with their values masked (no secret in a CI log), never Python reprs."""
+    (tmp_path / "pyinit.toml").write_text(
+        '[task.main]\nstop_signal = "QUIT"\nrestart_delay = 0.5\nsignals = ["HUP"]\n'
+        'env = { SECRET_TOKEN = "hunter2" }\n')
+    done = pyinit(tmp_path, "--check", "--", "sh")
+    assert done.returncode == 0, done.stderr
+    line = next(ln for ln in done.stdout.decode().splitlines() if ln.startswith("task sh:"))
+    assert "stop_signal=SIGQUIT" in line
+    assert "restart_delay=0.5s" in line
+    assert "signals=[SIGHUP]" in line
+    assert "env={SECRET_TOKEN=***}" in line
+    assert b"hunter2" not in done.stdout
