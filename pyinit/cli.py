@@ -1,7 +1,7 @@
 """The command line: read the plan, set up the process, run the stages, exit with the status.
 
 `main()` reads like the manual: bad input is one line on stderr and status 2 before anything
-starts (SPEC §8); otherwise pyinit sets itself up as an init, runs the plan, and exits with the
+starts (spec §8); otherwise pyinit sets itself up as an init, runs the plan, and exits with the
 status of the task that ended the run.
 """
 
@@ -196,7 +196,7 @@ def _set_name(name: str) -> None:
 
 
 def _task_environment(plan: Plan, environ: Mapping[str, str]) -> dict[str, str]:
-    """What every task sees: pyinit's environment plus TrivialRC's variables (SPEC §3)."""
+    """What every task sees: pyinit's environment plus TrivialRC's variables (spec §3)."""
     env = dict(environ)
     env["MAINPID"] = str(os.getpid())
     env["SELF_NAME"] = plan.self_name
@@ -206,7 +206,7 @@ def _task_environment(plan: Plan, environ: Mapping[str, str]) -> dict[str, str]:
 
 
 def _write_termination_log(path: str, loop: Loop, final: int) -> None:
-    """Kubernetes shows /dev/termination-log in `kubectl describe pod` (SPEC §9): one line,
+    """Kubernetes shows /dev/termination-log in `kubectl describe pod` (spec §9): one line,
     written only when the file exists (pyinit never creates it)."""
     if not os.path.exists(path):
         return

@@ -1,4 +1,4 @@
-"""Everything pyinit is told, read once, into immutable records (SPEC §1-§2, §5).
+"""Everything pyinit is told, read once, into immutable records (spec §1-§2, §5).
 
 This is the only reader of the command line's options, `os.environ` and `pyinit.toml`, and the
 only place that looks at the work directory. It returns a `Plan`: what to run, in which order,
@@ -29,14 +29,14 @@ RESTART_POLICIES = ("never", "on-failure", "always")
 LOG_FORMATS = ("text", "json")
 SIGNAL_TARGETS = ("group", "pid")
 SIGTERM = signals.SIGTERM
-#: The grace of group runs: below Docker's 10 s with the default halt timeout (SPEC §6).
+#: The grace of group runs: below Docker's 10 s with the default halt timeout (spec §6).
 DEFAULT_GRACE = 5.0
 #: Where the grace of a tini-style run (a main command only) comes from, for --check.
 TINI_GRACE = "a main command only (tini-style run): no SIGKILL"
 LOG_NS = {"boot": "main", "main": "sync"}
 #: How an item runs: a program exec'd as an argv vector, or bash code (a sourced file or a string).
 EXEC, BASH_FILE, BASH_CODE = "exec", "bash-file", "bash-code"
-#: Left over by editors and package managers next to a real stage file (SPEC §2).
+#: Left over by editors and package managers next to a real stage file (spec §2).
 LEFTOVER_SUFFIXES = ("~", ".swp", ".bak", ".orig", ".rej")
 LEFTOVER_INFIXES = (".dpkg-", ".rpm")
 
@@ -404,7 +404,7 @@ def discover(workdir: str, stage: str, skipped: list[tuple[str, str]]) -> list[s
 
 def _file_item(stage: str, path: str) -> Item:
     """An executable file runs directly; a non-executable one is sourced by bash, unless its
-    shebang names another interpreter, which then runs it (SPEC §3)."""
+    shebang names another interpreter, which then runs it (spec §3)."""
     base = os.path.basename(path)
     name = base[len("trc.") + len(stage) + 1:] if base.startswith("trc.") else \
         base[len(stage) + 1:]
@@ -830,7 +830,7 @@ def load(argv: list[str], environ: Mapping[str, str], program: str = "pyinit",
         prefix_main=prefix_main, timeout=timeout, halt_timeout=halt_timeout, rewrite=rewrite,
         single_child=single_child, remap=remap, pdeathsig=pdeathsig, defaults=defaults,
         tasks=tasks, sources=sources, skipped=tuple(skipped), args=tuple(argv),
-        # Kubernetes mounts /dev/termination-log into every container (SPEC §9).
+        # Kubernetes mounts /dev/termination-log into every container (spec §9).
         termination_log=environ.get("PYINIT_TERMINATION_LOG") or "/dev/termination-log",
     )
     if action in ("run", "check"):
@@ -839,7 +839,7 @@ def load(argv: list[str], environ: Mapping[str, str], program: str = "pyinit",
 
 
 def _check_runnable(plan: Plan, environ: Mapping[str, str]) -> None:
-    """Refuse before starting anything what could only fail later (SPEC §8)."""
+    """Refuse before starting anything what could only fail later (spec §8)."""
     # TrivialRC with nothing to do just ends (status 0); pyinit says what is missing.
     if not plan.compat and not any(True for _ in plan.items()):
         raise UsageError("nothing to run: give a command, or stage files in the work directory "

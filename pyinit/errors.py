@@ -2,7 +2,7 @@
 
 
 class PyinitError(Exception):
-    """Something the user must fix before pyinit starts anything (SPEC §8: status 2)."""
+    """Something the user must fix before pyinit starts anything (spec §8: status 2)."""
 
     def __str__(self) -> str:
         # One line, whatever the input held: a line break in an option, a file name or a TOML

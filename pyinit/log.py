@@ -1,4 +1,4 @@
-"""pyinit's own log lines, in TrivialRC's format or as JSON (SPEC §7).
+"""pyinit's own log lines, in TrivialRC's format or as JSON (spec §7).
 
 Text:  `2026-11-27 10:00:00 pyinit [async/123]: Launching in the background: trc.d/async.web`
        (local time, the name pyinit was started as, the stage namespace and the pid the line is

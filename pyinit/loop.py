@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from pyinit.log import Log
 
 STOP_SIGNALS = frozenset((signals.SIGTERM, signals.SIGINT, signals.SIGQUIT))
-#: TrivialRC ends the run on every signal it traps (reference §5), and users rely on it:
+#: TrivialRC ends the run on every signal it traps (docs/trc.md §5), and users rely on it:
 #: `kill -USR1 $MAINPID` ends a run with 138. The faults and PIPE are not caught by pyinit.
 TRC_STOP_SIGNALS = STOP_SIGNALS | {signals.parse(n) for n in (
     "HUP", "USR1", "USR2", "ALRM", "ABRT", "TRAP", "SYS", "XCPU", "XFSZ", "VTALRM")}
@@ -490,7 +490,7 @@ class Loop:
     # -- stopping ---------------------------------------------------------------------------
 
     def stop_all(self) -> None:
-        """Stop every task at once, then every process that escaped, within the grace (SPEC §6).
+        """Stop every task at once, then every process that escaped, within the grace (spec §6).
 
         Each task's group gets its stop signal at once; pyinit returns as soon as all are gone.
         A task still running at the end of its own grace gets SIGKILL. Processes that left their

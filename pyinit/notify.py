@@ -1,4 +1,4 @@
-"""systemd's readiness protocol, without libsystemd (SPEC §9, sd_notify(3)).
+"""systemd's readiness protocol, without libsystemd (spec §9, sd_notify(3)).
 
 With `Type=notify`, systemd waits for `READY=1` on the datagram socket named by NOTIFY_SOCKET
 before it counts the service as started. A leading `@` names a socket in the abstract namespace.

@@ -1,4 +1,4 @@
-"""Cut a task's output stream into whole lines, each with the task's prefix (SPEC §7).
+"""Cut a task's output stream into whole lines, each with the task's prefix (spec §7).
 
 Bytes in, bytes out: nothing is decoded, so invalid UTF-8 and NULs pass unchanged.
 
@@ -8,7 +8,7 @@ forwarding interleaving `t1 | aaat2 | bbb`). The price is that a partial line wa
 newline; `flush()` writes it when the task's pipe closes.
 
 Why `bytes.replace` on whole chunks: it runs at 1-3 GB/s, where a per-line split/join loop in
-Python manages ~250 MB/s (python-pid1.md §3). A `{time}` prefix keeps that speed: it is built
+Python manages ~250 MB/s (docs/pid1.md §3). A `{time}` prefix keeps that speed: it is built
 once per second (`per_second`) and used for a whole chunk (`prefix_fn`). The per-line path is
 used only when each line needs a formatting of its own (JSON).
 """

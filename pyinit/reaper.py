@@ -1,6 +1,6 @@
 """Everything process-global: signal dispositions, the wakeup fd, reaping, the final sweep.
 
-This is the only module that calls `waitpid` or installs signal handlers (DESIGN rule 1).
+This is the only module that calls `waitpid` or installs signal handlers (design rule 1).
 
 How signals reach the loop. Each catchable signal gets a Python handler that forwards it to the
 tasks (forwarding.py says how, and why that is race-free) and records the number;
@@ -129,7 +129,7 @@ def kill_pid(pid: int, signum: int) -> bool:
 
 
 def signal_leftovers(signum: int) -> int:
-    """Signal every process left that is not pyinit: the final sweep (SPEC §6).
+    """Signal every process left that is not pyinit: the final sweep (spec §6).
 
     As PID 1, `kill(-1)` reaches every process in the namespace but us. Otherwise every
     descendant, found with psutil (imported only here: it costs ~50 ms). Returns how many.
@@ -172,7 +172,7 @@ def signal_leftovers(signum: int) -> int:
 
 
 def become_subreaper() -> str | None:
-    """Not PID 1: make orphans come to us (SPEC §6). Returns an error text on failure."""
+    """Not PID 1: make orphans come to us (spec §6). Returns an error text on failure."""
     from pyinit import procctl
 
     try:

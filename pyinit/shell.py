@@ -1,4 +1,4 @@
-"""How a bash item runs, and how boot state reaches later items (SPEC §3).
+"""How a bash item runs, and how boot state reaches later items (spec §3).
 
 A non-executable stage file is sourced by bash inside a function (so `local` and `return` work),
 and a `-B/-D/-F/-H` string is `eval`ed the same way, with TrivialRC's integrated functions

@@ -91,7 +91,7 @@ def catchable() -> list[int]:
 def reset_for_exec() -> None:
     """In a forked child, before exec: no wakeup fd, default dispositions, an empty mask.
 
-    SPEC §3: every task starts clean. Python ignores SIGPIPE and SIGXFSZ at start-up and pyinit
+    spec §3: every task starts clean. Python ignores SIGPIPE and SIGXFSZ at start-up and pyinit
     ignores TTIN/TTOU; a child inheriting that misbehaves (`yes | head` would never end).
     """
     _signal.set_wakeup_fd(-1)

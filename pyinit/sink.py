@@ -1,4 +1,4 @@
-"""pyinit's own stdout and stderr, written without ever blocking the loop (SPEC §7, DESIGN).
+"""pyinit's own stdout and stderr, written without ever blocking the loop (spec §7, design).
 
 The problem: when `docker logs` (or whatever reads pyinit's stdout) stalls, a blocking write
 stalls PID 1, and with it signal forwarding and reaping. The reference measured exactly that: the

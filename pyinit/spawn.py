@@ -1,11 +1,11 @@
-"""Start one process: the only place that forks (DESIGN).
+"""Start one process: the only place that forks (docs/design.md).
 
 Why fork+exec in Python rather than `subprocess`: `subprocess` costs ~24 ms to import, its
 `Popen` objects reap behind the loop's back if anyone calls `wait()` (a failed status turns into
-0, python-pid1.md §2b), and it cannot hand the terminal's foreground to the child. Why not
+0, docs/pid1.md §2b), and it cannot hand the terminal's foreground to the child. Why not
 `os.posix_spawn`: it cannot `chdir`, drop privileges or call `tcsetpgrp`.
 
-Every child gets, before exec (SPEC §3): its own session (or, for a main command on a
+Every child gets, before exec (spec §3): its own session (or, for a main command on a
 terminal, its own process group made the terminal's foreground, as tini does, so Ctrl-C and
 Ctrl-Z reach it); default signal dispositions and an empty mask; stdin from /dev/null unless it
 keeps pyinit's; stdout and stderr into pipes read by the loop, or inherited (pass-through);

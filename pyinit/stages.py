@@ -1,4 +1,4 @@
-"""The stage sequence, as one function that reads like the manual (SPEC §4).
+"""The stage sequence, as one function that reads like the manual (spec §4).
 
 boot (in order; the first failure ends everything, halt included)
   -> async items started in order

@@ -1,4 +1,4 @@
-"""The exit-status vocabulary, in one place (SPEC §8).
+"""The exit-status vocabulary, in one place (spec §8).
 
 A status is what a shell would show in `$?`: 0..255, with 128+N for "killed by signal N" because
 an 8-bit exit code cannot say "killed" (dumb-init#59 returned 0 there, a bug users hit).

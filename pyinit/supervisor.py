@@ -1,4 +1,4 @@
-"""Restart policy for one task: a small state machine, pure, with time passed in (SPEC §5).
+"""Restart policy for one task: a small state machine, pure, with time passed in (spec §5).
 
 This module decides; it never acts. It does not fork, signal, sleep or read a clock: the loop
 reports what happened (`started`, `exited`, `stopping`) with the monotonic time it happened at,
@@ -17,7 +17,7 @@ The states, and the only ways between them::
        │
        └──exited()──▶ EXITED     (shutting down: never restarted, whatever the status)
 
-EXITED and FAILED are "ended for good" (SPEC §4): the wait policy only looks at a task once it is
+EXITED and FAILED are "ended for good" (spec §4): the wait policy only looks at a task once it is
 there, because a task that is being restarted has not ended. FAILED means the task ended with a
 non-zero status outside a shutdown; EXITED covers the rest. `stopping()` is idempotent and a
 no-op on a task that already ended, since a shutdown applies to every task and a second signal
@@ -105,7 +105,7 @@ class IllegalTransition(RuntimeError):
 
 
 class RestartRules(Record):
-    """How one task is restarted: policy, backoff and crash-loop limit (SPEC §5 defaults).
+    """How one task is restarted: policy, backoff and crash-loop limit (spec §5 defaults).
 
     `no_restart_code=None` means no exit code stops the restarts.
     """
@@ -170,7 +170,7 @@ class RestartRules(Record):
 
 
 class Decision(Record):
-    """What `TaskLife.exited()` decided, for the loop to act on and log (SPEC §5: every restart,
+    """What `TaskLife.exited()` decided, for the loop to act on and log (spec §5: every restart,
     give-up and its reason is logged).
 
     `action` is RESTART ("restart"), DONE ("done"), GIVE_UP ("failed") or LIMIT ("limit": an
@@ -250,7 +250,7 @@ class TaskLife:
 
     @property
     def ended(self) -> bool:
-        """Ended for good (SPEC §4): no restart is pending or will come."""
+        """Ended for good (spec §4): no restart is pending or will come."""
         return self.state in (EXITED, FAILED)
 
     @property

@@ -1,4 +1,4 @@
-"""When the run ends and with which status: the wait policies, in both modes (SPEC §4).
+"""When the run ends and with which status: the wait policies, in both modes (spec §4).
 
 Pure: the loop reports events (a task ended for good, the foreground sequence finished, a stop
 signal, the timeout) and reads `ended`, `status` and `reason`. No clock, no system calls.
@@ -16,12 +16,12 @@ pyinit's rules:
 A stop signal N ends any run: with the status of the foreground item that was running (it got
 the signal and decides, as with tini), else 128+N. The timeout gives 124, as timeout(1).
 
-TrivialRC mode keeps trc v1.1.12's observable rules (reference §3.7, §4): the first foreground
+TrivialRC mode keeps trc v1.1.12's observable rules (docs/trc.md §3.7, §4): the first foreground
 item to end stops a wait_any run, whatever its status; an async task ending a wait_any run
 gives 143 (trc's main got SIGTERM from it); wait_all and wait_err take the last sync item's
 status, replaced by the last-listed async task's status when that is non-zero; wait_err ends at
 the first failing sync item but does not act on async failures before the end. Bash artefacts
-are not copied (SPEC §4): a stop signal ends a TrivialRC-mode run as above, so wait_forever +
+are not copied (spec §4): a stop signal ends a TrivialRC-mode run as above, so wait_forever +
 SIGTERM gives 143 (trc: 0, its trap waited for a `sleep 1`) and SIGQUIT stops it (trc ignores it).
 
 After the run, `after_halt` folds in each halt item's status: in pyinit's mode a halt failure
@@ -142,7 +142,7 @@ class WaitPolicy:
 
 
 def after_halt(run_status: int, halt_status: int, compat: bool) -> int:
-    """The final status once a halt item ended with `halt_status` (SPEC §4).
+    """The final status once a halt item ended with `halt_status` (spec §4).
 
     pyinit: a halt failure turns a successful run into a failed one but never hides an earlier
     failure. TrivialRC: the last halt item's status replaces the run's.

@@ -1,4 +1,4 @@
-"""Bad input: one clear line on stderr, status 2, nothing started, never a traceback (SPEC §8)."""
+"""Bad input: one clear line on stderr, status 2, nothing started, never a traceback (spec §8)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""How the work directory and the command line become stage items (SPEC §1-§3), read with
+"""How the work directory and the command line become stage items (spec §1-§3), read with
 `config.load` alone: which files, in which order, with which names, run how, in which mode.
 No process is started; tests/test_stages.py checks the same things by running them."""
 

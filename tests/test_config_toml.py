@@ -1,4 +1,4 @@
-"""pyinit.toml: `[defaults]` and `[task.NAME]`, their precedence, and their errors (SPEC §5).
+"""pyinit.toml: `[defaults]` and `[task.NAME]`, their precedence, and their errors (spec §5).
 
 Pure tests of `config.load(argv, environ)` on a temporary work directory holding a pyinit.toml,
 plus the same errors through `python -m pyinit`: status 2, one stderr line, nothing started.

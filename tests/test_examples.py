@@ -27,7 +27,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 STAND_INS = ROOT / "docker" / "bin"
 WAIT = 20.0  # seconds for any one expected line: generous for a loaded CI machine
-# pyinit's own lines: `2026-11-27 10:00:00 pyinit [async/123]: message` (SPEC §7).
+# pyinit's own lines: `2026-11-27 10:00:00 pyinit [async/123]: message` (spec §7).
 LOG = r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d pyinit \[(main|async|sync|halt)/(\d+)\]: "
 TASK_LOG = LOG.replace("(main|async|sync|halt)", "(async)")  # a task's log/warn line
 # The variables that would change what the examples do, whatever the caller's environment has.
@@ -251,7 +251,7 @@ def test_pyinit_way_restarts_and_prefixes(start: Start, tmp_path: Path) -> None:
     for _ in range(2):
         killed = len(run.lines)
         victim.terminate()
-        # pyinit logs each restart at the default verbosity (SPEC §5). The wording is the
+        # pyinit logs each restart at the default verbosity (spec §5). The wording is the
         # engine's: a line of pyinit's that says "restart" and names the task or its pid.
         line = run.wait_for(LOG + r"(?i:.*restart)", since=killed)
         assert "netmon" in line.string or line.group(2) == str(victim.pid), line.string
@@ -260,7 +260,7 @@ def test_pyinit_way_restarts_and_prefixes(start: Start, tmp_path: Path) -> None:
 
     stop = len(run.lines)
     run.init().send_signal(signal.SIGTERM)
-    # No main command: stopped by signal 15 gives 128+15 (SPEC §8), and pyinit (PID 1) says
-    # so by default: the final status is one of the lines printed at any verbosity (SPEC §7).
+    # No main command: stopped by signal 15 gives 128+15 (spec §8), and pyinit (PID 1) says
+    # so by default: the final status is one of the lines printed at any verbosity (spec §7).
     assert run.finish() == 143, run.output()
     run.wait_for(r"pyinit \[main/1\]: .*\(exitcode=143\)$", since=stop, timeout=0)

@@ -1,4 +1,4 @@
-"""pyinit exits with the main command's status, as tini does (SPEC §8)."""
+"""pyinit exits with the main command's status, as tini does (spec §8)."""
 
 from __future__ import annotations
 

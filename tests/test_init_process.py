@@ -1,5 +1,5 @@
 """pyinit as a process: subreaper and name when not PID 1 (with python-prctl and with the
-ctypes fallback), tini's -p, and a stdout that stalls or breaks (SPEC §6-§7)."""
+ctypes fallback), tini's -p, and a stdout that stalls or breaks (spec §6-§7)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""systemd's Type=notify and Kubernetes' termination log (SPEC §9)."""
+"""systemd's Type=notify and Kubernetes' termination log (spec §9)."""
 
 from __future__ import annotations
 

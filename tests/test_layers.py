@@ -1,4 +1,4 @@
-"""The module map holds: imports point down only (DESIGN, README "Architecture").
+"""The module map holds: imports point down only (docs/design.md, README "Architecture").
 
 Each module has a layer; a module may import only from lower layers, so a layer-1 module never
 imports another layer-1 module (no sideways arrows) and the leaves import nothing of pyinit's

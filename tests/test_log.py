@@ -1,5 +1,5 @@
 """Log, pure: pyinit's own lines in TrivialRC's text format or as JSON, levels and streams
-(SPEC §7, trivialrc.md "say/log/warn/debug")."""
+(spec §7, trivialrc.md "say/log/warn/debug")."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Task output through a real pyinit, as PID 1 and as a subreaper: every line whole, once, with
 its task's prefix, on the stream the task used, in order; bytes unchanged; nothing lost when a
 task dies; a slow or gone reader costs neither memory nor pyinit's life; JSON, prefix formats,
-the main command's pass-through, colours (SPEC §7, README "Output")."""
+the main command's pass-through, colours (spec §7, README "Output")."""
 
 from __future__ import annotations
 
@@ -445,7 +445,7 @@ def test_json_main_command_output_is_json_with_prefix_main(mode: str, run_pyinit
 @pytest.mark.timeout(30)
 def test_json_main_command_output_is_json_by_default(mode: str, run_pyinit) -> None:
     """should, with --log-format=json, make every line JSON, the main command's included
-    (SPEC §7: every line, task output and pyinit's own)."""
+    (spec §7: every line, task output and pyinit's own)."""
     run = run_pyinit(mode, ["--log-format=json", "--", "sh", "-c", "echo main out"])
     assert run.wait() == 0
     [out] = parse_json_lines(b"".join(run.lines["stdout"]))

@@ -1,5 +1,5 @@
 """LineSplitter, pure: whole lines with the task's prefix, partial lines carried across chunks,
-overlong lines cut and marked, bytes unchanged (SPEC §7, python-pid1.md §3)."""
+overlong lines cut and marked, bytes unchanged (spec §7, docs/pid1.md §3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Every zombie is reaped, orphans included, and nothing outlives pyinit (SPEC §6)."""
+"""Every zombie is reaped, orphans included, and nothing outlives pyinit (spec §6)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Signals reach the whole group the command runs in, and the stop signals end the run (SPEC §6)."""
+"""Signals reach the whole group the command runs in, and the stop signals end the run (spec §6)."""
 
 from __future__ import annotations
 

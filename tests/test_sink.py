@@ -1,6 +1,6 @@
 """Sink, in-process against real pipes, sockets, terminals and files: pyinit's own output never
 blocks the loop, stays whole and in order, and never changes the fd the main command shares
-(SPEC §7, README "Output")."""
+(spec §7, README "Output")."""
 
 from __future__ import annotations
 

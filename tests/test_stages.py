@@ -1,4 +1,4 @@
-"""Stages, wait policies, halt and boot state with real processes, in pyinit's mode (SPEC §2-§4).
+"""Stages, wait policies, halt and boot state with real processes, in pyinit's mode (spec §2-§4).
 
 Every process test runs twice (the `mode` fixture: pyinit as PID 1, and as a subreaper). Items
 leave marker files in a work dir the test makes, so "nothing else ran" is checked on disk, and
@@ -101,7 +101,7 @@ def plain(*args: str, env: dict[str, str] | None = None) -> subprocess.Completed
 
 
 # ---------------------------------------------------------------------------------------------
-# The wait-policy table (SPEC §4), pyinit's mode
+# The wait-policy table (spec §4), pyinit's mode
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize(("args", "status", "marks"), [
@@ -306,7 +306,7 @@ def test_sigterm_during_halt_reaches_the_halt_item(mode: str, run_pyinit, wd: Wo
 def test_sigterm_during_boot_stops_it_at_once(mode: str, run_pyinit, wd: Workdir,
                                               tmp_path: Path) -> None:
     """should stop a running boot item at once on SIGTERM (TrivialRC deferred the signal until
-    it ended: a bash artefact SPEC §4 does not copy), skip everything else, halt included, and
+    it ended: a bash artefact spec §4 does not copy), skip everything else, halt included, and
     end with 143"""
     run = run_pyinit(mode, ["-v", "-w", str(wd), "-B", "sleep 30", "-B", MARK.format("B2"),
                             "-H", MARK.format("H1"), "--", *MAIN_MARK],

@@ -1,4 +1,4 @@
-"""Supervision for real (SPEC §5-§6): restart policies, backoff, crash loops, and a fast graceful
+"""Supervision for real (spec §5-§6): restart policies, backoff, crash loops, and a fast graceful
 group shutdown, with `python -m pyinit` as PID 1 and as a subreaper (the `mode` fixture).
 
 Delays are measured from pyinit's own log timestamps (`--log-format=json`, RFC 3339 with

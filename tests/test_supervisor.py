@@ -1,4 +1,4 @@
-"""The restart policy (SPEC §5), on a fake clock: time is just the floats passed in."""
+"""The restart policy (spec §5), on a fake clock: time is just the floats passed in."""
 
 import ast
 import pathlib
@@ -68,7 +68,7 @@ def delays(decisions: list[Decision]) -> list[float]:
 
 
 def test_rules_defaults() -> None:
-    """should default to SPEC §5: never, 1 s doubling to 30 s, reset after 10 s, 5 in 60 s, 125."""
+    """should default to spec §5: never, 1 s doubling to 30 s, reset after 10 s, 5 in 60 s, 125."""
     rules = RestartRules()
     assert rules.restart == NEVER
     assert rules.restart_delay == 1.0

@@ -1,4 +1,4 @@
-"""TrivialRC mode (SPEC §4): TrivialRC v1.1.12's own test suite (trivialrc.md §9), its message
+"""TrivialRC mode (spec §4): TrivialRC v1.1.12's own test suite (docs/trc.md §9), its message
 catalogue (§6-§7) and its wait-policy rules (§3.7, §4), with real processes, in both modes of
 the harness (pyinit as PID 1, and as a subreaper).
 
@@ -104,7 +104,7 @@ def test_config_test(trc, tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# TrivialRC's tests/exitcodes-test.sh, (a)-(h) in trivialrc.md §9
+# TrivialRC's tests/exitcodes-test.sh, (a)-(h) in docs/trc.md §9
 
 ASYNC_2_3 = ["-D", "sleep 0.2; exit 2", "-D", "sleep 0.4; exit 3"]  # sleep 1 / sleep 2 there
 SYNC_0_4_5 = ["-F", "exit 0", "-F", "exit 4", "exit", "5"]
@@ -165,8 +165,8 @@ def test_exitcodes_h_mix_any(trc) -> None:
     """should, under wait_any, end with 143 when the async task ends first while the sync
     item runs, and never run the second sync item"""
     # TrivialRC answers 11 here, by timing: bash defers main's SIGTERM trap until the running
-    # sync item ends, so that item's status wins (trivialrc.md §3.7). pyinit does not copy
-    # that artefact (SPEC §4): D1 starts first and only exits, so it ends first, and an async
+    # sync item ends, so that item's status wins (docs/trc.md §3.7). pyinit does not copy
+    # that artefact (spec §4): D1 starts first and only exits, so it ends first, and an async
     # task ending a wait_any run gives 143 at once; F1 is stopped, whether or not it had
     # printed `11` yet, and F2 never runs. pyinit's answer is 143, without `22`. F1 waits a
     # moment before it ends so that "D1 ends first" holds on a loaded machine too: on a busy
@@ -284,7 +284,7 @@ def test_message_catalogue(mode: str, trc, tmp_path: Path, way: str) -> None:
 @pytest.mark.timeout(60)
 def test_message_catalogue_on_boot_failure(trc, tmp_path: Path) -> None:
     """should, when boot fails, still print the lines of TrivialRC's EXIT hook: `Trying to
-    terminate sub-processes...` then `Exited (exitcode=N)` (trivialrc.md §3.1)"""
+    terminate sub-processes...` then `Exited (exitcode=N)` (docs/trc.md §3.1)"""
     done = trc("-w", str(tmp_path), "-B", "exit 22", "-H", "exit 0", "exit", "5",
                env={"RC_VERBOSE": "true"})
     assert done.status == 22
@@ -340,7 +340,7 @@ def test_integrated_functions_tag_lines_as_trivialrc(trc) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# The wait-policy table in TrivialRC mode (SPEC §4, trivialrc.md §3.7 and §4)
+# The wait-policy table in TrivialRC mode (spec §4, docs/trc.md §3.7 and §4)
 
 @pytest.mark.timeout(60)
 def test_trc_wait_any_first_foreground_item_stops_the_run(trc) -> None:
@@ -402,7 +402,7 @@ def test_trc_every_halt_item_reads_the_runs_status(trc) -> None:
 @pytest.mark.timeout(60)
 def test_trc_wait_forever_signal_gives_128_plus_n(mode: str, run_pyinit) -> None:
     """should end a TrivialRC-mode wait_forever run on SIGTERM with 143 (trc gave 0, a bash
-    artefact SPEC §4 does not copy), after running halt"""
+    artefact spec §4 does not copy), after running halt"""
     run = run_pyinit(mode, ["--compat=trc", "-D", "exit 3",
                             "-H", "echo halt $_exit_status; exit $_exit_status"],
                      env={"RC_VERBOSE": "true", "RC_WAIT_POLICY": "wait_forever"})
@@ -422,7 +422,7 @@ def test_trc_wait_forever_signal_gives_128_plus_n(mode: str, run_pyinit) -> None
 def test_trc_signals_are_neither_ignored_nor_deferred(mode: str, run_pyinit, signum: int,
                                                       args: list[str], status: int) -> None:
     """should stop a TrivialRC-mode run at once on SIGQUIT or on SIGTERM during a sync item
-    (bash artefacts SPEC §4 does not copy)"""
+    (bash artefacts spec §4 does not copy)"""
     run = run_pyinit(mode, ["--compat=trc", *args], env={"RC_VERBOSE": "true"})
     run.expect(r"Launching in the (back|fore)ground: sleep 30", "stdout")
     run.signal(signum)

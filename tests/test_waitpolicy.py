@@ -1,5 +1,5 @@
-"""The wait policies and the halt rule (SPEC §4, trivialrc.md §3.7 and §4), driven with fake
-events: no processes, no clock. Each row of SPEC §4's table in pyinit's mode and in TrivialRC
+"""The wait policies and the halt rule (spec §4, docs/trc.md §3.7 and §4), driven with fake
+events: no processes, no clock. Each row of spec §4's table in pyinit's mode and in TrivialRC
 mode (`compat=True`), then what a stop signal, the timeout and halt items do to the status."""
 
 from __future__ import annotations
@@ -190,7 +190,7 @@ def test_stop_signal_with_no_foreground_item_gives_128_plus_n(
         name: str, compat: bool, signum: int, expected: int) -> None:
     """should end any run stopped by signal N with 128+N when no foreground item was running
     (TrivialRC mode too: trc's 0 for wait_forever + TERM and its ignored QUIT are bash
-    artefacts SPEC §4 does not copy)"""
+    artefacts spec §4 does not copy)"""
     p = policy(name, compat=compat, async_tasks=1)
     p.stop_signal(signum, None)
     assert ended_with(p) == expected
@@ -226,7 +226,7 @@ def test_a_signal_after_the_end_changes_nothing() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# TrivialRC mode (trivialrc.md §3.7, §4)
+# TrivialRC mode (docs/trc.md §3.7, §4)
 
 @pytest.mark.parametrize("status", [0, 11])
 def test_trc_wait_any_first_foreground_item_stops_the_run(status: int) -> None:
@@ -308,7 +308,7 @@ def test_trc_wait_all_status_rule_for_any_order(asyncs: list[int], last_sync: in
 
 
 # ---------------------------------------------------------------------------------------------
-# Halt items (SPEC §4: "never hides an earlier failure"; trc: the last halt item's status)
+# Halt items (spec §4: "never hides an earlier failure"; trc: the last halt item's status)
 
 def final_status(run_status: int, halts: list[int], compat: bool) -> int:
     """What stages.run_halt computes: each halt item's status folded into the run's."""
