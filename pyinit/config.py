@@ -109,10 +109,10 @@ class Plan(Record):
 
     __slots__ = ("action", "args", "async_items", "boot", "compat", "defaults", "halt",
                  "halt_timeout", "log_json", "main", "pdeathsig", "prefix", "prefix_main",
-                 "remap", "rewrite", "self_name", "single_child", "skipped", "sources",
+                 "remap", "rewrite", "self_name", "skipped", "sources",
                  "start_dir", "sync", "tasks", "termination_log", "timeout", "tini_style",
                  "verbosity", "wait", "warnings", "workdir")
-    action: str                      # run | check | help | version | license
+    action: str                      # run | check
     workdir: str
     boot: tuple[Item, ...]
     async_items: tuple[Item, ...]
@@ -129,7 +129,6 @@ class Plan(Record):
     timeout: float | None
     halt_timeout: float
     rewrite: dict[int, int]          # received signal -> forwarded signal (0 = drop)
-    single_child: bool
     remap: frozenset[int]            # tini -e: statuses that become 0
     pdeathsig: int
     defaults: TaskSettings
@@ -417,7 +416,7 @@ def _file_item(stage: str, path: str) -> Item:
     first = _first_line(path)
     if first.endswith(b"\r\n"):
         raise ConfigError(f"{path}: its lines end with CR (a CRLF file?): bash and the kernel "
-                          f"would see the CR as part of each line (fix: sed -i 's/\\r$//' FILE)")
+                          f"would see the CR as part of each line (fix: sed -i 's/\\r$//' {path})")
     # An executable needs a `#!` line or to be a binary; a TrivialRC stage file that merely has
     # its exec bit set is still bash to source (execve would fail with ENOEXEC).
     if mode & 0o111 and first.startswith((b"#!", b"\x7fELF")):
@@ -664,11 +663,8 @@ def load(argv: list[str], environ: Mapping[str, str], program: str = "pyinit",
         """Who gave `key`, for an error message: the option, or the environment variable."""
         return option if sources.get(key) != ENV_OPTIONS.get(key) else ENV_OPTIONS[key]
 
-    action = "run"
-    for flag in ("help", "version", "license", "check"):
-        if opts.get(flag):
-            action = flag
-            break
+    # --help, --version and --license never get here: cli answers them before reading anything.
+    action = "check" if opts.get("check") else "run"
 
     self_name = os.path.basename(program)
     self_name = self_name.removesuffix(".sh")
@@ -751,7 +747,7 @@ def load(argv: list[str], environ: Mapping[str, str], program: str = "pyinit",
             fields[key] = _number(text, what, infinite=kind == "grace")
         sources[f"defaults.{key}"] = sources.pop(key)
     single_child = bool(opts.get("single_child")) or _env_flag(environ, "PYINIT_SINGLE_CHILD")
-    if single_child:  # -c: every task's signals go to its pid only, unless its table says
+    if single_child:  # -c: every task's signals go to its pid only, unless its table says so
         fields["signal_target"] = "pid"
         sources["defaults.signal_target"] = ("command line" if opts.get("single_child")
                                              else "PYINIT_SINGLE_CHILD")
@@ -828,13 +824,12 @@ def load(argv: list[str], environ: Mapping[str, str], program: str = "pyinit",
         halt=tuple(staged["halt"]), main=main, wait=wait, compat=compat, self_name=self_name,
         verbosity=verbosity, log_json=log_format == "json", prefix=prefix,
         prefix_main=prefix_main, timeout=timeout, halt_timeout=halt_timeout, rewrite=rewrite,
-        single_child=single_child, remap=remap, pdeathsig=pdeathsig, defaults=defaults,
+        remap=remap, pdeathsig=pdeathsig, defaults=defaults,
         tasks=tasks, sources=sources, skipped=tuple(skipped), args=tuple(argv),
         # Kubernetes mounts /dev/termination-log into every container (spec §9).
         termination_log=environ.get("PYINIT_TERMINATION_LOG") or "/dev/termination-log",
     )
-    if action in ("run", "check"):
-        _check_runnable(plan, environ)
+    _check_runnable(plan, environ)
     return plan
 
 

@@ -90,7 +90,7 @@ class Router:
         """Called from the signal handler: deliver `signum` as described at the top."""
         if os.getpid() != self.owner:
             return  # a forked child before exec (its signals are blocked; belt and braces)
-        target = self.rewrite.get(signum, signum)
+        target = self.target(signum)
         if not target:
             return
         if signum in self.stop_signals and not self.stopping:

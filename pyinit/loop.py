@@ -366,8 +366,8 @@ class Loop:
     def kill(self, task: Task) -> None:
         """SIGKILL a task's whole group, whatever its signal_target (systemd's KillMode=mixed:
         the stop signal to the main process, SIGKILL to everything)."""
-        if task.pid and not reaper.kill_group(task.pid, signals.SIGKILL):
-            reaper.kill_pid(task.pid, signals.SIGKILL)
+        if task.pid:
+            deliver(Route(task.pid, True, None), signals.SIGKILL)
 
     # -- task ends --------------------------------------------------------------------------
 
@@ -390,8 +390,8 @@ class Loop:
         if killer in task.forwarded and task.life.state != supervisor.STOPPING:
             self.log.warn(
                 f"{task.name} was killed by {signals.name(killer)}, which pyinit forwarded to it: "
-                f"to keep it from {task.name}, set signals (the list it should get, or \"none\") "
-                f"in [task.{task.name}] of pyinit.toml", task.item.ns, pid, task.name)
+                f"to keep {signals.name(killer)} from it, set signals (the list it should get, or "
+                f"\"none\") in [task.{task.name}] of pyinit.toml", task.item.ns, pid, task.name)
         decision = task.life.exited(code, self.clock())
         if decision.action == supervisor.RESTART:
             self.log.warn(f"{task.name} exited (exitcode={code}): restart {decision.restarts} "

@@ -109,25 +109,6 @@ def has_children() -> bool:
     return True
 
 
-def kill_group(pgid: int, signum: int) -> bool:
-    """Signal a whole process group; False when it no longer exists."""
-    try:
-        os.killpg(pgid, signum)
-    except ProcessLookupError:  # the group is gone: an expected race with its exit
-        return False
-    except PermissionError:  # a member changed uid; signal what we may
-        return True
-    return True
-
-
-def kill_pid(pid: int, signum: int) -> bool:
-    try:
-        os.kill(pid, signum)
-    except ProcessLookupError:  # already gone
-        return False
-    return True
-
-
 def signal_leftovers(signum: int) -> int:
     """Signal every process left that is not pyinit: the final sweep (spec §6).
 
