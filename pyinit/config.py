@@ -28,6 +28,9 @@ WAIT_POLICIES = ("wait_any", "wait_err", "wait_all", "wait_forever")
 RESTART_POLICIES = ("never", "on-failure", "always")
 LOG_FORMATS = ("text", "json")
 SIGNAL_TARGETS = ("group", "pid")
+#: systemd's words: "simple" runs in the foreground; a "forking" one's exit 0 means its daemon
+#: runs (docs/leftovers.md).
+TASK_TYPES = ("simple", "forking")
 SIGTERM = signals.SIGTERM
 #: The grace of group runs: below Docker's 10 s with the default halt timeout (spec §6).
 DEFAULT_GRACE = 5.0
@@ -44,9 +47,9 @@ LEFTOVER_INFIXES = (".dpkg-", ".rpm")
 class TaskSettings(Record):
     """How one task is supervised and started (the `[defaults]`/`[task.NAME]` keys)."""
 
-    __slots__ = ("cwd", "env", "grace", "group", "max_restarts", "no_restart_code", "prefix",
-                 "restart", "restart_delay", "restart_max_delay", "restart_reset",
-                 "restart_window", "signal_target", "signals", "stop_signal", "user")
+    __slots__ = ("cwd", "env", "grace", "group", "max_restarts", "no_restart_code", "pid_file",
+                 "prefix", "restart", "restart_delay", "restart_max_delay", "restart_reset",
+                 "restart_window", "signal_target", "signals", "stop_signal", "type", "user")
     restart: str
     restart_delay: float
     restart_max_delay: float
@@ -63,6 +66,8 @@ class TaskSettings(Record):
     cwd: str | None
     env: tuple[tuple[str, str], ...]
     prefix: str | None
+    type: str                    # "simple" or "forking"
+    pid_file: str | None         # where a forking task's daemon writes its pid
 
     def __init__(self, *, restart: str = "never", restart_delay: float = 1.0,
                  restart_max_delay: float = 30.0, restart_reset: float = 10.0,
@@ -71,13 +76,14 @@ class TaskSettings(Record):
                  grace: float = DEFAULT_GRACE, signals: frozenset[int] | None = None,
                  signal_target: str = "group", user: str | None = None,
                  group: str | None = None, cwd: str | None = None,
-                 env: tuple[tuple[str, str], ...] = (), prefix: str | None = None) -> None:
+                 env: tuple[tuple[str, str], ...] = (), prefix: str | None = None,
+                 type: str = "simple", pid_file: str | None = None) -> None:
         self._set(restart=restart, restart_delay=restart_delay,
                   restart_max_delay=restart_max_delay, restart_reset=restart_reset,
                   max_restarts=max_restarts, restart_window=restart_window,
                   no_restart_code=no_restart_code, stop_signal=stop_signal, grace=grace,
                   signals=signals, signal_target=signal_target, user=user, group=group,
-                  cwd=cwd, env=env, prefix=prefix)
+                  cwd=cwd, env=env, prefix=prefix, type=type, pid_file=pid_file)
 
     def replace(self, **changes: object) -> TaskSettings:
         return TaskSettings(**self._changed(changes))  # type: ignore[arg-type]
@@ -485,7 +491,7 @@ TASK_KEYS = {
     "restart_reset": "seconds", "max_restarts": "count", "restart_window": "seconds",
     "no_restart_code": "code", "stop_signal": "signal", "grace": "grace", "signals": "signals",
     "signal_target": "target", "user": "name", "group": "name", "cwd": "path", "env": "table",
-    "prefix": "text",
+    "prefix": "text", "type": "type", "pid_file": "path",
 }
 
 
@@ -533,6 +539,10 @@ def _toml_settings(table: object, where: str) -> dict[str, object]:
                 _check_account(key, value, at)
             elif kind == "target":
                 _choice(value, SIGNAL_TARGETS, at)
+            elif kind == "type":
+                _choice(value, TASK_TYPES, at)
+            elif kind == "path" and (not value or "\0" in value):
+                raise ConfigError(f"{at}: expected a path, got {value!r}")
             elif kind == "text":
                 check_prefix(value, at)
             fields[key] = value

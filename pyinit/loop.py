@@ -23,7 +23,7 @@ import os
 import select
 import time
 
-from pyinit import notify, reaper, shell, signals, spawn, status, supervisor
+from pyinit import leftovers, notify, reaper, shell, signals, spawn, status, supervisor
 from pyinit.config import DEFAULT_GRACE, TINI_GRACE
 from pyinit.forwarding import ROUTER, Route, deliver
 from pyinit.output import LineSplitter
@@ -49,6 +49,8 @@ FINAL_FLUSH = 2.0
 #: How long pyinit waits for killed processes to be reaped after SIGKILL before giving up on them
 #: (a process stuck in the kernel, state D, cannot die sooner however we ask).
 KILL_WAIT = 2.0
+#: How often leftovers are looked at where the kernel has no pidfds (before Linux 5.3).
+POLL_INTERVAL = 0.05
 
 
 class Stream:
@@ -66,8 +68,8 @@ class Stream:
 class Task:
     """A running item and its runtime state (the item and its settings are immutable)."""
 
-    __slots__ = ("forwarded", "index", "item", "life", "pid", "route", "settings", "status",
-                 "streams")
+    __slots__ = ("born", "cleanup", "forked", "forwarded", "index", "item", "life", "pid",
+                 "pid_file_due", "route", "session", "settings", "since", "status", "streams")
 
     def __init__(self, item: Item, settings: TaskSettings, index: int) -> None:
         self.item = item
@@ -79,6 +81,12 @@ class Task:
         self.streams: list[Stream] = []
         self.forwarded: set[int] = set()    # signals forwarded to this run of it
         self.route = Route(0, settings.signal_target == "group", settings.signals)
+        self.session = 0                    # the session its processes are in (leftovers.py)
+        self.born = 0.0                     # when this run began, on /proc's clock
+        self.since = 0.0                    # ... and on the loop's clock
+        self.forked = False                 # type = "forking": the daemon is its main process
+        self.cleanup: Cleanup | None = None  # its leftovers being stopped before it counts
+        self.pid_file_due: float | None = None  # until when its pid_file is looked for
 
     @property
     def running(self) -> bool:
@@ -87,6 +95,20 @@ class Task:
     @property
     def name(self) -> str:
         return self.item.name
+
+
+class Cleanup:
+    """A task's leftovers on their way out: the exit is decided once they are gone."""
+
+    __slots__ = ("code", "deadline", "grace", "killed", "pid", "procs")
+
+    def __init__(self, pid: int, code: int, now: float, grace: float) -> None:
+        self.pid = pid                      # the main process that exited, and its status
+        self.code = code
+        self.grace = grace
+        self.deadline = now + grace         # SIGKILL then; after the KILL, give up then
+        self.killed = False
+        self.procs: dict[int, int] = {}     # pidfd (or -pid without pidfds) -> pid
 
 
 def _rules(item: Item, settings: TaskSettings) -> supervisor.RestartRules:
@@ -117,6 +139,7 @@ class Loop:
         self.by_pid: dict[int, Task] = {}
         self.tasks: list[Task] = []
         self.streams: dict[int, Stream] = {}
+        self.pidfds: dict[int, tuple[Task, int]] = {}  # processes whose end a task awaits
         self.paused = False                  # task pipes not read while a sink is full
         self.watching_sinks: dict[int, Sink] = {}
         self._foreground: Task | None = None  # the item running in the foreground now
@@ -190,8 +213,10 @@ class Loop:
             identity = spawn.Identity(None, None, None,
                                       f"no such user {settings.user!r} or group {settings.group!r}")
 
+        task.born, task.since, task.forked = leftovers.now(), self.clock(), False
+
         def forked(pid: int) -> None:  # every signal is blocked while this runs
-            task.pid = pid
+            task.pid = task.session = pid
             task.forwarded = set()
             task.route = Route(pid, task.route.group, task.route.allowed)
             self.by_pid[pid] = task
@@ -278,6 +303,13 @@ class Loop:
         times = [t for t in (deadline, self.timeout_at) if t is not None]
         times.extend(t.life.restart_at for t in self.tasks
                      if t.life.state == supervisor.BACKOFF and t.life.restart_at is not None)
+        for task in self.tasks:
+            if task.cleanup is not None:
+                times.append(task.cleanup.deadline)
+                if any(fd < 0 for fd in task.cleanup.procs):  # no pidfds: look now and then
+                    times.append(now + POLL_INTERVAL)
+            if task.pid_file_due is not None:
+                times.append(now + POLL_INTERVAL)
         if not times:
             return -1
         return max(0.0, min(times) - now)
@@ -297,6 +329,8 @@ class Loop:
                 self.watching_sinks[fd].flush()
             elif fd in self.streams:
                 self._read(self.streams[fd], drain=False)
+            elif fd in self.pidfds:
+                self._gone(fd)
         self._handle_signals(reaper.take_signals())
         # Reap on every wake-up, not only on SIGCHLD: cheap, and no death can be missed.
         for pid, wait_status in reaper.reap():
@@ -310,6 +344,11 @@ class Loop:
             ROUTER.stopping = True  # from now on every stop signal is forwarded to everyone
             if not self.stop_signal:
                 self.log.note(f"the --timeout of {self.plan.timeout:g}s expired: stopping")
+        for task in self.tasks:
+            if task.cleanup is not None:
+                self._cleanup_tick(task, now)
+            if task.pid_file_due is not None:
+                self._pid_file_tick(task, now)
         if self.stopping:
             return
         for task in self.tasks:
@@ -382,9 +421,18 @@ class Loop:
         if self.shell.log_read >= 0:
             self._messages()  # what it logged just before it ended comes before its exit line
         del self.by_pid[pid]
+        self._main_exited(task, pid, code)
+
+    def _main_exited(self, task: Task, pid: int, code: int) -> None:
+        """A task's main process is gone: hand over to its daemon, stop what it left, or
+        decide what comes next."""
         task.status = code
         task.pid = 0
         self._publish_routes()
+        found = self._leftovers(task) if self._looks_for_leftovers(task) else []
+        if task.settings.type == "forking" and not task.forked and code == 0 \
+                and not self.stopping and self._hand_over(task, pid, found):
+            return
         self._log_exit(task, pid, code)
         killer = code - 128
         if killer in task.forwarded and task.life.state != supervisor.STOPPING:
@@ -392,6 +440,16 @@ class Loop:
                 f"{task.name} was killed by {signals.name(killer)}, which pyinit forwarded to it: "
                 f"to keep {signals.name(killer)} from it, set signals (the list it should get, or "
                 f"\"none\") in [task.{task.name}] of pyinit.toml", task.item.ns, pid, task.name)
+        if found and self._stops_leftovers(task):
+            self._stop_leftovers(task, pid, code, found)
+            return
+        if found:
+            self.log.info(f"{task.name} left {leftovers.describe(found)} running: they run "
+                          f"until pyinit stops", task.item.ns, pid, task.name)
+        self._decide(task, pid, code)
+
+    def _decide(self, task: Task, pid: int, code: int) -> None:
+        """The task's run is over: restart it, or let it end (supervisor.py decides)."""
         decision = task.life.exited(code, self.clock())
         if decision.action == supervisor.RESTART:
             self.log.warn(f"{task.name} exited (exitcode={code}): restart {decision.restarts} "
@@ -406,6 +464,169 @@ class Loop:
                           f"{decision.reason}", task.item.ns, pid, task.name)
         if task.life.ended and self.on_task_end is not None:
             self.on_task_end(task)
+
+    # -- leftovers (leftovers.py) -----------------------------------------------------------
+
+    def _looks_for_leftovers(self, task: Task) -> bool:
+        """Once pyinit is stopping, the sweep takes every leftover; TrivialRC leaves them."""
+        return not self.stopping and not self.plan.compat
+
+    def _stops_leftovers(self, task: Task) -> bool:
+        """A service's leftovers go before it restarts or counts as ended (systemd's
+        KillMode=control-group). A boot or sync item may start a daemon on purpose (the
+        entrypoint script's `service x start`), and halt items are followed by the sweep."""
+        return task.item.stage in ("async", "main") or task.forked
+
+    def _leftovers(self, task: Task) -> list[leftovers.Proc]:
+        claimed: dict[int, str] = {}
+        for other in self.tasks:
+            if other.running:
+                claimed[other.pid] = claimed[other.session] = other.name
+        return leftovers.find(leftovers.scan(), os.getpid(), task.name, task.session,
+                              task.born, claimed)
+
+    def _hand_over(self, task: Task, pid: int, found: list[leftovers.Proc]) -> bool:
+        """type = "forking": the starter exited 0, so its daemon is the task from now on."""
+        me = os.getpid()
+        main = leftovers.main_process(found, me)
+        if task.settings.pid_file:
+            written = leftovers.read_pid_file(self._path(task, task.settings.pid_file))
+            named = [p for p in found if p.pid == written]
+            if named:
+                main = named[0]
+            else:  # daemons often write it after the parent has exited: look again later
+                task.pid_file_due = self.clock() + DEFAULT_GRACE
+        if main is None:
+            self.log.warn(f"{task.name} exited 0 and left no process, but it has type = "
+                          f"\"forking\": it did not start a daemon", task.item.ns, pid,
+                          task.name)
+            task.pid_file_due = None
+            return False
+        self._become(task, main)
+        return True
+
+    def _become(self, task: Task, main: leftovers.Proc) -> None:
+        """The forking task's main process is `main` from now on."""
+        me = os.getpid()
+        if self.by_pid.get(task.pid) is task:
+            del self.by_pid[task.pid]
+        task.forked = True
+        task.pid, task.session, task.status = main.pid, main.sid, None
+        # The daemon's group is not the starter's: signals go to the daemon's pid.
+        task.route = Route(main.pid, False, task.route.allowed)
+        if main.ppid == me:
+            self.by_pid[main.pid] = task
+        else:  # only a pid_file names a grandchild: its end is seen through a pidfd
+            fd = _pidfd(main)
+            if fd is None or fd < 0:  # gone already, or no pidfds to see its end with
+                self.log.warn(f"{task.name}: cannot follow <pid={main.pid}>, which its pid_file "
+                              f"names (not pyinit's child)", task.item.ns, main.pid, task.name)
+                if fd is not None and fd >= 0:
+                    os.close(fd)
+                return
+            self.pidfds[fd] = (task, main.pid)
+            self.epoll.register(fd, IN)
+        if task is self._foreground:
+            ROUTER.foreground = main.pid
+        self._publish_routes()
+        self.log.info(f"{task.name} forked: its main process is <pid={main.pid}> ({main.comm})",
+                      task.item.ns, main.pid, task.name)
+
+    def _pid_file_tick(self, task: Task, now: float) -> None:
+        """A forking task's pid_file was not there yet when its starter exited."""
+        assert task.settings.pid_file is not None
+        assert task.pid_file_due is not None
+        written = leftovers.read_pid_file(self._path(task, task.settings.pid_file))
+        if written is not None and task.running:
+            task.pid_file_due = None
+            if written != task.pid:
+                proc = leftovers.scan().get(written)
+                if proc is not None:
+                    self._become(task, proc)
+            return
+        if now >= task.pid_file_due or not task.running:
+            task.pid_file_due = None
+            self.log.warn(f"{task.name}: its pid_file {task.settings.pid_file} has no pid after "
+                          f"{DEFAULT_GRACE:g}s: its main process is taken to be <pid={task.pid}>",
+                          task.item.ns, task.pid, task.name)
+
+    def _stop_leftovers(self, task: Task, pid: int, code: int,
+                        found: list[leftovers.Proc]) -> None:
+        """Send the leftovers the task's stop signal; decide about the task once they are gone,
+        or after SIGKILL at the end of its grace (Cleanup)."""
+        grace = self._grace(task)
+        grace = grace if grace != math.inf else DEFAULT_GRACE  # nothing of theirs drains
+        took = self.clock() - task.since
+        what = leftovers.describe(found)
+        if code == 0 and leftovers.daemonized(found, task.session, os.getpid()) \
+                and not task.forked:
+            why = leftovers.advice(found, task.name)
+        else:
+            why = "stopping them first"
+        self.log.warn(f"{task.name} exited {code} after {took:.2f}s leaving {what}: {why}",
+                      task.item.ns, pid, task.name)
+        cleanup = Cleanup(pid, code, self.clock(), grace)
+        for proc in found:
+            fd = _pidfd(proc)
+            if fd is None:
+                continue  # already gone
+            cleanup.procs[fd] = proc.pid
+            if fd >= 0:
+                self.pidfds[fd] = (task, proc.pid)
+                self.epoll.register(fd, IN)
+            _send(fd, proc.pid, task.settings.stop_signal)
+        task.cleanup = cleanup
+        self._cleanup_progress(task)
+
+    def _gone(self, fd: int) -> None:
+        """A pidfd became readable: that process has ended."""
+        task, pid = self.pidfds.pop(fd)
+        self.epoll.unregister(fd)
+        os.close(fd)
+        if task.cleanup is not None and fd in task.cleanup.procs:
+            del task.cleanup.procs[fd]
+            self._cleanup_progress(task)
+        elif task.pid == pid:  # a forking task's main process that is not pyinit's child
+            self.log.debug(f"{task.name}: its main process <pid={pid}> ended (not pyinit's "
+                           f"child: its status is unknown)")
+            self._main_exited(task, pid, 0)
+
+    def _cleanup_progress(self, task: Task) -> None:
+        cleanup = task.cleanup
+        assert cleanup is not None
+        for fd, pid in list(cleanup.procs.items()):
+            if fd < 0 and not _exists(pid):  # no pidfds on this kernel: looked at each tick
+                del cleanup.procs[fd]
+        if cleanup.procs:
+            return
+        task.cleanup = None
+        self._decide(task, cleanup.pid, cleanup.code)
+
+    def _cleanup_tick(self, task: Task, now: float) -> None:
+        cleanup = task.cleanup
+        assert cleanup is not None
+        self._cleanup_progress(task)
+        if task.cleanup is None or now < cleanup.deadline:
+            return
+        if not cleanup.killed:
+            self.log.note(f"{task.name}: its leftovers still run after {cleanup.grace:g}s: "
+                          f"sending SIGKILL", task.item.ns)
+            for fd, pid in cleanup.procs.items():
+                _send(fd, pid, signals.SIGKILL)
+            cleanup.killed = True
+            cleanup.deadline = now + KILL_WAIT
+            return
+        self.log.error(f"{task.name}: {len(cleanup.procs)} of its leftovers survived SIGKILL "
+                       f"(stuck in the kernel?): going on without them", task.item.ns)
+        for fd in list(cleanup.procs):
+            if fd >= 0:
+                self._gone(fd)
+        if task.cleanup is not None:
+            cleanup.procs.clear()
+            self._cleanup_progress(task)
+
+    def _path(self, task: Task, path: str) -> str:
+        return os.path.join(task.settings.cwd or self.cwd or self.plan.start_dir, path)
 
     def _log_exit(self, task: Task, pid: int, code: int) -> None:
         """TrivialRC's exit line: boot items have none in TrivialRC mode (they ran inside trc's
@@ -581,6 +802,47 @@ class Loop:
     def flush_output(self) -> None:
         for sink in self.sinks.values():
             sink.drain(FINAL_FLUSH)
+
+
+def _pidfd(proc: leftovers.Proc) -> int | None:
+    """A pidfd for `proc`; `-pid` where the kernel has no pidfds; None when it is gone, or its
+    pid already names another process."""
+    try:
+        fd = os.pidfd_open(proc.pid)
+    except ProcessLookupError:
+        return None
+    except OSError:  # ENOSYS before Linux 5.3 (or a seccomp filter): look at /proc instead
+        fd = -proc.pid
+    if not _exists(proc.pid, proc.start):
+        if fd >= 0:
+            os.close(fd)
+        return None
+    return fd
+
+
+def _exists(pid: int, start: float | None = None) -> bool:
+    """The process is alive (not a zombie) and, given `start`, is the one that started then."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return False
+    proc = leftovers.parse_stat(data)
+    alive = data[data.rfind(b")") + 2:][:1] != b"Z"
+    return proc is not None and alive and (start is None or proc.start == start)
+
+
+def _send(fd: int, pid: int, signum: int) -> None:
+    """Signal a leftover through its pidfd (no pid-reuse race), or by pid without one."""
+    try:
+        if fd >= 0:
+            signals.pidfd_send(fd, signum)
+        else:
+            os.kill(pid, signum)
+    except ProcessLookupError:  # it ended meanwhile
+        pass
+    except PermissionError:  # it changed its uid to one pyinit may not signal
+        pass
 
 
 def _launch_message(item: Item) -> str:

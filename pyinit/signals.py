@@ -110,3 +110,8 @@ def block_all() -> set[int]:
 
 def set_mask(mask: set[int]) -> None:
     _signal.pthread_sigmask(_signal.SIG_SETMASK, mask)
+
+
+def pidfd_send(fd: int, signum: int) -> None:
+    """Signal the process a pidfd refers to: unlike kill(), it cannot hit a reused pid."""
+    _signal.pidfd_send_signal(fd, signum)

@@ -104,20 +104,24 @@ class Run:
             self._pid = find_pyinit(self.proc.pid)
         return self._pid
 
-    def expect(self, pattern: str | bytes, stream: str = "stderr", timeout: float = 10) -> bytes:
-        """Wait for a line matching `pattern` (regex) on `stream`, already seen ones included."""
+    def expect(self, pattern: str | bytes, stream: str = "stderr", timeout: float = 10,
+               count: int = 1) -> bytes:
+        """Wait for the `count`th line matching `pattern` (regex) on `stream`, counting the
+        lines already seen, and return it."""
         regex = re.compile(pattern.encode() if isinstance(pattern, str) else pattern)
-        seen = 0
+        seen = matched = 0
         deadline = time.monotonic() + timeout
         while True:
             lines = self.lines[stream]
             for line in lines[seen:]:
+                seen += 1
                 if regex.search(line):
-                    return line
-            seen = len(lines)
+                    matched += 1
+                    if matched == count:
+                        return line
             left = deadline - time.monotonic()
             if left <= 0:
-                raise AssertionError(f"no line matching {pattern!r} on {stream} within "
+                raise AssertionError(f"no line {count} matching {pattern!r} on {stream} within "
                                      f"{timeout}s; got:\n{self.text(stream)}")
             try:
                 item = self._queues[stream].get(timeout=min(left, 0.2))
@@ -125,9 +129,9 @@ class Run:
                 continue
             if item is None and self.proc.poll() is not None:
                 lines = self.lines[stream]
-                if not any(regex.search(line) for line in lines[seen:]):
-                    raise AssertionError(f"pyinit ended without {pattern!r} on {stream}; got:\n"
-                                         f"{self.text(stream)}")
+                if matched + sum(1 for line in lines[seen:] if regex.search(line)) < count:
+                    raise AssertionError(f"pyinit ended without line {count} matching "
+                                         f"{pattern!r} on {stream}; got:\n{self.text(stream)}")
 
     def signal(self, signum: int) -> None:
         os.kill(self.pid, signum)

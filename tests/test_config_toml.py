@@ -46,13 +46,16 @@ group = "nogroup"
 cwd = "/srv/somewhere"
 env = { GREETING = "hello", PORT = "8080" }
 prefix = "[x] "
+type = "forking"
+pid_file = "/run/x.pid"
 """
 EVERY_KEY = TaskSettings(
     restart="on-failure", restart_delay=0.25, restart_max_delay=7.0, restart_reset=3.5,
     max_restarts=9, restart_window=42.0, no_restart_code=99, stop_signal=signal.SIGUSR1,
     grace=2.5, signals=frozenset((signal.SIGHUP, signal.SIGUSR2)), signal_target="pid",
     user="nobody", group="nogroup", cwd="/srv/somewhere",
-    env=(("GREETING", "hello"), ("PORT", "8080")), prefix="[x] ")
+    env=(("GREETING", "hello"), ("PORT", "8080")), prefix="[x] ", type="forking",
+    pid_file="/run/x.pid")
 
 
 def load(workdir: Path, toml: str | None, argv: list[str] | None = None,

@@ -19,7 +19,7 @@ LAYERS = {
     "errors": 0, "signals": 0, "record": 0, "status": 0,
     # leaves: stdlib, and the smallest leaves at most
     "output": 1, "sink": 1, "log": 1, "procctl": 1, "notify": 1,
-    "supervisor": 1, "waitpolicy": 1, "config": 1, "forwarding": 1,
+    "supervisor": 1, "waitpolicy": 1, "config": 1, "forwarding": 1, "leftovers": 1,
     # OS mechanics, bash items, the plan in words: leaves only
     "reaper": 2, "spawn": 2, "shell": 2, "plan_text": 2,
     # the loop, the stages, the command line, the entry point

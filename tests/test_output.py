@@ -418,9 +418,9 @@ def test_json_every_line_is_an_object(mode: str, tmp_path: Path, run_pyinit) -> 
 @pytest.mark.timeout(30)
 def test_json_pid_of_lines_written_after_the_task_exited(mode: str, run_pyinit) -> None:
     """should give a line that a task's background child writes after the task exited the
-    task's pid, not 0."""
+    task's pid, not 0 (a sync item's: a service's leftovers are stopped when it exits)."""
     run = run_pyinit(mode, ["--log-format=json", "--wait", "wait_err",
-                            "-D", "echo \"pid $$\"; (sleep 0.3; echo late) & exit 0",
+                            "-F", "echo \"pid $$\"; (sleep 0.3; echo late) & exit 0",
                             "--", "sleep", "1"])
     assert run.wait() == 0
     records = parse_json_lines(b"".join(run.lines["stdout"]))
@@ -488,9 +488,9 @@ def test_prefix_format_time(mode: str, run_pyinit) -> None:
 @pytest.mark.timeout(30)
 def test_prefix_pid_of_lines_written_after_the_task_exited(mode: str, run_pyinit) -> None:
     """should give {pid} the task's pid for lines read after the task exited (a background
-    child's), also on the per-line {time} path."""
+    child's, which a sync item may leave), also on the per-line {time} path."""
     run = run_pyinit(mode, ["--prefix", "{time} [{pid}] ", "--wait", "wait_err",
-                            "-D", "echo \"pid $$\"; (sleep 0.3; echo late) & exit 0",
+                            "-F", "echo \"pid $$\"; (sleep 0.3; echo late) & exit 0",
                             "--", "sleep", "1"])
     assert run.wait() == 0
     first, late = run.lines["stdout"]

@@ -44,6 +44,11 @@ for s in CAUGHT:
     signal.signal(s, on_signal)
 if args.fork and os.fork() == 0:
     name += "-child"
+# Not signal.pause(): a signal that lands just before it is only handled at the next one. The
+# C-level handler writes to the wakeup fd, so a blocking read of it cannot miss one.
+wake_r, wake_w = os.pipe()
+os.set_blocking(wake_w, False)
+signal.set_wakeup_fd(wake_w)
 os.write(1, f"{name} ready\n".encode())
 while True:
     if drain_until is not None:
@@ -53,4 +58,4 @@ while True:
             sys.exit(0)
         time.sleep(min(left, 0.1))
     else:
-        signal.pause()  # returns after each handler
+        os.read(wake_r, 512)  # returns once a signal came; its handler runs right after
