@@ -206,12 +206,19 @@ class Loop:
             env.update(extra_env)
         is_main = item.stage == "main"
         capture = self._captured(item)
-        argv, pass_fds = self.shell.command(item, env)
         try:
             identity = spawn.resolve_identity(settings.user, settings.group)
         except KeyError:  # checked at start; only a changed /etc/passwd gets here
             identity = spawn.Identity(None, None, None,
                                       f"no such user {settings.user!r} or group {settings.group!r}")
+        try:
+            argv, pass_fds = self.shell.command(item, env, *_ids(identity))
+        except shell.StateError as e:  # a boot item whose state later items need
+            self.log.error(f"{item.label}: {e}", item.ns, 0, item.name)
+            task.life.started(self.clock())
+            task.status = 1
+            self._decide(task, 0, 1)
+            return
 
         task.born, task.since, task.forked = leftovers.now(), self.clock(), False
 
@@ -802,6 +809,11 @@ class Loop:
     def flush_output(self) -> None:
         for sink in self.sinks.values():
             sink.drain(FINAL_FLUSH)
+
+
+def _ids(identity: spawn.Identity | None) -> tuple[int | None, int | None]:
+    """The uid and gid a task runs as; None for pyinit's own."""
+    return (None, None) if identity is None or identity.error else (identity.uid, identity.gid)
 
 
 def _pidfd(proc: leftovers.Proc) -> int | None:

@@ -39,14 +39,15 @@ def run(plan: Plan, loop: Loop, environ: Mapping[str, str]) -> int:
         log.note(f"boot failed (exitcode={boot_status}): halt skipped")
         return boot_status
     if loop.shell.args != plan.args:
-        # A boot item rewrote the command line with `set --` (TrivialRC's self-configuring
-        # example): what follows boot is read from the new one.
+        # A boot item rewrote the command line (`pyinit_set_args`, or `set --` in TrivialRC
+        # mode, as its self-configuring example does): what follows boot is read from it.
         log.debug("boot rewrote the command line: reading it again")
         try:
             plan = config.load(list(loop.shell.args), environ, plan.self_name,
                                plan.start_dir).without_boot()
         except PyinitError as e:
-            log.error(f"the command line boot made with set -- is wrong: {e}")
+            how = "set --" if plan.compat else "pyinit_set_args"
+            log.error(f"the command line boot made with {how} is wrong: {e}")
             loop.stop_all()
             return status.USAGE
         loop.replan(plan)

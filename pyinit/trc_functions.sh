@@ -34,30 +34,57 @@ err() { _pyinit_send error "$@"; exit 1; }
 debug() { _pyinit_send debug "$@"; }
 run() { builtin command "$@"; }
 
-# Everything bash knows that a later item must see: variables (exported or not), functions,
-# the working directory and the positional parameters. Bash's own read-only and dynamic
-# variables are left out: assigning them back would fail.
+# The explicit way for a boot item to change the command line pyinit goes on with (add items,
+# set options): `pyinit_set_args "$@" -D 'exec redis-server'`. In pyinit's own mode `set --`
+# only changes the item's own "$@", so that `set -- a b; for f; do ...; done` is harmless
+# (docs/boot-state.md); in TrivialRC mode `set --` changes it too, as in trc.
+pyinit_set_args() {
+    if [[ ${PYINIT_STAGE:-} != boot ]]; then
+        _pyinit_send error "pyinit_set_args: only a boot item can change the command line"
+        return 1
+    elif [[ -z ${PYINIT_STATE_OUT:-} ]]; then
+        _pyinit_send error "pyinit_set_args: no writable directory to pass the command line" \
+            "through (tried TMPDIR, /tmp, /dev/shm, /run)"
+        return 1
+    fi
+    _pyinit_new_args=("$@")
+    _pyinit_args_set=1
+}
+
+# What a later item must see, as far as one needs it ($2: the words sh, env, args). sh: the
+# variables (exported or not) and functions, for later bash items; bash's own read-only and
+# dynamic variables are left out, since assigning them back would fail. env: the exported
+# environment and the directory, for pyinit to start every later item with. args: the
+# command line, NUL-separated. Then the mark that the item returned (not `exit`).
 _pyinit_save_state() {
-    local _pyinit_out=$1 _pyinit_name
-    shift
-    {
-        for _pyinit_name in $(compgen -v); do
-            case $_pyinit_name in
-                BASH*|EUID|PPID|UID|SHELLOPTS|FUNCNAME|GROUPS|HISTCMD|LINENO|RANDOM|SECONDS|\
-                SRANDOM|EPOCHREALTIME|EPOCHSECONDS|PIPESTATUS|_|PWD|OLDPWD|SHLVL|DIRSTACK|\
-                COMP_*|OPTERR|OPTIND|IFS|PS4|_pyinit_*|PYINIT_*|_exit_status) continue ;;
-            esac
-            declare -p "$_pyinit_name" 2>/dev/null
-        done
-        declare -f
-        printf 'builtin cd -- %q\n' "$PWD"
-    } >"$_pyinit_out.sh.tmp"
-    # For pyinit itself: the exported environment, the directory and the arguments, NUL-separated.
-    env -0 >"$_pyinit_out.env.tmp"
-    printf '%s\0' "$PWD" "$@" >"$_pyinit_out.args.tmp"
-    mv -f "$_pyinit_out.sh.tmp" "$_pyinit_out.sh"
-    mv -f "$_pyinit_out.env.tmp" "$_pyinit_out.env"
-    mv -f "$_pyinit_out.args.tmp" "$_pyinit_out.args"
+    local _pyinit_out=$1 _pyinit_parts=" $2 " _pyinit_name
+    shift 2
+    if [[ $_pyinit_parts == *" sh "* ]]; then
+        {
+            for _pyinit_name in $(compgen -v); do
+                case $_pyinit_name in
+                    BASH*|EUID|PPID|UID|SHELLOPTS|FUNCNAME|GROUPS|HISTCMD|LINENO|RANDOM|\
+                    SECONDS|SRANDOM|EPOCHREALTIME|EPOCHSECONDS|PIPESTATUS|_|PWD|OLDPWD|SHLVL|\
+                    DIRSTACK|COMP_*|OPTERR|OPTIND|IFS|PS4|_pyinit_*|PYINIT_*|_exit_status) continue ;;
+                esac
+                declare -p "$_pyinit_name" 2>/dev/null
+            done
+            declare -f
+            printf 'builtin cd -- %q\n' "$PWD"
+        } >"$_pyinit_out.sh.tmp"
+        mv -f "$_pyinit_out.sh.tmp" "$_pyinit_out.sh"
+    fi
+    if [[ $_pyinit_parts == *" env "* ]]; then
+        env -0 >"$_pyinit_out.env.tmp"
+        printf '%s' "$PWD" >"$_pyinit_out.cwd.tmp"
+        mv -f "$_pyinit_out.env.tmp" "$_pyinit_out.env"
+        mv -f "$_pyinit_out.cwd.tmp" "$_pyinit_out.cwd"
+    fi
+    if [[ $_pyinit_parts == *" args "* ]]; then
+        printf '%s\0' "$@" >"$_pyinit_out.args.tmp"
+        mv -f "$_pyinit_out.args.tmp" "$_pyinit_out.args"
+    fi
+    : >"$_pyinit_out.done"
 }
 
 # Run one item: $1 is "file", "code" or "argv", $2 the path, the code or the program, the rest
@@ -83,7 +110,9 @@ _pyinit_item() {
     esac
     set +e
     trap - ERR
-    if [[ -n "${PYINIT_STATE_OUT:-}" ]]; then
-        _pyinit_save_state "$PYINIT_STATE_OUT" "$@"
+    if [[ -n ${_pyinit_args_set:-} ]]; then  # the new command line may add bash items
+        _pyinit_save_state "$PYINIT_STATE_OUT" "sh env args" "${_pyinit_new_args[@]}"
+    elif [[ -n "${PYINIT_STATE_OUT:-}" ]]; then
+        _pyinit_save_state "$PYINIT_STATE_OUT" "${PYINIT_STATE_SAVE:-}" "$@"
     fi
 }

@@ -435,9 +435,9 @@ def test_boot_state_without_a_usable_tmpdir(pyinit, wd: Workdir) -> None:
 
 @pytest.mark.timeout(60)
 def test_boot_set_adds_an_item(pyinit, wd: Workdir) -> None:
-    """should read the command line again after a boot item's `set -- "$@" -F CODE`, so the
-    added item runs (TrivialRC's self-configuring example)"""
-    wd.file("trc.boot.self-conf", "set -- \"$@\" -F 'echo appended'\n")
+    """should read the command line again after a boot item's `pyinit_set_args "$@" -F CODE`,
+    so the added item runs (TrivialRC's self-configuring example, docs/boot-state.md)"""
+    wd.file("trc.boot.self-conf", "pyinit_set_args \"$@\" -F 'echo appended'\n")
     done = pyinit("--wait", "wait_all", "-w", str(wd), "-F", "echo given")
     assert done.status == 0, done.err
     assert done.out.splitlines() == ["F1: given", "F2: appended"]
@@ -445,9 +445,10 @@ def test_boot_set_adds_an_item(pyinit, wd: Workdir) -> None:
 
 @pytest.mark.timeout(60)
 def test_boot_set_with_a_bad_option_is_one_error_line(pyinit, wd: Workdir) -> None:
-    """should, when a boot item's `set --` makes the command line invalid, end with status 2
-    and one error line naming the problem, never a Python traceback, and run nothing more"""
-    wd.file("trc.boot.self-conf", 'set -- "$@" --wait wait_sometimes\n')
+    """should, when a boot item's `pyinit_set_args` makes the command line invalid, end with
+    status 2 and one error line naming the problem, never a Python traceback, and run nothing
+    more"""
+    wd.file("trc.boot.self-conf", 'pyinit_set_args "$@" --wait wait_sometimes\n')
     done = pyinit("-w", str(wd), "-F", MARK.format("F1"))
     assert "Traceback" not in done.err
     assert done.status == 2
