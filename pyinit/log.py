@@ -3,7 +3,10 @@
 Text:  `2026-11-27 10:00:00 pyinit [async/123]: Launching in the background: trc.d/async.web`
        (local time, the name pyinit was started as, the stage namespace and the pid the line is
        about: TrivialRC's exact format, so existing log filters keep working).
-JSON:  one object per line: time (RFC 3339), task, stage, pid, stream, level, message.
+JSON:  one object per line: time (RFC 3339), task, stage, pid, stream, level, message. The
+       stage is the task's own (boot, async, sync, main, halt), the word its output lines
+       carry too; `pyinit` on lines about no task. Always valid UTF-8: text that was not (a
+       file name) has U+FFFD for the bad bytes and the raw bytes in `message_b64`.
 
 Levels follow TrivialRC's switches: errors and warnings by default, `-v`/`RC_VERBOSE=true` adds
 the launch and exit lines (info), `-vv`/`RC_VERBOSE_EXTRA=true` adds debug, `-q` keeps only errors.
@@ -34,8 +37,9 @@ def _rfc3339_ms(ms: int) -> str:
 def json_line(fields: dict[str, object]) -> bytes:
     """One JSON object and a newline; non-ASCII kept as UTF-8.
 
-    A string holding bytes that were not UTF-8 (a file name decoded with surrogateescape) cannot
-    be UTF-8 encoded: that line is written with \\u escapes instead, still valid JSON.
+    A string holding bytes that were not UTF-8 (a file name decoded with surrogateescape) would
+    come out as lone `\\udcXX` escapes, which strict parsers reject: such a field gets U+FFFD
+    for the bad bytes, and a `FIELD_b64` field next to it the raw bytes.
     """
     import json  # only in JSON mode: it costs start-up time
 
@@ -43,14 +47,26 @@ def json_line(fields: dict[str, object]) -> bytes:
     try:
         return text.encode() + b"\n"
     except UnicodeEncodeError:
-        return json.dumps(fields, separators=(",", ":")).encode() + b"\n"
+        pass
+    import binascii
+
+    clean: dict[str, object] = {}
+    for key, value in fields.items():
+        clean[key] = value
+        if isinstance(value, str):
+            raw = value.encode(errors="surrogateescape")
+            clean[key] = raw.decode(errors="replace")
+            if clean[key] != value:
+                clean[f"{key}_b64"] = binascii.b2a_base64(raw, newline=False).decode()
+    return json.dumps(clean, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
 
 def task_line_json(task: str, stage: str, pid: int, stream: str,
                    clock: Callable[[], float] = time.time) -> Callable[[bytes], bytes]:
     """The per-line formatter for a task's output in JSON mode (LineSplitter's format_line):
-    `{"time":…,"task":…,"stage":…,"pid":…,"stream":…,"line":…}`, the line decoded as UTF-8
-    with U+FFFD for bytes that are not.
+    `{"time":…,"task":…,"stage":…,"pid":…,"stream":…,"line":…}`, the line decoded as UTF-8;
+    a line that is not valid UTF-8 has U+FFFD for the bad bytes and its raw bytes in
+    `line_b64`, so that nothing is lost and every parser accepts the line.
 
     Everything but the line is encoded once (the time once per millisecond), so a line costs
     one string escape instead of a whole json.dumps: about five times faster. The pid is the
@@ -69,7 +85,14 @@ def task_line_json(task: str, stage: str, pid: int, stream: str,
         if ms != last_ms:
             last_ms = ms
             head = b'{"time":"' + _rfc3339_ms(ms).encode() + b'"' + middle
-        return head + encode_basestring(line.decode(errors="replace")).encode() + b"}\n"
+        try:
+            text, tail = line.decode(), b"}\n"
+        except UnicodeDecodeError:
+            import binascii
+
+            text = line.decode(errors="replace")
+            tail = b',"line_b64":"' + binascii.b2a_base64(line, newline=False) + b'"}\n'
+        return head + encode_basestring(text).encode() + tail
 
     return format_line
 
@@ -78,7 +101,7 @@ class Log:
     """Writes pyinit's own lines through `write(stream, data)` (the non-blocking sinks)."""
 
     __slots__ = ("_last_second", "_stamp", "json", "main_pid", "name", "note_level",
-                 "split_streams", "verbosity", "write")
+                 "split_streams", "stages", "verbosity", "write")
 
     def __init__(
         self,
@@ -103,6 +126,10 @@ class Log:
         # warning in pyinit's mode; TrivialRC mode keeps trc's message catalogue, so there it
         # is a debug line.
         self.note_level = DEBUG if notes_are_debug else WARN
+        # task name -> its stage, for JSON lines about it: the `ns` callers pass is TrivialRC's
+        # namespace (boot items log as main, the main command as sync), not the stage its
+        # output lines carry.
+        self.stages: dict[str, str] = {}
         self._last_second = -1
         self._stamp = ""
 
@@ -141,7 +168,8 @@ class Log:
             if level == DEBUG and message.startswith(" - "):
                 message = message[3:]  # TrivialRC's debug mark: JSON has the level for that
             line = json_line({
-                "time": rfc3339(now), "task": task or self.name, "stage": ns, "pid": pid,
+                "time": rfc3339(now), "task": task or self.name,
+                "stage": self.stages.get(task, ns) if task else "pyinit", "pid": pid,
                 "stream": "stdout" if stream == STDOUT else "stderr",
                 "level": LEVEL_NAMES[level], "message": message,
             })

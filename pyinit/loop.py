@@ -193,6 +193,7 @@ class Loop:
         """Start `item` as a new task and return it (already running, or ended at once)."""
         task = Task(item, self.plan.settings(item.name), index)
         self.tasks.append(task)
+        self.log.stages[item.name] = item.stage
         self._spawn(task, extra_env)
         return task
 
@@ -617,14 +618,15 @@ class Loop:
             return
         if not cleanup.killed:
             self.log.note(f"{task.name}: its leftovers still run after {cleanup.grace:g}s: "
-                          f"sending SIGKILL", task.item.ns)
+                          f"sending SIGKILL", task.item.ns, 0, task.name)
             for fd, pid in cleanup.procs.items():
                 _send(fd, pid, signals.SIGKILL)
             cleanup.killed = True
             cleanup.deadline = now + KILL_WAIT
             return
         self.log.error(f"{task.name}: {len(cleanup.procs)} of its leftovers survived SIGKILL "
-                       f"(stuck in the kernel?): going on without them", task.item.ns)
+                       f"(stuck in the kernel?): going on without them", task.item.ns, 0,
+                       task.name)
         for fd in list(cleanup.procs):
             if fd >= 0:
                 self._gone(fd)
@@ -648,7 +650,7 @@ class Loop:
 
     def _messages(self) -> None:
         """Print what bash items sent through the integrated log functions (shell.py)."""
-        for level_name, stage, pid, message in self.shell.read_messages():
+        for level_name, ns, pid, given, message in self.shell.read_messages():
             level = LEVELS.get(level_name, 1)
             text = " - " + message if level_name == "debug" else message
             # In pyinit's own mode a task's log/warn/err lines are its own words and always
@@ -658,8 +660,11 @@ class Loop:
             else:
                 shown = level < 3 or self.log.verbosity >= 3
             if shown:
-                task = self.by_pid.get(pid)
-                self.log.emit(level, text, stage, pid, task.name if task else "", force=True)
+                name = given
+                if name not in self.log.stages:  # none given: find the task by its pid
+                    task = self.by_pid.get(pid)
+                    name = task.name if task else ""
+                self.log.emit(level, text, ns, pid, name, force=True)
 
     # -- output -----------------------------------------------------------------------------
 
@@ -734,13 +739,13 @@ class Loop:
             if not task.running:
                 continue
             if task.item.stage == "async":
-                self.log.info(f"terminating the child process <pid={task.pid}>")
+                self.log.info(f"terminating the child process <pid={task.pid}>", task=task.name)
             deadlines[task] = now + self._grace(task)
             if task is not self.signalled or not self.signal_delivered:
                 # (the signalled one already got the signal that stopped us)
                 self.send(task, task.settings.stop_signal)
                 self.log.debug(f"sent {signals.name(task.settings.stop_signal)} to "
-                               f"{task.name} <pid={task.pid}>")
+                               f"{task.name} <pid={task.pid}>", task=task.name)
         finite = [d for d in deadlines.values() if d != math.inf]
         latest = max(finite, default=now + self.leftover_grace())
         killed: set[Task] = set()
@@ -753,7 +758,7 @@ class Loop:
                 if task.running and deadlines[task] <= self.clock():
                     self.log.note(f"{task.name} <pid={task.pid}> still running after "
                                   f"{self._grace(task):g}s: sending SIGKILL",
-                                  task.item.ns, task.pid)
+                                  task.item.ns, task.pid, task.name)
                     self.kill(task)
                     killed.add(task)
         if killed:  # SIGKILL is not instant; a process in the kernel (state D) may take a while

@@ -21,8 +21,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-#: Lines longer than this are cut into pieces of this size. 64 KiB is one pipe's worth, so a
-#: task that writes a huge line without a newline cannot make pyinit buffer without bound.
+#: Lines longer than this are cut into pieces of this size (up to 3 bytes less, to keep a UTF-8
+#: character whole: `utf8_cut`). 64 KiB is one pipe's worth, so a task that writes a huge line
+#: without a newline cannot make pyinit buffer without bound.
 LINE_LIMIT = 65536
 
 #: Ends every piece of a cut line but the last, so a reader can tell a cut from a real newline.
@@ -143,18 +144,38 @@ class LineSplitter:
         for line in complete[:-1].split(NEWLINE):
             start = 0
             while len(line) - start > self.limit:
-                pieces.append(line[start : start + self.limit] + CUT_MARK)
-                start += self.limit
+                end = utf8_cut(line, start, start + self.limit)
+                pieces.append(line[start:end] + CUT_MARK)
+                start = end
             pieces.append(line[start:])
         return pieces
 
     def _cut_overlong(self, prefix: bytes | None = None) -> bytes:
-        """Write out full-size pieces of an unfinished line that has grown past the limit."""
+        """Write out full-size pieces of an unfinished line that has grown past the limit;
+        1..limit bytes stay for the next read."""
         if prefix is None:
             prefix = self._prefix()
         partial, limit = self._partial, self.limit
-        keep = len(partial) - (len(partial) - 1) // limit * limit  # 1..limit bytes stay
-        out = [self._line(partial[start : start + limit] + CUT_MARK, prefix)
-               for start in range(0, len(partial) - keep, limit)]
-        self._partial = partial[len(partial) - keep :]
+        out, start = [], 0
+        while len(partial) - start > limit:
+            end = utf8_cut(partial, start, start + limit)
+            out.append(self._line(partial[start:end] + CUT_MARK, prefix))
+            start = end
+        self._partial = partial[start:]
         return b"".join(out)
+
+
+def utf8_cut(data: bytes, start: int, end: int) -> int:
+    """Where to cut `data` at `end` or just before it: at the start of the UTF-8 character
+    `end` falls inside (at most 3 bytes back), so both pieces decode and join back into the
+    character; `end` itself where the bytes there are not UTF-8 (nothing to keep whole)."""
+    if end >= len(data) or data[end] & 0xC0 != 0x80:  # not inside a character
+        return end
+    for i in range(end - 1, max(start, end - 4) - 1, -1):
+        byte = data[i]
+        if byte & 0xC0 == 0x80:  # another continuation byte: keep looking for the lead
+            continue
+        size = 2 if 0xC0 <= byte < 0xE0 else 3 if 0xE0 <= byte < 0xF0 else \
+            4 if 0xF0 <= byte < 0xF8 else 0
+        return i if i > start and i + size > end else end
+    return end

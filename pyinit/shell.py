@@ -19,8 +19,8 @@ STATE is in a private directory of the run's own, one for each user the bash ite
 item's user, so that a `user = "postgres"` item reads and writes only its own.
 
 The integrated logging functions write to a pipe pyinit reads (fd `LOG_FD` in the item), one
-line per message: `level TAB stage TAB pid TAB message`. Lines up to PIPE_BUF bytes are written
-atomically, so messages from concurrent items never mix.
+line per message: `level TAB ns TAB pid TAB task TAB message`. Lines up to PIPE_BUF bytes are
+written atomically, so messages from concurrent items never mix.
 """
 
 from __future__ import annotations
@@ -196,8 +196,8 @@ class Shell:
         cwd = _read_own(where + ".cwd")
         return os.fsdecode(cwd) if cwd else None
 
-    def read_messages(self) -> list[tuple[str, str, int, str]]:
-        """(level, stage, pid, message) for every complete line the items sent."""
+    def read_messages(self) -> list[tuple[str, str, int, str, str]]:
+        """(level, ns, pid, task, message) for every complete line the items sent."""
         data = b""
         while True:
             try:
@@ -209,11 +209,12 @@ class Shell:
             data += chunk
         messages = []
         for line in data.split(b"\n"):
-            parts = line.split(b"\t", 3)
-            if len(parts) == 4 and parts[2].isdigit():
+            parts = line.split(b"\t", 4)
+            if len(parts) == 5 and parts[2].isdigit():
                 messages.append((parts[0].decode(errors="replace"),
                                  parts[1].decode(errors="replace"), int(parts[2]),
-                                 parts[3].decode(errors="surrogateescape")))
+                                 parts[3].decode(errors="replace"),
+                                 parts[4].decode(errors="surrogateescape")))
         return messages
 
     def cleanup(self) -> None:

@@ -19,8 +19,8 @@ _pyinit_send() {
     shift
     message="$*"
     message=${message//$'\n'/ }   # one message, one line
-    if [[ -n "${PYINIT_LOG_FD:-}" ]] && { printf '%s\t%s\t%s\t%s\n' "$level" \
-            "$ns" "$pid" "$message" >&"${PYINIT_LOG_FD}"; } 2>/dev/null; then
+    if [[ -n "${PYINIT_LOG_FD:-}" ]] && { printf '%s\t%s\t%s\t%s\t%s\n' "$level" \
+            "$ns" "$pid" "${PYINIT_TASK:-}" "$message" >&"${PYINIT_LOG_FD}"; } 2>/dev/null; then
         return 0
     fi
     # No pyinit to hand it to (the item runs on its own): print it the way TrivialRC would.

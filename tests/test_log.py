@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import time
@@ -233,7 +234,19 @@ def test_json_fields(frozen: types.SimpleNamespace) -> None:
     record = json.loads(second)
     assert set(record) == JSON_FIELDS
     assert (record["task"], record["stage"], record["pid"], record["level"]) == (
-        "pyinit", "main", 1, "info")
+        "pyinit", "pyinit", 1, "info")
+
+
+@pytest.mark.timeout(10)
+def test_json_stage_of_a_task_is_its_own() -> None:
+    """should give pyinit's lines about a task the stage its output lines carry (boot, main),
+    not TrivialRC's namespace (main for a boot item, sync for the main command)."""
+    rc, out = make(json=True, verbosity=INFO)
+    rc.stages.update({"B1": "boot", "web": "main"})
+    rc.info("Launching", "main", 5, "B1")
+    rc.info("Launching", "sync", 6, "web")
+    rc.info("Launching", "async", 7, "other")  # not started through the loop: the ns stays
+    assert [json.loads(line)["stage"] for line in out.lines] == ["boot", "main", "async"]
 
 
 @pytest.mark.timeout(10)
@@ -294,9 +307,13 @@ def test_json_survives_undecodable_names() -> None:
     rc.warn(f"{name} exited", task=name)
     line = out.lines[0]
     line.decode("utf-8")  # valid UTF-8
+    assert b"\\udc" not in line  # lone surrogate escapes: strict parsers reject them
     record = json.loads(line)
-    assert record["message"].startswith("web")
-    assert record["message"].endswith(" exited")
+    assert record["message"] == "web\ufffd exited"
+    assert record["task"] == "web\ufffd"
+    assert base64.b64decode(record["message_b64"]) == b"web\xff exited"
+    assert base64.b64decode(record["task_b64"]) == b"web\xff"
+    assert "stage_b64" not in record
 
 
 @pytest.mark.timeout(10)
@@ -324,8 +341,11 @@ def test_task_line_json_fields() -> None:
     assert line.count(b"\n") == 1
     assert json.loads(line) == {
         "time": "2026-12-01T10:00:00.250Z", "task": "web", "stage": "async", "pid": 42,
-        "stream": "stderr", "line": 'listening \ufffd "on" \\ :8080\t\x01'}
-    assert list(json.loads(line)) == ["time", "task", "stage", "pid", "stream", "line"]
+        "stream": "stderr", "line": 'listening \ufffd "on" \\ :8080\t\x01',
+        "line_b64": base64.b64encode(b'listening \xff "on" \\ :8080\t\x01').decode()}
+    assert list(json.loads(line)) == ["time", "task", "stage", "pid", "stream", "line",
+                                      "line_b64"]
+    assert "line_b64" not in json.loads(fmt(b"valid \xc3\xa9"))  # only when it was not UTF-8
 
 
 @pytest.mark.timeout(10)

@@ -5,6 +5,7 @@ the main command's pass-through, colours (spec §7, README "Output")."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -389,7 +390,8 @@ def test_json_every_line_is_an_object(mode: str, tmp_path: Path, run_pyinit) -> 
         assert record["level"] in ("error", "warn", "info", "debug")
         assert record["stream"] == "stderr"
     for record in out + tasks_err:
-        assert set(record) == TASK_FIELDS, record
+        bad = record.get("line", "").startswith("bad ")
+        assert set(record) == TASK_FIELDS | ({"line_b64"} if bad else set()), record
         assert RFC3339.match(record["time"]), record
         assert record["task"] in ("D1", "D2")
         assert record["stage"] == "async"
@@ -402,6 +404,7 @@ def test_json_every_line_is_an_object(mode: str, tmp_path: Path, run_pyinit) -> 
         pid = int(hello.split()[-1])
         assert [r["line"] for r in lines] == [hello, 'bad \ufffd\ufffd utf-8 "quoted" \\ back',
                                               "no newline at the end"]
+        assert base64.b64decode(lines[1]["line_b64"]) == b'bad \xff\xfe utf-8 "quoted" \\ back'
         assert {r["pid"] for r in lines} == {pid}
         [oops] = [r for r in tasks_err if r["task"] == name]
         assert oops["line"] == f"oops from {pid}"
@@ -440,6 +443,63 @@ def test_json_main_command_output_is_json_with_prefix_main(mode: str, run_pyinit
     assert (out["task"], out["line"], out["stream"]) == ("sh", "main out", "stdout")
     errs = parse_json_lines(b"".join(run.lines["stderr"]), re.compile(rb"^ns_init: left"))
     assert [r["line"] for r in errs if "line" in r] == ["main err"]
+
+
+@pytest.mark.timeout(30)
+def test_json_one_stage_vocabulary(mode: str, run_pyinit) -> None:
+    """should give a task's output lines and pyinit's own lines about it the same stage: boot
+    for a boot item, main for the main command (TrivialRC's log namespaces are main and sync),
+    and `pyinit` to lines about no task."""
+    run = run_pyinit(mode, ["-v", "--log-format=json", "-B", "echo booting",
+                            "--", "sh", "-c", "echo serving"])
+    assert run.wait() == 0
+    records = parse_json_lines(b"".join(run.lines["stdout"] + run.lines["stderr"]),
+                               re.compile(rb"^ns_init: left"))
+    stages: dict[str, set[str]] = {}
+    for record in records:
+        stages.setdefault(record["task"], set()).add(record["stage"])
+    assert stages["B1"] == {"boot"}, records
+    assert stages["sh"] == {"main"}, records
+    assert {r["task"] for r in records if "line" in r} == {"B1", "sh"}
+    assert any("Launching" in r.get("message", "") for r in records if r["task"] == "B1")
+    assert all(r["stage"] == "pyinit" for r in records if r["task"] == "pyinit")
+
+
+@pytest.mark.timeout(30)
+def test_json_long_utf8_line_is_cut_between_characters(mode: str, run_pyinit) -> None:
+    """should cut a task's 100 KB line of 2- and 3-byte characters at a character boundary
+    within 64 KiB, so each piece is clean UTF-8 and the pieces join back into the line."""
+    text = "é€" * 20000
+    write = "import sys; sys.stdout.buffer.write(('é€' * 20000).encode() + b'\\n')"
+    run = run_pyinit(mode, ["--log-format=json", "--", sys.executable, "-c", write])
+    assert run.wait() == 0
+    records = parse_json_lines(b"".join(run.lines["stdout"]))
+    assert len(records) == 2
+    assert all("line_b64" not in r and "\ufffd" not in r["line"] for r in records)
+    first = records[0]["line"]
+    assert first.endswith("\\")
+    assert len(first[:-1].encode()) <= 65536
+    assert first[:-1] + records[1]["line"] == text
+
+
+@pytest.mark.timeout(30)
+def test_json_undecodable_file_name_is_valid_utf8(mode: str, tmp_path: Path, run_pyinit) -> None:
+    """should write pyinit's lines naming a stage file whose name is not UTF-8 as valid
+    UTF-8 (U+FFFD) with the raw name in `message_b64`: no lone surrogate escapes."""
+    (tmp_path / "trc.d").mkdir()
+    name = os.fsencode(tmp_path / "trc.d") + b"/async.caf\xe9"
+    with open(name, "w") as f:
+        f.write("exit 0\n")
+    run = run_pyinit(mode, ["-v", "--log-format=json", "-w", str(tmp_path)])
+    assert run.wait() == 0
+    raw = b"".join(run.lines["stderr"])
+    assert b"\\udc" not in raw
+    raw.decode()  # all of it valid UTF-8
+    records = parse_json_lines(raw, re.compile(rb"^ns_init: left"))
+    launch = [r for r in records if "Launching" in r.get("message", "")]
+    assert launch, records
+    assert "caf\ufffd" in launch[0]["message"]
+    assert b"async.caf\xe9" in base64.b64decode(launch[0]["message_b64"])
 
 
 @pytest.mark.timeout(30)

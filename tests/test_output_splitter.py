@@ -7,12 +7,23 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pyinit.output import CUT_MARK, LINE_LIMIT, LineSplitter, per_second
+from pyinit.output import CUT_MARK, LINE_LIMIT, LineSplitter, per_second, utf8_cut
+
+
+def no_utf8_leads(data: bytes) -> bytes:
+    """`data` without UTF-8 lead bytes (0xC0-0xFF become continuation bytes), so every cut is
+    exactly at the limit and `restore` can tell a cut from a real line ending in a backslash;
+    cuts that keep a UTF-8 character whole are tested on their own below."""
+    return data.translate(LEADLESS)
+
+
+LEADLESS = bytes(b & 0xBF if b >= 0xC0 else b for b in range(256))
 
 #: Chunks of up to 40 bytes with many newlines (from \x01) and backslashes (from \x02): lines of
 #: every length around a small limit, and real lines that end like a cut mark.
 chunk_lists = st.lists(
-    st.binary(max_size=40).map(lambda b: b.replace(b"\x01", b"\n").replace(b"\x02", b"\\")),
+    st.binary(max_size=40).map(
+        lambda b: no_utf8_leads(b).replace(b"\x01", b"\n").replace(b"\x02", b"\\")),
     max_size=20,
 )
 
@@ -151,6 +162,61 @@ def test_huge_unterminated_line_is_written_in_pieces() -> None:
     lines = b"".join(out).split(b"\n")
     assert lines[-1] == b""
     assert lines[:-1] == [b"t: " + b"x" * LINE_LIMIT + CUT_MARK] * 15 + [b"t: " + b"x" * LINE_LIMIT]
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("char", ["é", "€", "😀"])
+def test_cut_keeps_utf8_characters_whole(char: str) -> None:
+    """should cut an overlong UTF-8 line only between characters (at most 3 bytes before the
+    limit), so every piece decodes and the pieces join back into the line: whatever byte of
+    a character the limit falls on, in one chunk or byte by byte."""
+    limit = 10
+    for offset in range(4):
+        line = ("a" * offset + char * 12).encode()
+        for chunks in ([line + b"\n"], [bytes([b]) for b in line + b"\n"]):
+            out = run(LineSplitter(b"t: ", limit=limit), chunks)
+            pieces = [p.removeprefix(b"t: ") for p in out.split(b"\n")[:-1]]
+            assert all(p.endswith(CUT_MARK) for p in pieces[:-1]), pieces
+            body = [p.removesuffix(CUT_MARK) for p in pieces[:-1]] + pieces[-1:]
+            assert all(limit - 3 <= len(p) <= limit for p in body[:-1]), body
+            assert [p.decode() for p in body]  # strict: no character was split
+            assert b"".join(body) == line
+
+
+@pytest.mark.timeout(10)
+def test_cut_of_bytes_that_are_not_utf8_stays_at_the_limit() -> None:
+    """should cut bytes that are not UTF-8 (continuation bytes with no lead, a lead byte
+    right at the start of the piece) exactly at the limit: nothing to keep whole."""
+    assert utf8_cut(b"\x80" * 30, 0, 10) == 10
+    assert utf8_cut(b"\xe2" + b"\x82" * 29, 0, 10) == 10  # the lead is 9 bytes back
+    assert utf8_cut(b"aaaaaaaaa\xe2\x82\xac", 0, 10) == 9
+    assert utf8_cut(b"aaaaaaaaa\xe2\x82\xac", 9, 10) == 10  # would leave an empty piece
+    assert utf8_cut(b"aaaaaaaa\xc3\xa9", 0, 10) == 10  # the character ends at the limit
+    out = LineSplitter(b"", limit=10).feed(b"\xff" * 25 + b"\n")
+    assert out == b"\xff" * 10 + CUT_MARK + b"\n" + b"\xff" * 10 + CUT_MARK + b"\n" + b"\xff" * 5 \
+        + b"\n"
+
+
+@pytest.mark.timeout(60)
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(st.characters(blacklist_characters="\n\\", blacklist_categories=("Cs",)),
+                    max_size=60),
+       sizes=st.lists(st.integers(1, 17), min_size=1, max_size=8), limit=st.integers(4, 12))
+def test_property_utf8_round_trip(text: str, sizes: list[int], limit: int) -> None:
+    """should, for any UTF-8 text and chunking, give pieces that each decode and join back
+    into the text."""
+    data = text.encode() + b"\n"
+    chunks, pos, i = [], 0, 0
+    while pos < len(data):
+        chunks.append(data[pos : pos + sizes[i % len(sizes)]])
+        pos += sizes[i % len(sizes)]
+        i += 1
+    out = run(LineSplitter(b"", format_line=angle, limit=limit), chunks)
+    pieces = [p[1:-1] for p in out.split(b"\n")[:-1]]
+    body = [p.removesuffix(CUT_MARK) for p in pieces]
+    assert all(p.endswith(CUT_MARK) for p in pieces[:-1])
+    assert [p.decode() for p in body]
+    assert b"".join(body) == text.encode()
 
 
 @pytest.mark.timeout(10)
@@ -298,8 +364,8 @@ def test_round_trip_large_stream() -> None:
     for i in range(20000):
         length = rng.choice((0, 1, 80, 500, LINE_LIMIT - 1, LINE_LIMIT, LINE_LIMIT + 1)) \
             if i % 50 == 0 else rng.randrange(0, 200)
-        parts.append(bytes(rng.getrandbits(8) for _ in range(min(length, 40))).replace(
-            b"\n", b"") + b"z" * max(0, length - 40) + b"\n")
+        parts.append(no_utf8_leads(bytes(rng.getrandbits(8) for _ in range(min(length, 40))))
+                     .replace(b"\n", b"") + b"z" * max(0, length - 40) + b"\n")
     data = b"".join(parts) + b"unterminated"
     chunks, pos = [], 0
     while pos < len(data):
