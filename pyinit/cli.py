@@ -56,7 +56,8 @@ Output:
   -v, -vv, -q             more (launch/exit lines, debug) or fewer (errors only) log lines
 Other:
   --compat trc            TrivialRC mode (PYINIT_COMPAT; also when started as `trc`)
-  --check                 print the plan and exit, run nothing
+  --check                 print the plan and exit, run nothing: 0, 1 with warnings, 2 errors
+  --show-env              with --check: show env values (masked by default)
   -h, --help; -V, --version; -l, --license
 """
 
@@ -95,7 +96,8 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
     # Help, version and licence never depend on the work directory or the environment: they
     # are answered from the command line alone, before anything else is read (as tini does).
     try:
-        answer = answer_only(config.parse_args(argv)[0])
+        opts = config.parse_args(argv)[0]
+        answer = answer_only(opts)
         if answer is not None:
             sys.stdout.write(answer)
             return status.OK
@@ -104,12 +106,13 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
         _say(f"{os.path.basename(program)}: error: {e}")
         return status.USAGE
     if plan.action == "check":
-        from pyinit.plan_text import describe  # only for --check
+        from pyinit.plan_text import check_warnings, describe  # only for --check
 
-        sys.stdout.write(describe(plan))
-        for warning in plan.warnings:
+        sys.stdout.write(describe(plan, show_env=bool(opts.get("show_env"))))
+        warnings = [*plan.warnings, *check_warnings(plan)]
+        for warning in warnings:
             _say(f"{os.path.basename(program)}: warning: {warning}")
-        return status.WARNINGS if plan.warnings else status.OK
+        return status.WARNINGS if warnings else status.OK
     return run(plan, environ)
 
 

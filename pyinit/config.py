@@ -182,6 +182,7 @@ LONG_OPTIONS: dict[str, tuple[str, str]] = {
     "help": ("help", "flag"), "verbose": ("verbose", "count"), "quiet": ("quiet", "flag"),
     "remap-exit": ("remap", "list"), "pdeathsig": ("pdeathsig", "value"),
     "subreaper": ("subreaper", "flag"), "license": ("license", "flag"),
+    "show-env": ("show_env", "flag"),
     "boot": ("B", "list"), "background": ("D", "list"), "foreground": ("F", "list"),
     "halt": ("H", "list"),
 }
@@ -407,6 +408,43 @@ def discover(workdir: str, stage: str, skipped: list[tuple[str, str]]) -> list[s
     return sorted(found, key=os.fsencode)
 
 
+def _near_misses(root: str) -> list[str]:
+    """Warnings for files that look meant as stage files but match no stage: `async-web`,
+    `web.async` or `Async.web` in trc.d (`trc.Async.web` beside it). TrivialRC skips them
+    without a word; here they are named, with the name that would run."""
+    warnings = []
+    for directory, lead in ((root, "trc."), (os.path.join(root, "trc.d"), "")):
+        try:
+            names = sorted(os.listdir(directory), key=os.fsencode)
+        except OSError:  # no trc.d, or unreadable: discover() says so where it matters
+            continue
+        for filename in names:
+            name = filename[len(lead):]
+            if not filename.startswith(lead) or name == "d" or _leftover(filename):
+                continue
+            if any(name.startswith(f"{stage}.") for stage in STAGES):
+                continue  # a stage file (or skipped by discover, which says why)
+            guess = _stage_name_guess(name)
+            path = os.path.join(directory, filename)
+            if guess is not None and not os.path.isdir(path):
+                warnings.append(f"{path}: matches no stage, so it does not run (did you mean "
+                                f"{lead}{guess}? stage files are named boot.*, async.*, "
+                                f"sync.* or halt.*)")
+    return warnings
+
+
+def _stage_name_guess(name: str) -> str | None:
+    """`async.web` for `async-web`, `web.async`, `Async.web` or `asyncweb`; None when the
+    name holds no stage word (a README in trc.d is no mistake)."""
+    lower = name.lower()
+    for stage in STAGES:
+        at = lower.find(stage)
+        if at >= 0:
+            rest = (name[:at] + name[at + len(stage):]).strip("-_. ")
+            return f"{stage}.{rest or 'NAME'}"
+    return None
+
+
 def _file_item(stage: str, path: str) -> Item:
     """An executable file runs directly; a non-executable one is sourced by bash, unless its
     shebang names another interpreter, which then runs it (spec §3)."""
@@ -495,8 +533,9 @@ TASK_KEYS = {
 }
 
 
-def _toml_settings(table: object, where: str) -> dict[str, object]:
-    """Check one `[defaults]` or `[task.NAME]` table and turn it into TaskSettings fields."""
+def _toml_settings(table: object, where: str, start_dir: str) -> dict[str, object]:
+    """Check one `[defaults]` or `[task.NAME]` table and turn it into TaskSettings fields; a
+    relative `cwd` is taken from `start_dir`, as every relative path of the command line."""
     if not isinstance(table, dict):
         raise ConfigError(f"{where}: expected a table")
     fields: dict[str, object] = {}
@@ -527,10 +566,12 @@ def _toml_settings(table: object, where: str) -> dict[str, object]:
         elif kind == "signal":
             fields[key] = _signal(str(value), at)
         elif kind == "table":
-            if not isinstance(value, dict) or not all(isinstance(v, str | int | float) and
-                                                      not isinstance(v, bool)
-                                                      for v in value.values()):
-                raise ConfigError(f"{at}: expected a table of strings")
+            if not isinstance(value, dict):
+                raise ConfigError(f"{at}: expected a table of strings "
+                                  f"({key} = {{ NAME = \"value\" }}), got {value!r}")
+            for name, text in value.items():  # numbers too, as compose takes them
+                if isinstance(text, bool) or not isinstance(text, str | int | float):
+                    raise ConfigError(f"{at}.{name}: expected a string, got {text!r}")
             fields[key] = tuple((str(k), str(v)) for k, v in value.items())
         else:
             if not isinstance(value, str):
@@ -545,7 +586,7 @@ def _toml_settings(table: object, where: str) -> dict[str, object]:
                 raise ConfigError(f"{at}: expected a path, got {value!r}")
             elif kind == "text":
                 check_prefix(value, at)
-            fields[key] = value
+            fields[key] = os.path.join(start_dir, value) if key == "cwd" else value
     return fields
 
 
@@ -598,6 +639,18 @@ def _check_account(key: str, value: str, at: str) -> None:
         raise ConfigError(f"{at}: pyinit runs as uid {os.geteuid()}, not root, so it cannot "
                           f"switch to {key} {value!r} ({'uid' if key == 'user' else 'gid'} "
                           f"{number}); drop the key or run pyinit as root")
+
+
+def _unknown_top_level(toml_path: str, key: str, value: object) -> str:
+    """The error for a top-level key or table other than [defaults] and [task.NAME]: a task
+    setting written above every table (`restart = "always"`) says where it belongs."""
+    if key in TASK_KEYS and not isinstance(value, dict):
+        return (f"{toml_path}: {key} at the top level: task settings go in [defaults] (every "
+                f"task) or [task.NAME] (one task)")
+    if not isinstance(value, dict):
+        return (f"{toml_path}: unknown key {key} at the top level (expected the tables "
+                f"[defaults] and [task.NAME])")
+    return f"{toml_path}: unknown table [{key}] (expected [defaults] and [task.NAME])"
 
 
 def _unknown_task(toml_path: str, name: str, names: set[str]) -> str:
@@ -701,6 +754,15 @@ def load(argv: list[str], environ: Mapping[str, str], program: str = "pyinit",
     root = os.path.join(start_dir, workdir)
     if "workdir" in opts and not os.path.isdir(root):
         raise ConfigError(f"-w {workdir}: no such directory")
+    # Said at start and by --check (which then exits 1): what is allowed but likely a mistake.
+    warnings: list[str] = []
+    if sources["workdir"] == "RC_WORK_DIR" and not os.path.isdir(root):
+        # A warning, not -w's error: TrivialRC ran with a missing RC_WORK_DIR, and an image
+        # may set it for a volume that is not always mounted.
+        warnings.append(f"RC_WORK_DIR={workdir}: no such directory: no stage files or "
+                        f"pyinit.toml read")
+    if opts.get("show_env") and action != "check":
+        raise UsageError("--show-env goes with --check (it shows the env values --check masks)")
     wait = _choice(setting("wait", "wait_any") or "wait_any", WAIT_POLICIES,
                    f"wait policy ({said_by('wait', '--wait')})")
     log_format = _choice(setting("log_format", "text") or "text", LOG_FORMATS,
@@ -731,11 +793,10 @@ def load(argv: list[str], environ: Mapping[str, str], program: str = "pyinit",
     # Task defaults: built-in < [defaults] in pyinit.toml < environment < command line.
     toml_path = os.path.join(root, "pyinit.toml")
     document = read_toml(toml_path)
-    unknown = set(document) - {"defaults", "task"}
+    unknown = sorted(set(document) - {"defaults", "task"})
     if unknown:
-        raise ConfigError(f"{toml_path}: unknown table [{sorted(unknown)[0]}] "
-                          "(expected [defaults] and [task.NAME])")
-    fields = _toml_settings(document.get("defaults", {}), f"{toml_path}: defaults")
+        raise ConfigError(_unknown_top_level(toml_path, unknown[0], document[unknown[0]]))
+    fields = _toml_settings(document.get("defaults", {}), f"{toml_path}: defaults", start_dir)
     for key in fields:
         sources[f"defaults.{key}"] = toml_path
     for key, kind in (("restart", "restart"), ("restart_delay", "seconds"),
@@ -770,6 +831,7 @@ def load(argv: list[str], environ: Mapping[str, str], program: str = "pyinit",
     for stage in STAGES:
         for path in discover(root, stage, skipped):
             staged[stage].append(_file_item(stage, path))
+    warnings.extend(_near_misses(root))
     letters = {"B": "boot", "D": "async", "F": "sync", "H": "halt"}
     counters = dict.fromkeys(letters, 0)
     for letter, code in item_words:
@@ -791,13 +853,12 @@ def load(argv: list[str], environ: Mapping[str, str], program: str = "pyinit",
     task_tables = document.get("task", {})
     if not isinstance(task_tables, dict):
         raise ConfigError(f"{toml_path}: [task] must hold [task.NAME] tables")
-    warnings: list[str] = []
     # [task.main] names the main command, whatever it is (unless a task is called "main"), so
     # that `docker run IMAGE other-cmd` keeps the main command's settings; a table named after
     # the command itself is more specific and comes after it.
     ordered = sorted(task_tables.items(), key=lambda entry: entry[0] != "main")
     for table_name, table in ordered:
-        task_fields = _toml_settings(table, f"{toml_path}: task.{table_name}")
+        task_fields = _toml_settings(table, f"{toml_path}: task.{table_name}", start_dir)
         name = table_name
         if table_name == "main" and "main" not in names and main is not None:
             name = main.name
@@ -817,6 +878,13 @@ def load(argv: list[str], environ: Mapping[str, str], program: str = "pyinit",
         tasks[name] = _checked(defaults.replace(**task_fields), f"{toml_path}: task.{name}",
                                max_given="restart_max_delay" in task_fields or
                                "restart_max_delay" in fields)
+
+    for name, task_settings in [("", defaults), *sorted(tasks.items())]:
+        cwd = task_settings.cwd
+        if cwd and (not name or cwd != defaults.cwd) and not os.path.isdir(cwd):
+            key = f"task.{name}.cwd" if name else "defaults.cwd"
+            warnings.append(f"{toml_path}: {key}: {cwd}: no such directory (the task will "
+                            f"fail to start unless a boot item makes it)")
 
     # tini's rule for a lone command: its lifetime is its own. After the stop signal pyinit
     # waits for it as long as it runs, unless a grace was given (then SIGKILL after it).

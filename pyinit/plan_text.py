@@ -12,14 +12,27 @@ if TYPE_CHECKING:
 HOW = {"exec": "executed", "bash-file": "sourced by bash", "bash-code": "bash code"}
 
 
-def describe(plan: Plan) -> str:
+#: What `docker stop` (and compose) waits before SIGKILL, by default.
+DOCKER_STOP = 10.0
+
+
+def describe(plan: Plan, show_env: bool = False) -> str:
+    """The plan as --check prints it; `env` values masked unless `show_env`."""
     lines = [
         f"work dir: {plan.workdir}",
         f"mode: {'TrivialRC' if plan.compat else 'pyinit'}",
-        f"wait policy: {plan.wait} ({plan.sources.get('wait', 'default')})",
+        f"wait policy: {plan.wait} ({_source(plan, 'wait')})",
+        f"timeout: {f'{plan.timeout:g}s' if plan.timeout else 'none'} "
+        f"({_source(plan, 'timeout')})",
+        f"halt timeout: {plan.halt_timeout:g}s for each halt item "
+        f"({_source(plan, 'halt_timeout')})",
+        f"log format: {'json' if plan.log_json else 'text'} ({_source(plan, 'log_format')}), "
+        f"verbosity {VERBOSITY.get(plan.verbosity, plan.verbosity)} "
+        f"({_source(plan, 'verbosity')})",
+        f"prefix: {plan.prefix!r} ({_source(plan, 'prefix')}); the main command's output "
+        + ("prefixed" if plan.prefix_main else "as it is"),
+        f"stop budget: {stop_budget(plan)[1]}",
     ]
-    if plan.timeout:
-        lines.append(f"timeout: {plan.timeout:g}s ({plan.sources.get('timeout')})")
     stages: list[tuple[str, tuple[Item, ...]]] = [
         ("boot", plan.boot), ("async", plan.async_items), ("sync", plan.sync)]
     if plan.main is not None:
@@ -38,7 +51,7 @@ def describe(plan: Plan) -> str:
         f"{signals.name(d.stop_signal)}, grace {_grace(d.grace)}, signals to the "
         f"{d.signal_target}")
     for name, settings in sorted(plan.tasks.items()):
-        changed = [f"{k}={_value(k, getattr(settings, k))}" for k in settings.__slots__
+        changed = [f"{k}={_value(k, getattr(settings, k), show_env)}" for k in settings.__slots__
                    if getattr(settings, k) != getattr(d, k)]
         lines.append(f"task {name}: {', '.join(changed) or 'as defaults'}")
     for path, why in plan.skipped:
@@ -48,6 +61,41 @@ def describe(plan: Plan) -> str:
         if where != "default":
             lines.append(f"  {key}: {where}")
     return "\n".join(lines) + "\n"
+
+
+def check_warnings(plan: Plan) -> list[str]:
+    """What --check warns about beyond the plan's own warnings: a stop budget over Docker's
+    default 10 s (said by --check only, not at every start: `docker stop -t 30` is a choice)."""
+    seconds, words = stop_budget(plan)
+    if seconds <= DOCKER_STOP or plan.tini_style:  # a lone command's stop is its own (tini)
+        return []
+    return [f"stopping may take {words}: more than the {DOCKER_STOP:g}s `docker stop` waits "
+            f"before SIGKILL (lower grace/--halt-timeout, or raise docker stop -t, compose's "
+            f"stop_grace_period, Kubernetes' terminationGracePeriodSeconds)"]
+
+
+def stop_budget(plan: Plan) -> tuple[float, str]:
+    """The longest a stop can take, in seconds and in words: the longest grace of the tasks
+    that run until the stop (they get the stop signal together), then each halt item within
+    the halt timeout (README "Signals"). Infinite when a grace is."""
+    graces = [plan.settings(item.name).grace for item in plan.items()
+              if item.stage in ("async", "sync", "main")]
+    grace = max(graces, default=0.0)
+    halts = len(plan.halt) * plan.halt_timeout
+    total = grace + halts
+    if total == float("inf"):
+        return total, "as long as the tasks take (a grace is inf: never SIGKILL)"
+    parts = [f"grace {grace:g}s"] + (
+        [f"{len(plan.halt)} halt item{'s' if len(plan.halt) > 1 else ''} of up to "
+         f"{plan.halt_timeout:g}s"] if plan.halt else [])
+    return total, f"up to {total:g}s ({' + '.join(parts)})"
+
+
+VERBOSITY = {-1: "TrivialRC's (silent)", 0: "errors", 1: "warnings", 2: "info", 3: "debug"}
+
+
+def _source(plan: Plan, key: str) -> str:
+    return plan.sources.get(key, "default")
 
 
 def _how(plan: Plan, item: Item) -> str:
@@ -67,9 +115,9 @@ def _grace(seconds: float) -> str:
 SECONDS = frozenset(("restart_delay", "restart_max_delay", "restart_reset", "restart_window"))
 
 
-def _value(key: str, value: object) -> str:
-    """A setting as a person writes it: signal names, seconds, and env values masked (an
-    `env` table often holds secrets, and --check output ends up in CI logs)."""
+def _value(key: str, value: object, show_env: bool = False) -> str:
+    """A setting as a person writes it: signal names, seconds, and env values masked unless
+    `show_env` (an `env` table often holds secrets, and --check output ends up in CI logs)."""
     if key == "stop_signal" and isinstance(value, int):
         return signals.name(value)
     if key == "signals":
@@ -82,5 +130,5 @@ def _value(key: str, value: object) -> str:
     if key in SECONDS and isinstance(value, float):
         return f"{value:g}s"
     if key == "env" and isinstance(value, tuple):
-        return "{" + ", ".join(f"{k}=***" for k, _ in value) + "}"
+        return "{" + ", ".join(f"{k}={v if show_env else '***'}" for k, v in value) + "}"
     return str(value)
