@@ -134,8 +134,9 @@ def run(plan: Plan, environ: Mapping[str, str]) -> int:
 
     sinks = {1: Sink(1), 2: Sink(2)}
     log = Log(lambda stream, data: sinks[stream].write(data, own=True), name=plan.self_name,
-              verbosity=plan.verbosity, json=plan.log_json, split_streams=plan.compat,
-              main_pid=os.getpid(), notes_are_debug=plan.compat)
+              verbosity=plan.verbosity, json=plan.log_json,
+              split_streams=plan.mode.log_split_streams, main_pid=os.getpid(),
+              notes_are_debug=plan.mode.notes_are_debug)
     for warning in plan.warnings:
         log.warn(warning)
     _become_init(plan, log)

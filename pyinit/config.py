@@ -17,6 +17,7 @@ import os
 
 from pyinit import signals
 from pyinit.errors import ConfigError, UsageError
+from pyinit.mode import PYINIT, TRC, Mode
 from pyinit.record import Record
 
 TYPE_CHECKING = False
@@ -113,8 +114,8 @@ class Item(Record):
 class Plan(Record):
     """The whole run, decided before anything starts."""
 
-    __slots__ = ("action", "args", "async_items", "boot", "compat", "defaults", "halt",
-                 "halt_timeout", "log_json", "main", "pdeathsig", "prefix", "prefix_main",
+    __slots__ = ("action", "args", "async_items", "boot", "defaults", "halt",
+                 "halt_timeout", "log_json", "main", "mode", "pdeathsig", "prefix", "prefix_main",
                  "remap", "rewrite", "self_name", "skipped", "sources",
                  "start_dir", "sync", "tasks", "termination_log", "timeout", "tini_style",
                  "verbosity", "wait", "warnings", "workdir")
@@ -126,7 +127,7 @@ class Plan(Record):
     halt: tuple[Item, ...]
     main: Item | None
     wait: str
-    compat: bool                     # TrivialRC mode
+    mode: Mode                       # pyinit's own, or TrivialRC's (mode.py)
     self_name: str                   # the name in log lines (SELF_NAME)
     verbosity: int
     log_json: bool
@@ -733,12 +734,11 @@ def load(argv: list[str], environ: Mapping[str, str], program: str = "pyinit",
     self_name = self_name.removesuffix(".sh")
     compat_word = setting("compat", "trc" if self_name == "trc" else "none") or "none"
     compat = _choice(compat_word, ("none", "trc"), said_by("compat", "--compat")) == "trc"
+    mode = TRC if compat else PYINIT
 
-    verbosity = 1
+    verbosity = mode.default_verbosity
     if environ.get("RC_VERBOSE") == "true":
         verbosity = 3 if environ.get("RC_VERBOSE_EXTRA") == "true" else 2
-    elif compat:
-        verbosity = -1  # TrivialRC prints nothing of its own unless RC_VERBOSE=true
     count = opts.get("verbose", 0)
     assert isinstance(count, int)
     if count:
@@ -786,7 +786,7 @@ def load(argv: list[str], environ: Mapping[str, str], program: str = "pyinit",
     pdeathsig_text = setting("pdeathsig")
     pdeathsig = _signal(pdeathsig_text, "-p") if pdeathsig_text else 0  # no variable: tini's
     prefix_main = bool(opts.get("prefix_main")) or _env_flag(environ, "PYINIT_PREFIX_MAIN")
-    prefix = setting("prefix", "" if compat else "{name}: ")
+    prefix = setting("prefix", mode.default_prefix)
     assert prefix is not None
     check_prefix(prefix, said_by("prefix", "--prefix"))
 
@@ -899,7 +899,7 @@ def load(argv: list[str], environ: Mapping[str, str], program: str = "pyinit",
         warnings=tuple(warnings),
         boot=tuple(staged["boot"]),
         async_items=tuple(staged["async"]), sync=tuple(staged["sync"]),
-        halt=tuple(staged["halt"]), main=main, wait=wait, compat=compat, self_name=self_name,
+        halt=tuple(staged["halt"]), main=main, wait=wait, mode=mode, self_name=self_name,
         verbosity=verbosity, log_json=log_format == "json", prefix=prefix,
         prefix_main=prefix_main, timeout=timeout, halt_timeout=halt_timeout, rewrite=rewrite,
         remap=remap, pdeathsig=pdeathsig, defaults=defaults,
@@ -914,11 +914,11 @@ def load(argv: list[str], environ: Mapping[str, str], program: str = "pyinit",
 def _check_runnable(plan: Plan, environ: Mapping[str, str]) -> None:
     """Refuse before starting anything what could only fail later (spec §8)."""
     # TrivialRC with nothing to do just ends (status 0); pyinit says what is missing.
-    if not plan.compat and not any(True for _ in plan.items()):
+    if not plan.mode.empty_plan_ok and not any(True for _ in plan.items()):
         raise UsageError("nothing to run: give a command, or stage files in the work directory "
                          f"({plan.workdir}); see --help")
     needs_bash = [item for item in plan.items()
-                  if item.how != EXEC or (plan.compat and item.stage == "main")]
+                  if item.how != EXEC or (plan.mode.main_via_bash and item.stage == "main")]
     if needs_bash and find_program("bash", environ) is None:
         raise ConfigError(f"{needs_bash[0].label}: needs bash to run, and bash is not on PATH")
 

@@ -36,11 +36,6 @@ if TYPE_CHECKING:
     from pyinit.config import Item, Plan, TaskSettings
     from pyinit.log import Log
 
-STOP_SIGNALS = frozenset((signals.SIGTERM, signals.SIGINT, signals.SIGQUIT))
-#: TrivialRC ends the run on every signal it traps (docs/trc.md §5), and users rely on it:
-#: `kill -USR1 $MAINPID` ends a run with 138. The faults and PIPE are not caught by pyinit.
-TRC_STOP_SIGNALS = STOP_SIGNALS | {signals.parse(n) for n in (
-    "HUP", "USR1", "USR2", "ALRM", "ABRT", "TRAP", "SYS", "XCPU", "XFSZ", "VTALRM")}
 READ_SIZE = 65536  # one pipe's worth: also the line limit, so a chunk never hides a long line
 IN, OUT = select.EPOLLIN, select.EPOLLOUT
 LEVELS = {"error": 0, "warn": 1, "info": 2, "debug": 3}
@@ -133,7 +128,7 @@ class Loop:
         self.cwd: str | None = None          # set by boot's `cd`
         self.clock = clock
         self.epoll = select.epoll()
-        self.stop_signals = TRC_STOP_SIGNALS if plan.compat else STOP_SIGNALS
+        self.stop_signals = plan.mode.stop_signals
         self.wakeup_fd = reaper.install(self.stop_signals, plan.rewrite)
         self.epoll.register(self.wakeup_fd, IN)
         self.by_pid: dict[int, Task] = {}
@@ -244,7 +239,8 @@ class Loop:
             self.log.error(f"{item.label}: {result.error}", ns, result.pid, item.name)
         else:
             # TrivialRC runs boot items in its main process: its lines carry main's pid.
-            pid = self.log.main_pid if item.stage == "boot" and self.plan.compat else result.pid
+            in_main = item.stage == "boot" and self.plan.mode.boot_in_main
+            pid = self.log.main_pid if in_main else result.pid
             self.log.info(_launch_message(item), ns, pid, item.name)
         for fd, stream_no in ((result.stdout, 1), (result.stderr, 2)):
             if fd < 0:
@@ -477,7 +473,7 @@ class Loop:
 
     def _looks_for_leftovers(self, task: Task) -> bool:
         """Once pyinit is stopping, the sweep takes every leftover; TrivialRC leaves them."""
-        return not self.stopping and not self.plan.compat
+        return not self.stopping and self.plan.mode.stops_leftovers
 
     def _stops_leftovers(self, task: Task) -> bool:
         """A service's leftovers go before it restarts or counts as ended (systemd's
@@ -641,7 +637,7 @@ class Loop:
         """TrivialRC's exit line: boot items have none in TrivialRC mode (they ran inside trc's
         main process there); halt lines are main's."""
         stage = task.item.stage
-        if stage == "boot" and self.plan.compat:
+        if stage == "boot" and self.plan.mode.boot_in_main:
             return
         if stage == "halt":
             self.log.info(_exit_message(task.item, code), "main", 0, task.name)
@@ -655,7 +651,7 @@ class Loop:
             text = " - " + message if level_name == "debug" else message
             # In pyinit's own mode a task's log/warn/err lines are its own words and always
             # shown; TrivialRC shows them only with RC_VERBOSE=true (and debug with _EXTRA).
-            if self.plan.compat:
+            if self.plan.mode.task_log_needs_verbose:
                 shown = self.log.verbosity >= (3 if level == 3 else 2)
             else:
                 shown = level < 3 or self.log.verbosity >= 3

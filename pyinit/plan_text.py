@@ -20,7 +20,7 @@ def describe(plan: Plan, show_env: bool = False) -> str:
     """The plan as --check prints it; `env` values masked unless `show_env`."""
     lines = [
         f"work dir: {plan.workdir}",
-        f"mode: {'TrivialRC' if plan.compat else 'pyinit'}",
+        f"mode: {plan.mode.name}",
         f"wait policy: {plan.wait} ({_source(plan, 'wait')})",
         f"timeout: {f'{plan.timeout:g}s' if plan.timeout else 'none'} "
         f"({_source(plan, 'timeout')})",
@@ -102,7 +102,7 @@ def _how(plan: Plan, item: Item) -> str:
     """How the item runs, as --check shows it."""
     if item.stage == "main":
         # TrivialRC mode runs the command as "$@" in bash, so builtins and boot's functions work.
-        return 'run by bash as "$@"' if plan.compat else HOW[item.how]
+        return 'run by bash as "$@"' if plan.mode.main_via_bash else HOW[item.how]
     if item.how == "exec" and len(item.argv) > 1:
         return "run by " + " ".join(item.argv[:-1])  # a file whose #! names an interpreter
     return HOW[item.how]

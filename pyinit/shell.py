@@ -48,7 +48,7 @@ FUNCTIONS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "trc_functi
 def needs_bash(plan: Plan) -> bool:
     """Bash items, or TrivialRC mode's main command (run as "$@" by bash)."""
     return any(item.how != config.EXEC for item in plan.items()) or (
-        plan.compat and plan.main is not None)
+        plan.mode.main_via_bash and plan.main is not None)
 
 
 class StateError(Exception):
@@ -77,13 +77,13 @@ class Shell:
                 gid: int | None = None) -> tuple[list[str], dict[int, int]]:
         """argv and extra fds for `item`, run as `uid`/`gid` (None: pyinit's own); adds what
         bash needs to `env`. Raises StateError when a boot item's state has nowhere to go."""
-        trc_main = item.stage == "main" and self.plan.compat
+        trc_main = item.stage == "main" and self.plan.mode.main_via_bash
         if item.how == config.EXEC and not trc_main:
             return list(item.argv), {}
         env["PYINIT_FUNCTIONS"] = FUNCTIONS
         env["PYINIT_LOG_FD"] = str(LOG_FD)
         env["PYINIT_LOG_NS"] = item.ns
-        if item.stage == "boot" and self.plan.compat and "MAINPID" in env:
+        if item.stage == "boot" and self.plan.mode.boot_in_main and "MAINPID" in env:
             env["PYINIT_LOG_PID"] = env["MAINPID"]  # TrivialRC: [main/MAINPID]
         boot = item.stage == "boot"
         parts = self._needed_after(item) if boot else ""
@@ -110,7 +110,7 @@ class Shell:
         """What of a boot item's state later items need, as `_pyinit_save_state` reads it:
         `sh` when a bash item follows, `env` when any item does; TrivialRC mode saves all,
         its positional parameters (`args`) too."""
-        if self.plan.compat:
+        if self.plan.mode.set_rewrites_args:
             return "sh env args"
         items = list(self.plan.items())
         later = items[items.index(item) + 1:]

@@ -17,7 +17,7 @@ from pyinit.waitpolicy import WaitPolicy, after_halt
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     from pyinit.config import Item, Plan
     from pyinit.loop import Loop, Task
@@ -46,14 +46,14 @@ def run(plan: Plan, loop: Loop, environ: Mapping[str, str]) -> int:
             plan = config.load(list(loop.shell.args), environ, plan.self_name,
                                plan.start_dir).without_boot()
         except PyinitError as e:
-            how = "set --" if plan.compat else "pyinit_set_args"
+            how = "set --" if plan.mode.set_rewrites_args else "pyinit_set_args"
             log.error(f"the command line boot made with {how} is wrong: {e}")
             loop.stop_all()
             return status.USAGE
         loop.replan(plan)
 
-    policy = WaitPolicy(plan.wait, compat=plan.compat, async_tasks=len(plan.async_items),
-                        foreground=bool(plan.sync) or plan.main is not None)
+    policy = plan.mode.wait_policy(plan.wait, async_tasks=len(plan.async_items),
+                                   foreground=bool(plan.sync) or plan.main is not None)
 
     stopped: list[Task] = []  # the foreground item a background task's end stops
 
@@ -64,7 +64,8 @@ def run(plan: Plan, loop: Loop, environ: Mapping[str, str]) -> int:
             return
         if task.item.stage == "async" and task.status is not None:
             foreground = loop.foreground
-            if (plan.wait == "wait_any" and not plan.compat and foreground is not None
+            if (plan.wait == "wait_any" and plan.mode.foreground_stop_fails
+                    and foreground is not None
                     and foreground.running and not policy.ended):
                 stopped.append(foreground)
                 log.warn(f"{task.name} ended (exitcode={task.status}) while {foreground.name} "
@@ -102,21 +103,34 @@ def run(plan: Plan, loop: Loop, environ: Mapping[str, str]) -> int:
 def run_boot(plan: Plan, loop: Loop) -> int | None:
     """Boot items in order; the status of the first that fails, or None when all succeeded."""
     for item in plan.boot:
-        task = loop.start(item)
-        loop.foreground = task  # a stop signal goes to it at once
-        loop.run_until(lambda: task.life.ended)  # noqa: B023 - used before the next item
-        loop.foreground = None
+        task = run_item(loop, item)
         if task.status:
             return task.status
         if loop.interrupted:
             return signals_status(loop)
-        if plan.compat and loop.shell.exited_early(item):
+        if plan.mode.boot_exit_ends_run and loop.shell.exited_early(item):
             loop.log.debug(f"{item.label} called exit 0: TrivialRC ends the run here")
             return 0
         cwd = loop.shell.load_state(loop.env)
         if cwd is not None:
             loop.cwd = cwd
     return None
+
+
+def run_item(loop: Loop, item: Item, *, foreground: bool = True,
+             stop_when: Callable[[], bool] | None = None, deadline: float | None = None,
+             extra_env: dict[str, str] | None = None) -> Task:
+    """Start `item` and serve the loop until it ends, `stop_when()` is true or `deadline`
+    passes: how boot, sync, main and halt items run, one at a time. A `foreground` item gets a
+    stop signal at once (docker stop reaches the job that runs); `task.life.ended` tells the
+    caller which way it came back."""
+    task = loop.start(item, extra_env=extra_env)
+    if foreground:
+        loop.foreground = task
+    loop.run_until(lambda: task.life.ended or (stop_when is not None and stop_when()), deadline)
+    if foreground and task.life.ended:
+        loop.foreground = None
+    return task
 
 
 def signals_status(loop: Loop) -> int:
@@ -132,13 +146,9 @@ def run_foreground(plan: Plan, loop: Loop, policy: WaitPolicy) -> None:
     for number, item in enumerate(sequence, 1):
         if policy.ended or loop.interrupted:
             return
-        task = loop.start(item)
-        loop.foreground = task
-        # The lambdas below run inside this iteration only, so binding `task` late is right.
-        loop.run_until(lambda: task.life.ended or policy.ended or loop.interrupted)  # noqa: B023
+        task = run_item(loop, item, stop_when=lambda: policy.ended or loop.interrupted)
         if not task.life.ended:
             return  # stop_all() will stop it
-        loop.foreground = None
         assert task.status is not None
         if not policy.foreground_item_ended(task.name, task.status, number == len(sequence)):
             return
@@ -149,16 +159,16 @@ def run_halt(plan: Plan, loop: Loop, run_status: int) -> int:
     final = run_status
     for item in plan.halt:
         # TrivialRC: every halt item reads the run's status; pyinit: the status so far.
-        seen = run_status if plan.compat else final
-        task = loop.start(item, extra_env={"_exit_status": str(seen)})
-        deadline = loop.clock() + plan.halt_timeout
-        if not loop.run_until(lambda: task.life.ended, deadline):  # noqa: B023
+        seen = run_status if plan.mode.halt_sees_run_status else final
+        task = run_item(loop, item, foreground=False, extra_env={"_exit_status": str(seen)},
+                        deadline=loop.clock() + plan.halt_timeout)
+        if not task.life.ended:
             loop.log.warn(f"{item.label}: still running after the halt time limit "
                           f"({plan.halt_timeout:g}s): sending SIGKILL", "halt", task.pid)
             loop.kill(task)
-            loop.run_until(lambda: task.life.ended)  # noqa: B023
+            loop.run_until(lambda: task.life.ended)  # noqa: B023 - this iteration's task
         assert task.status is not None
-        final = after_halt(final, task.status, plan.compat)
+        final = after_halt(final, task.status, plan.mode.halt_status_replaces)
     if plan.halt:
         loop.sweep(loop.clock() + loop.leftover_grace())
     return final

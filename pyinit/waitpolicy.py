@@ -24,9 +24,10 @@ the first failing sync item but does not act on async failures before the end. B
 are not copied (spec §4): a stop signal ends a TrivialRC-mode run as above, so wait_forever +
 SIGTERM gives 143 (trc: 0, its trap waited for a `sleep 1`) and SIGQUIT stops it (trc ignores it).
 
-After the run, `after_halt` folds in each halt item's status: in pyinit's mode a halt failure
-turns a success into a failure but never hides an earlier one; in TrivialRC mode the last halt
-item's status replaces the run's.
+`WaitPolicy` has pyinit's rules and `TrcWaitPolicy` overrides the three methods where
+TrivialRC's differ (mode.py picks one). After the run, `after_halt` folds in each halt item's
+status: in pyinit's mode a halt failure turns a success into a failure but never hides an
+earlier one; in TrivialRC mode the last halt item's status replaces the run's.
 """
 
 from __future__ import annotations
@@ -39,13 +40,11 @@ class WaitPolicy:
     """The run's outcome so far. `ended` turns true once; `status` is then final (before halt)."""
 
     __slots__ = ("_async_statuses", "_first_failure", "_last_sync", "_open_async",
-                 "_open_foreground", "compat", "ended", "foreground_decides", "policy", "reason",
+                 "_open_foreground", "ended", "foreground_decides", "policy", "reason",
                  "status")
 
-    def __init__(self, policy: str, *, compat: bool = False, async_tasks: int = 0,
-                 foreground: bool = False) -> None:
+    def __init__(self, policy: str, *, async_tasks: int = 0, foreground: bool = False) -> None:
         self.policy = policy
-        self.compat = compat
         self.ended = False
         self.status = 0
         self.reason = ""
@@ -68,26 +67,26 @@ class WaitPolicy:
         self._async_statuses[index] = status
         if status and self._first_failure is None:
             self._first_failure = status
+        self._async_rule(name, status)
+        self._maybe_all_done()
+
+    def _async_rule(self, name: str, status: int) -> None:
+        """What an async task's end does to the run (its status already noted)."""
         if self.policy == "wait_any":
-            if self.compat:
-                self._end(143, f"{name} ended; TrivialRC mode gives 143")
-            elif self._open_foreground and not self.ended:
+            if self._open_foreground and not self.ended:
                 # A daemon that forked away, or a service that quit: the foreground (a CI
                 # job, say) is stopped, and a job pyinit stopped never counts as a success.
                 self.foreground_decides = status == 0
-                self._end(status, f"{name} ended")
-            else:
-                self._end(status, f"{name} ended")
-        elif self.policy == "wait_err" and status and not self.compat:
+            self._end(status, f"{name} ended")
+        elif self.policy == "wait_err" and status:
             self._end(status, f"{name} failed")
-        self._maybe_all_done()
 
     def foreground_item_ended(self, name: str, status: int, last: bool) -> bool:
         """A sync item or the main command ended; returns True to go on with the next item."""
         self._last_sync = status
         if status and self._first_failure is None:
             self._first_failure = status
-        if self.policy == "wait_any" and (last or status or self.compat):
+        if self.policy == "wait_any" and (last or status or self._any_item_ends_wait_any):
             self._open_foreground = False
             self._end(status, f"{name} ended")
             return False
@@ -123,30 +122,52 @@ class WaitPolicy:
     def timeout(self) -> None:
         self._end(TIMEOUT, "the --timeout expired")
 
+    #: pyinit: a wait_any run goes on past a foreground item that succeeded (not the last).
+    _any_item_ends_wait_any = False
+
     def _maybe_all_done(self) -> None:
         if self.ended or self._open_async > 0 or self._open_foreground:
             return
-        if self.policy == "wait_forever":
-            return
-        if self.compat:
-            status = self._last_sync
-            if self._async_statuses:
-                last_async = self._async_statuses[max(self._async_statuses)]
-                status = last_async or status
-            self._end(status, "every task has ended")
-        elif self.policy == "wait_any":
+        if self.policy != "wait_forever":
+            self._end(self._status_when_all_ended(), "every task has ended")
+
+    def _status_when_all_ended(self) -> int:
+        if self.policy == "wait_any":
             # Nothing ended the run early: only reachable with no tasks at all.
-            self._end(self._last_sync, "every task has ended")
-        else:
-            self._end(self._first_failure or 0, "every task has ended")
+            return self._last_sync
+        return self._first_failure or 0
 
 
-def after_halt(run_status: int, halt_status: int, compat: bool) -> int:
+class TrcWaitPolicy(WaitPolicy):
+    """TrivialRC's rules (the module's docstring): where they differ, and only there."""
+
+    __slots__ = ()
+
+    #: trc: the first foreground item to end stops a wait_any run, whatever its status.
+    _any_item_ends_wait_any = True
+
+    def _async_rule(self, name: str, status: int) -> None:
+        """wait_any: an async task's end gives 143 (trc's main got SIGTERM from it); wait_err
+        does not act on an async failure before the end."""
+        if self.policy == "wait_any":
+            self._end(143, f"{name} ended; TrivialRC mode gives 143")
+
+    def _status_when_all_ended(self) -> int:
+        """The last sync item's status, replaced by the last-listed async task's when that is
+        non-zero."""
+        status = self._last_sync
+        if self._async_statuses:
+            status = self._async_statuses[max(self._async_statuses)] or status
+        return status
+
+
+def after_halt(run_status: int, halt_status: int, replaces: bool) -> int:
     """The final status once a halt item ended with `halt_status` (spec §4).
 
     pyinit: a halt failure turns a successful run into a failed one but never hides an earlier
-    failure. TrivialRC: the last halt item's status replaces the run's.
+    failure. TrivialRC (`replaces`, Mode.halt_status_replaces): the last halt item's status
+    replaces the run's.
     """
-    if compat:
+    if replaces:
         return halt_status
     return run_status or halt_status

@@ -12,6 +12,7 @@ import pytest
 from pyinit import config
 from pyinit.config import BASH_CODE, BASH_FILE, EXEC, Plan
 from pyinit.errors import PyinitError
+from pyinit.mode import PYINIT, TRC
 
 pytestmark = pytest.mark.timeout(30)  # every test here: no processes, milliseconds
 
@@ -210,7 +211,7 @@ def test_trivialrc_mode_and_self_name(args: list[str], env: dict[str, str], prog
     """should switch to TrivialRC mode with --compat=trc, PYINIT_COMPAT=trc or the name `trc`,
     and name itself (SELF_NAME, log lines) after the program minus `.sh`, as trc does"""
     plan = load([*args, "--", "true"], env, program)
-    assert plan.compat is compat
+    assert plan.mode is (TRC if compat else PYINIT)
     assert plan.self_name == self_name
 
 

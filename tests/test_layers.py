@@ -19,11 +19,15 @@ LAYERS = {
     "errors": 0, "signals": 0, "record": 0, "status": 0,
     # leaves: stdlib, and the smallest leaves at most
     "output": 1, "sink": 1, "log": 1, "procctl": 1, "notify": 1,
-    "supervisor": 1, "waitpolicy": 1, "config": 1, "forwarding": 1, "leftovers": 1,
-    # OS mechanics, bash items, the plan in words: leaves only
-    "reaper": 2, "spawn": 2, "shell": 2, "plan_text": 2,
+    "supervisor": 1, "waitpolicy": 1, "forwarding": 1, "leftovers": 1,
+    # every TrivialRC difference by name (it names the wait-policy class of each mode)
+    "mode": 2,
+    # the plan, from the command line, the environment and the work directory
+    "config": 3,
+    # OS mechanics, bash items, the plan in words
+    "reaper": 4, "spawn": 4, "shell": 4, "plan_text": 4,
     # the loop, the stages, the command line, the entry point
-    "loop": 3, "stages": 4, "cli": 5, "__main__": 6, "__init__": 0,
+    "loop": 5, "stages": 6, "cli": 7, "__main__": 8, "__init__": 0,
 }
 
 

@@ -1,6 +1,7 @@
 """The wait policies and the halt rule (spec §4, docs/trc.md §3.7 and §4), driven with fake
 events: no processes, no clock. Each row of spec §4's table in pyinit's mode and in TrivialRC
-mode (`compat=True`), then what a stop signal, the timeout and halt items do to the status."""
+mode (`compat=True`: TrcWaitPolicy), then what a stop signal, the timeout and halt items do
+to the status."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pyinit.status import TIMEOUT
-from pyinit.waitpolicy import WaitPolicy, after_halt
+from pyinit.waitpolicy import TrcWaitPolicy, WaitPolicy, after_halt
 
 pytestmark = pytest.mark.timeout(30)  # every test here: pure, milliseconds
 
@@ -27,7 +28,8 @@ Event = tuple[str, int] | tuple[str, int, int]
 def policy(name: str, *, compat: bool = False, async_tasks: int = 0,
            foreground: bool = True) -> WaitPolicy:
     """A WaitPolicy as stages.run makes it; with no foreground sequence it says so at once."""
-    p = WaitPolicy(name, compat=compat, async_tasks=async_tasks, foreground=foreground)
+    rules = TrcWaitPolicy if compat else WaitPolicy
+    p = rules(name, async_tasks=async_tasks, foreground=foreground)
     if not foreground:
         p.foreground_absent()
     return p
