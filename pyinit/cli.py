@@ -118,8 +118,11 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
 
 def answer_only(opts: dict[str, object]) -> str | None:
     """The text of --help, --version or --license when one was asked for (the first wins)."""
-    for flag, text in (("help", USAGE), ("version", f"pyinit {__version__}\n"),
-                       ("license", LICENSE)):
+    for flag, text in (
+        ("help", USAGE),
+        ("version", f"pyinit {__version__}\n"),
+        ("license", LICENSE),
+    ):
         if opts.get(flag):
             return text
     return None
@@ -133,10 +136,15 @@ def run(plan: Plan, environ: Mapping[str, str]) -> int:
     from pyinit.sink import Sink
 
     sinks = {1: Sink(1), 2: Sink(2)}
-    log = Log(lambda stream, data: sinks[stream].write(data, own=True), name=plan.self_name,
-              verbosity=plan.verbosity, json=plan.log_json,
-              split_streams=plan.mode.log_split_streams, main_pid=os.getpid(),
-              notes_are_debug=plan.mode.notes_are_debug)
+    log = Log(
+        lambda stream, data: sinks[stream].write(data, own=True),
+        name=plan.self_name,
+        verbosity=plan.verbosity,
+        json=plan.log_json,
+        split_streams=plan.mode.log_split_streams,
+        main_pid=os.getpid(),
+        notes_are_debug=plan.mode.notes_are_debug,
+    )
     for warning in plan.warnings:
         log.warn(warning)
     _become_init(plan, log)

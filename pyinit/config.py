@@ -48,9 +48,26 @@ LEFTOVER_INFIXES = (".dpkg-", ".rpm")
 class TaskSettings(Record):
     """How one task is supervised and started (the `[defaults]`/`[task.NAME]` keys)."""
 
-    __slots__ = ("cwd", "env", "grace", "group", "max_restarts", "no_restart_code", "pid_file",
-                 "prefix", "restart", "restart_delay", "restart_max_delay", "restart_reset",
-                 "restart_window", "signal_target", "signals", "stop_signal", "type", "user")
+    __slots__ = (
+        "cwd",
+        "env",
+        "grace",
+        "group",
+        "max_restarts",
+        "no_restart_code",
+        "pid_file",
+        "prefix",
+        "restart",
+        "restart_delay",
+        "restart_max_delay",
+        "restart_reset",
+        "restart_window",
+        "signal_target",
+        "signals",
+        "stop_signal",
+        "type",
+        "user",
+    )
     restart: str
     restart_delay: float
     restart_max_delay: float
@@ -59,32 +76,59 @@ class TaskSettings(Record):
     restart_window: float
     no_restart_code: int
     stop_signal: int
-    grace: float                 # math.inf: never SIGKILL
-    signals: frozenset[int] | None   # the forwarded signals it gets; None: all
-    signal_target: str           # "group" (its process group) or "pid" (its pid only)
+    grace: float  # math.inf: never SIGKILL
+    signals: frozenset[int] | None  # the forwarded signals it gets; None: all
+    signal_target: str  # "group" (its process group) or "pid" (its pid only)
     user: str | None
     group: str | None
     cwd: str | None
     env: tuple[tuple[str, str], ...]
     prefix: str | None
-    type: str                    # "simple" or "forking"
-    pid_file: str | None         # where a forking task's daemon writes its pid
+    type: str  # "simple" or "forking"
+    pid_file: str | None  # where a forking task's daemon writes its pid
 
-    def __init__(self, *, restart: str = "never", restart_delay: float = 1.0,
-                 restart_max_delay: float = 30.0, restart_reset: float = 10.0,
-                 max_restarts: int = 5, restart_window: float = 60.0,
-                 no_restart_code: int = 125, stop_signal: int = SIGTERM,
-                 grace: float = DEFAULT_GRACE, signals: frozenset[int] | None = None,
-                 signal_target: str = "group", user: str | None = None,
-                 group: str | None = None, cwd: str | None = None,
-                 env: tuple[tuple[str, str], ...] = (), prefix: str | None = None,
-                 type: str = "simple", pid_file: str | None = None) -> None:
-        self._set(restart=restart, restart_delay=restart_delay,
-                  restart_max_delay=restart_max_delay, restart_reset=restart_reset,
-                  max_restarts=max_restarts, restart_window=restart_window,
-                  no_restart_code=no_restart_code, stop_signal=stop_signal, grace=grace,
-                  signals=signals, signal_target=signal_target, user=user, group=group,
-                  cwd=cwd, env=env, prefix=prefix, type=type, pid_file=pid_file)
+    def __init__(
+        self,
+        *,
+        restart: str = "never",
+        restart_delay: float = 1.0,
+        restart_max_delay: float = 30.0,
+        restart_reset: float = 10.0,
+        max_restarts: int = 5,
+        restart_window: float = 60.0,
+        no_restart_code: int = 125,
+        stop_signal: int = SIGTERM,
+        grace: float = DEFAULT_GRACE,
+        signals: frozenset[int] | None = None,
+        signal_target: str = "group",
+        user: str | None = None,
+        group: str | None = None,
+        cwd: str | None = None,
+        env: tuple[tuple[str, str], ...] = (),
+        prefix: str | None = None,
+        type: str = "simple",
+        pid_file: str | None = None,
+    ) -> None:
+        self._set(
+            restart=restart,
+            restart_delay=restart_delay,
+            restart_max_delay=restart_max_delay,
+            restart_reset=restart_reset,
+            max_restarts=max_restarts,
+            restart_window=restart_window,
+            no_restart_code=no_restart_code,
+            stop_signal=stop_signal,
+            grace=grace,
+            signals=signals,
+            signal_target=signal_target,
+            user=user,
+            group=group,
+            cwd=cwd,
+            env=env,
+            prefix=prefix,
+            type=type,
+            pid_file=pid_file,
+        )
 
     def replace(self, **changes: object) -> TaskSettings:
         return TaskSettings(**self._changed(changes))  # type: ignore[arg-type]
@@ -94,14 +138,15 @@ class Item(Record):
     """One thing to run: a stage file, a `-B/-D/-F/-H` string, or the main command."""
 
     __slots__ = ("argv", "how", "label", "name", "stage")
-    stage: str        # boot | async | sync | halt | main
-    name: str         # the task name: prefixes, pyinit.toml, PYINIT_TASK
-    how: str          # EXEC, BASH_FILE or BASH_CODE
+    stage: str  # boot | async | sync | halt | main
+    name: str  # the task name: prefixes, pyinit.toml, PYINIT_TASK
+    how: str  # EXEC, BASH_FILE or BASH_CODE
     argv: tuple[str, ...]  # EXEC: the argv; BASH_FILE: (path,); BASH_CODE: (code,)
-    label: str        # what the log lines show: the path, the code, or the args joined
+    label: str  # what the log lines show: the path, the code, or the args joined
 
-    def __init__(self, *, stage: str, name: str, how: str, argv: tuple[str, ...],
-                 label: str) -> None:
+    def __init__(
+        self, *, stage: str, name: str, how: str, argv: tuple[str, ...], label: str
+    ) -> None:
         self._set(stage=stage, name=name, how=how, argv=argv, label=label)
 
     @property
@@ -114,12 +159,37 @@ class Item(Record):
 class Plan(Record):
     """The whole run, decided before anything starts."""
 
-    __slots__ = ("action", "args", "async_items", "boot", "defaults", "halt",
-                 "halt_timeout", "log_json", "main", "mode", "pdeathsig", "prefix", "prefix_main",
-                 "remap", "rewrite", "self_name", "skipped", "sources",
-                 "start_dir", "sync", "tasks", "termination_log", "timeout", "tini_style",
-                 "verbosity", "wait", "warnings", "workdir")
-    action: str                      # run | check
+    __slots__ = (
+        "action",
+        "args",
+        "async_items",
+        "boot",
+        "defaults",
+        "halt",
+        "halt_timeout",
+        "log_json",
+        "main",
+        "mode",
+        "pdeathsig",
+        "prefix",
+        "prefix_main",
+        "remap",
+        "rewrite",
+        "self_name",
+        "skipped",
+        "sources",
+        "start_dir",
+        "sync",
+        "tasks",
+        "termination_log",
+        "timeout",
+        "tini_style",
+        "verbosity",
+        "wait",
+        "warnings",
+        "workdir",
+    )
+    action: str  # run | check
     workdir: str
     boot: tuple[Item, ...]
     async_items: tuple[Item, ...]
@@ -127,26 +197,26 @@ class Plan(Record):
     halt: tuple[Item, ...]
     main: Item | None
     wait: str
-    mode: Mode                       # pyinit's own, or TrivialRC's (mode.py)
-    self_name: str                   # the name in log lines (SELF_NAME)
+    mode: Mode  # pyinit's own, or TrivialRC's (mode.py)
+    self_name: str  # the name in log lines (SELF_NAME)
     verbosity: int
     log_json: bool
     prefix: str
     prefix_main: bool
     timeout: float | None
     halt_timeout: float
-    rewrite: dict[int, int]          # received signal -> forwarded signal (0 = drop)
-    remap: frozenset[int]            # tini -e: statuses that become 0
+    rewrite: dict[int, int]  # received signal -> forwarded signal (0 = drop)
+    remap: frozenset[int]  # tini -e: statuses that become 0
     pdeathsig: int
     defaults: TaskSettings
-    tasks: dict[str, TaskSettings]   # per task name, defaults applied
-    sources: dict[str, str]          # setting -> where it came from
-    skipped: tuple[tuple[str, str], ...]   # (path, why) of stage-file look-alikes not run
-    args: tuple[str, ...]            # the command line's item words, for boot's `set --`
-    termination_log: str             # where the reason for the end goes, if that file exists
-    start_dir: str                   # pyinit's directory at start: where tasks start
-    tini_style: bool                 # a main command only: its lifetime is its own (no grace)
-    warnings: tuple[str, ...]        # said at start, and by --check (which then exits 1)
+    tasks: dict[str, TaskSettings]  # per task name, defaults applied
+    sources: dict[str, str]  # setting -> where it came from
+    skipped: tuple[tuple[str, str], ...]  # (path, why) of stage-file look-alikes not run
+    args: tuple[str, ...]  # the command line's item words, for boot's `set --`
+    termination_log: str  # where the reason for the end goes, if that file exists
+    start_dir: str  # pyinit's directory at start: where tasks start
+    tini_style: bool  # a main command only: its lifetime is its own (no grace)
+    warnings: tuple[str, ...]  # said at start, and by --check (which then exits 1)
 
     def __init__(self, **fields: object) -> None:
         self._set(**fields)
@@ -172,38 +242,73 @@ class Plan(Record):
 
 #: long option -> (key, kind). kind: "flag", "count", "value" or "list".
 LONG_OPTIONS: dict[str, tuple[str, str]] = {
-    "workdir": ("workdir", "value"), "wait": ("wait", "value"),
-    "restart": ("restart", "value"), "restart-delay": ("restart_delay", "value"),
-    "max-restarts": ("max_restarts", "value"), "grace": ("grace", "value"),
-    "stop-signal": ("stop_signal", "value"), "timeout": ("timeout", "value"),
-    "halt-timeout": ("halt_timeout", "value"), "prefix": ("prefix", "value"),
-    "prefix-main": ("prefix_main", "flag"), "log-format": ("log_format", "value"),
-    "rewrite": ("rewrite", "list"), "single-child": ("single_child", "flag"),
-    "compat": ("compat", "value"), "check": ("check", "flag"), "version": ("version", "flag"),
-    "help": ("help", "flag"), "verbose": ("verbose", "count"), "quiet": ("quiet", "flag"),
-    "remap-exit": ("remap", "list"), "pdeathsig": ("pdeathsig", "value"),
-    "subreaper": ("subreaper", "flag"), "license": ("license", "flag"),
+    "workdir": ("workdir", "value"),
+    "wait": ("wait", "value"),
+    "restart": ("restart", "value"),
+    "restart-delay": ("restart_delay", "value"),
+    "max-restarts": ("max_restarts", "value"),
+    "grace": ("grace", "value"),
+    "stop-signal": ("stop_signal", "value"),
+    "timeout": ("timeout", "value"),
+    "halt-timeout": ("halt_timeout", "value"),
+    "prefix": ("prefix", "value"),
+    "prefix-main": ("prefix_main", "flag"),
+    "log-format": ("log_format", "value"),
+    "rewrite": ("rewrite", "list"),
+    "single-child": ("single_child", "flag"),
+    "compat": ("compat", "value"),
+    "check": ("check", "flag"),
+    "version": ("version", "flag"),
+    "help": ("help", "flag"),
+    "verbose": ("verbose", "count"),
+    "quiet": ("quiet", "flag"),
+    "remap-exit": ("remap", "list"),
+    "pdeathsig": ("pdeathsig", "value"),
+    "subreaper": ("subreaper", "flag"),
+    "license": ("license", "flag"),
     "show-env": ("show_env", "flag"),
-    "boot": ("B", "list"), "background": ("D", "list"), "foreground": ("F", "list"),
+    "boot": ("B", "list"),
+    "background": ("D", "list"),
+    "foreground": ("F", "list"),
     "halt": ("H", "list"),
 }
 #: short option -> long option. tini's -s -g -e -p -l and dumb-init's -c -r keep their meanings.
 SHORT_OPTIONS = {
-    "w": "workdir", "B": "boot", "D": "background", "F": "foreground", "H": "halt",
-    "v": "verbose", "q": "quiet", "c": "single-child", "r": "rewrite", "h": "help",
-    "s": "subreaper", "g": "kill-process-group", "e": "remap-exit", "p": "pdeathsig",
-    "l": "license", "V": "version",
+    "w": "workdir",
+    "B": "boot",
+    "D": "background",
+    "F": "foreground",
+    "H": "halt",
+    "v": "verbose",
+    "q": "quiet",
+    "c": "single-child",
+    "r": "rewrite",
+    "h": "help",
+    "s": "subreaper",
+    "g": "kill-process-group",
+    "e": "remap-exit",
+    "p": "pdeathsig",
+    "l": "license",
+    "V": "version",
 }
 LONG_OPTIONS["kill-process-group"] = ("kill_group", "flag")  # tini -g: already pyinit's default
 
 #: Settings that an environment variable can give (command line still wins).
 ENV_OPTIONS = {
-    "wait": "RC_WAIT_POLICY", "workdir": "RC_WORK_DIR", "restart": "PYINIT_RESTART",
-    "restart_delay": "PYINIT_RESTART_DELAY", "max_restarts": "PYINIT_MAX_RESTARTS",
-    "grace": "PYINIT_GRACE", "stop_signal": "PYINIT_STOP_SIGNAL", "timeout": "PYINIT_TIMEOUT",
-    "halt_timeout": "PYINIT_HALT_TIMEOUT", "prefix": "PYINIT_PREFIX",
-    "log_format": "PYINIT_LOG_FORMAT", "compat": "PYINIT_COMPAT",
-    "rewrite": "PYINIT_REWRITE", "single_child": "PYINIT_SINGLE_CHILD",
+    "wait": "RC_WAIT_POLICY",
+    "workdir": "RC_WORK_DIR",
+    "restart": "PYINIT_RESTART",
+    "restart_delay": "PYINIT_RESTART_DELAY",
+    "max_restarts": "PYINIT_MAX_RESTARTS",
+    "grace": "PYINIT_GRACE",
+    "stop_signal": "PYINIT_STOP_SIGNAL",
+    "timeout": "PYINIT_TIMEOUT",
+    "halt_timeout": "PYINIT_HALT_TIMEOUT",
+    "prefix": "PYINIT_PREFIX",
+    "log_format": "PYINIT_LOG_FORMAT",
+    "compat": "PYINIT_COMPAT",
+    "rewrite": "PYINIT_REWRITE",
+    "single_child": "PYINIT_SINGLE_CHILD",
     "prefix_main": "PYINIT_PREFIX_MAIN",
 }
 
@@ -220,7 +325,7 @@ def parse_args(argv: list[str]) -> tuple[dict[str, object], list[str], list[tupl
     while i < len(argv):
         word = argv[i]
         if word == "--":
-            return opts, argv[i + 1:], items
+            return opts, argv[i + 1 :], items
         if not word.startswith("-") or word == "-":
             return opts, argv[i:], items
         if word.startswith("--"):
@@ -252,7 +357,7 @@ def parse_args(argv: list[str]) -> tuple[dict[str, object], list[str], list[tupl
             key, kind = LONG_OPTIONS[SHORT_OPTIONS[letter]]
             if kind in ("value", "list"):
                 if j + 1 < len(word):
-                    value = word[j + 1:]
+                    value = word[j + 1 :]
                 elif i + 1 < len(argv):
                     i += 1
                     value = argv[i]
@@ -266,8 +371,9 @@ def parse_args(argv: list[str]) -> tuple[dict[str, object], list[str], list[tupl
     return opts, [], items
 
 
-def _store(opts: dict[str, object], items: list[tuple[str, str]], key: str, kind: str,
-           value: str) -> None:
+def _store(
+    opts: dict[str, object], items: list[tuple[str, str]], key: str, kind: str, value: str
+) -> None:
     if key in ("B", "D", "F", "H"):
         items.append((key, value))
     elif kind == "list":
@@ -287,8 +393,10 @@ def _store(opts: dict[str, object], items: list[tuple[str, str]], key: str, kind
 # ---------------------------------------------------------------------------------------------
 # Values
 
-def _number(text: str, what: str, *, integer: bool = False, minimum: float = 0,
-            infinite: bool = False) -> float:
+
+def _number(
+    text: str, what: str, *, integer: bool = False, minimum: float = 0, infinite: bool = False
+) -> float:
     """A number from the command line or the environment. `infinite`: `inf` is allowed (a
     grace of `inf` means "never SIGKILL")."""
     try:
@@ -333,8 +441,9 @@ def _signal_set(value: object, what: str) -> frozenset[int] | None:
         return None
     if value == "none":
         return frozenset()
-    if not isinstance(value, list) or not all(isinstance(v, str | int) and
-                                              not isinstance(v, bool) for v in value):
+    if not isinstance(value, list) or not all(
+        isinstance(v, str | int) and not isinstance(v, bool) for v in value
+    ):
         raise ConfigError(f'{what}: expected "all", "none" or a list of signals, got {value!r}')
     return frozenset(_signal(str(v), what) for v in value)
 
@@ -353,6 +462,7 @@ def _rewrite(words: list[str], what: str) -> dict[int, int]:
 
 # ---------------------------------------------------------------------------------------------
 # The work directory
+
 
 def _leftover(filename: str) -> str | None:
     """Why a stage-file look-alike is skipped, or None to run it."""
@@ -387,8 +497,10 @@ def discover(workdir: str, stage: str, skipped: list[tuple[str, str]]) -> list[s
     """`trc.STAGE.*` and `trc.d/STAGE.*`, together in bytewise path order (TrivialRC's `ls`
     under the C locale, without its word splitting)."""
     found: list[str] = []
-    for directory, prefix in ((workdir, f"trc.{stage}."), (os.path.join(workdir, "trc.d"),
-                                                           f"{stage}.")):
+    for directory, prefix in (
+        (workdir, f"trc.{stage}."),
+        (os.path.join(workdir, "trc.d"), f"{stage}."),
+    ):
         try:
             names = os.listdir(directory)
         except (FileNotFoundError, NotADirectoryError):
@@ -420,7 +532,7 @@ def _near_misses(root: str) -> list[str]:
         except OSError:  # no trc.d, or unreadable: discover() says so where it matters
             continue
         for filename in names:
-            name = filename[len(lead):]
+            name = filename[len(lead) :]
             if not filename.startswith(lead) or name == "d" or _leftover(filename):
                 continue
             if any(name.startswith(f"{stage}.") for stage in STAGES):
@@ -428,9 +540,11 @@ def _near_misses(root: str) -> list[str]:
             guess = _stage_name_guess(name)
             path = os.path.join(directory, filename)
             if guess is not None and not os.path.isdir(path):
-                warnings.append(f"{path}: matches no stage, so it does not run (did you mean "
-                                f"{lead}{guess}? stage files are named boot.*, async.*, "
-                                f"sync.* or halt.*)")
+                warnings.append(
+                    f"{path}: matches no stage, so it does not run (did you mean "
+                    f"{lead}{guess}? stage files are named boot.*, async.*, "
+                    f"sync.* or halt.*)"
+                )
     return warnings
 
 
@@ -441,7 +555,7 @@ def _stage_name_guess(name: str) -> str | None:
     for stage in STAGES:
         at = lower.find(stage)
         if at >= 0:
-            rest = (name[:at] + name[at + len(stage):]).strip("-_. ")
+            rest = (name[:at] + name[at + len(stage) :]).strip("-_. ")
             return f"{stage}.{rest or 'NAME'}"
     return None
 
@@ -450,8 +564,9 @@ def _file_item(stage: str, path: str) -> Item:
     """An executable file runs directly; a non-executable one is sourced by bash, unless its
     shebang names another interpreter, which then runs it (spec §3)."""
     base = os.path.basename(path)
-    name = base[len("trc.") + len(stage) + 1:] if base.startswith("trc.") else \
-        base[len(stage) + 1:]
+    name = (
+        base[len("trc.") + len(stage) + 1 :] if base.startswith("trc.") else base[len(stage) + 1 :]
+    )
     try:
         st = os.stat(path)
     except OSError as e:
@@ -460,8 +575,10 @@ def _file_item(stage: str, path: str) -> Item:
     mode = st.st_mode
     first = _first_line(path)
     if first.endswith(b"\r\n"):
-        raise ConfigError(f"{path}: its lines end with CR (a CRLF file?): bash and the kernel "
-                          f"would see the CR as part of each line (fix: sed -i 's/\\r$//' {path})")
+        raise ConfigError(
+            f"{path}: its lines end with CR (a CRLF file?): bash and the kernel "
+            f"would see the CR as part of each line (fix: sed -i 's/\\r$//' {path})"
+        )
     # An executable needs a `#!` line or to be a binary; a TrivialRC stage file that merely has
     # its exec bit set is still bash to source (execve would fail with ENOEXEC).
     if mode & 0o111 and first.startswith((b"#!", b"\x7fELF")):
@@ -492,11 +609,15 @@ def check_file_safe(path: str, st: os.stat_result) -> None:
     shown = f"{path} -> {target}" if target != path else path
     if writable:
         who = {0o020: "its group", 0o002: "others"}.get(writable, "its group and others")
-        raise ConfigError(f"{shown}: writable by {who}, so pyinit refuses it (fix: chmod go-w "
-                          f"{shlex.quote(target)})")
+        raise ConfigError(
+            f"{shown}: writable by {who}, so pyinit refuses it (fix: chmod go-w "
+            f"{shlex.quote(target)})"
+        )
     owner = "root" if os.geteuid() == 0 else str(os.geteuid())
-    raise ConfigError(f"{shown}: owned by another user (uid {st.st_uid}), so pyinit refuses it "
-                      f"(fix: chown {owner} {shlex.quote(target)})")
+    raise ConfigError(
+        f"{shown}: owned by another user (uid {st.st_uid}), so pyinit refuses it "
+        f"(fix: chown {owner} {shlex.quote(target)})"
+    )
 
 
 def _first_line(path: str) -> bytes:
@@ -514,8 +635,9 @@ def _foreign_shebang(first: bytes) -> tuple[str, ...]:
     words = first[2:].decode(errors="surrogateescape").split()
     if not words:
         return ()
-    program = os.path.basename(words[1] if os.path.basename(words[0]) == "env" and
-                               len(words) > 1 else words[0])
+    program = os.path.basename(
+        words[1] if os.path.basename(words[0]) == "env" and len(words) > 1 else words[0]
+    )
     if program in ("bash", "sh"):
         return ()
     # Linux passes everything after the interpreter as one argument (execve(2)).
@@ -526,11 +648,24 @@ def _foreign_shebang(first: bytes) -> tuple[str, ...]:
 # pyinit.toml
 
 TASK_KEYS = {
-    "restart": "restart", "restart_delay": "seconds", "restart_max_delay": "seconds",
-    "restart_reset": "seconds", "max_restarts": "count", "restart_window": "seconds",
-    "no_restart_code": "code", "stop_signal": "signal", "grace": "grace", "signals": "signals",
-    "signal_target": "target", "user": "name", "group": "name", "cwd": "path", "env": "table",
-    "prefix": "text", "type": "type", "pid_file": "path",
+    "restart": "restart",
+    "restart_delay": "seconds",
+    "restart_max_delay": "seconds",
+    "restart_reset": "seconds",
+    "max_restarts": "count",
+    "restart_window": "seconds",
+    "no_restart_code": "code",
+    "stop_signal": "signal",
+    "grace": "grace",
+    "signals": "signals",
+    "signal_target": "target",
+    "user": "name",
+    "group": "name",
+    "cwd": "path",
+    "env": "table",
+    "prefix": "text",
+    "type": "type",
+    "pid_file": "path",
 }
 
 
@@ -553,8 +688,12 @@ def _toml_settings(table: object, where: str, start_dir: str) -> dict[str, objec
             if kind == "grace" and value in ("inf", math.inf):  # never SIGKILL
                 fields[key] = math.inf
                 continue
-            if (isinstance(value, bool) or not isinstance(value, int | float) or value < 0
-                    or not math.isfinite(value)):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or value < 0
+                or not math.isfinite(value)
+            ):
                 raise ConfigError(f"{at}: expected a number of seconds >= 0, got {value!r}")
             fields[key] = float(value)
         elif kind == "signals":
@@ -568,8 +707,10 @@ def _toml_settings(table: object, where: str, start_dir: str) -> dict[str, objec
             fields[key] = _signal(str(value), at)
         elif kind == "table":
             if not isinstance(value, dict):
-                raise ConfigError(f"{at}: expected a table of strings "
-                                  f"({key} = {{ NAME = \"value\" }}), got {value!r}")
+                raise ConfigError(
+                    f"{at}: expected a table of strings "
+                    f'({key} = {{ NAME = "value" }}), got {value!r}'
+                )
             for name, text in value.items():  # numbers too, as compose takes them
                 if isinstance(text, bool) or not isinstance(text, str | int | float):
                     raise ConfigError(f"{at}.{name}: expected a string, got {text!r}")
@@ -606,11 +747,15 @@ def check_prefix(fmt: str, what: str) -> str:
             raise ValueError("width")
         rendered = fmt.format(name="n" * 64, pid=4194304, stage="async", time="0" * 19)
     except (KeyError, IndexError, ValueError, AttributeError):
-        raise ConfigError(f"{what}: expected a prefix format using {{name}} {{pid}} {{stage}} "
-                          f"{{time}}, got {fmt!r}") from None
+        raise ConfigError(
+            f"{what}: expected a prefix format using {{name}} {{pid}} {{stage}} "
+            f"{{time}}, got {fmt!r}"
+        ) from None
     if len(rendered) > PREFIX_LIMIT:
-        raise ConfigError(f"{what}: the prefix would be {len(rendered)} bytes long; at most "
-                          f"{PREFIX_LIMIT} are allowed")
+        raise ConfigError(
+            f"{what}: the prefix would be {len(rendered)} bytes long; at most "
+            f"{PREFIX_LIMIT} are allowed"
+        )
     return fmt
 
 
@@ -637,20 +782,26 @@ def _check_account(key: str, value: str, at: str) -> None:
     # spawn): say so now rather than fail at the first start with EPERM.
     own = os.geteuid() if key == "user" else os.getegid()
     if os.geteuid() != 0 and number != own:
-        raise ConfigError(f"{at}: pyinit runs as uid {os.geteuid()}, not root, so it cannot "
-                          f"switch to {key} {value!r} ({'uid' if key == 'user' else 'gid'} "
-                          f"{number}); drop the key or run pyinit as root")
+        raise ConfigError(
+            f"{at}: pyinit runs as uid {os.geteuid()}, not root, so it cannot "
+            f"switch to {key} {value!r} ({'uid' if key == 'user' else 'gid'} "
+            f"{number}); drop the key or run pyinit as root"
+        )
 
 
 def _unknown_top_level(toml_path: str, key: str, value: object) -> str:
     """The error for a top-level key or table other than [defaults] and [task.NAME]: a task
     setting written above every table (`restart = "always"`) says where it belongs."""
     if key in TASK_KEYS and not isinstance(value, dict):
-        return (f"{toml_path}: {key} at the top level: task settings go in [defaults] (every "
-                f"task) or [task.NAME] (one task)")
+        return (
+            f"{toml_path}: {key} at the top level: task settings go in [defaults] (every "
+            f"task) or [task.NAME] (one task)"
+        )
     if not isinstance(value, dict):
-        return (f"{toml_path}: unknown key {key} at the top level (expected the tables "
-                f"[defaults] and [task.NAME])")
+        return (
+            f"{toml_path}: unknown key {key} at the top level (expected the tables "
+            f"[defaults] and [task.NAME])"
+        )
     return f"{toml_path}: unknown table [{key}] (expected [defaults] and [task.NAME])"
 
 
@@ -661,13 +812,18 @@ def _unknown_task(toml_path: str, name: str, names: set[str]) -> str:
     close = difflib.get_close_matches(name, sorted(names), n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     known = ", ".join(sorted(names)) or "none"
-    return (f"{toml_path}: [task.{name}]: no task named {name!r} in this run{hint}; "
-            f"ignored (tasks: {known})")
+    return (
+        f"{toml_path}: [task.{name}]: no task named {name!r} in this run{hint}; "
+        f"ignored (tasks: {known})"
+    )
 
 
 def _changed_fields(settings: TaskSettings, defaults: TaskSettings) -> dict[str, object]:
-    return {k: getattr(settings, k) for k in settings.__slots__
-            if getattr(settings, k) != getattr(defaults, k)}
+    return {
+        k: getattr(settings, k)
+        for k in settings.__slots__
+        if getattr(settings, k) != getattr(defaults, k)
+    }
 
 
 def _checked(settings: TaskSettings, where: str, max_given: bool = True) -> TaskSettings:
@@ -676,8 +832,10 @@ def _checked(settings: TaskSettings, where: str, max_given: bool = True) -> Task
     if not max_given and settings.restart_max_delay < settings.restart_delay:
         return settings.replace(restart_max_delay=settings.restart_delay)
     if settings.restart_max_delay < settings.restart_delay:
-        raise ConfigError(f"{where}: restart_max_delay ({settings.restart_max_delay:g}) is "
-                          f"below restart_delay ({settings.restart_delay:g})")
+        raise ConfigError(
+            f"{where}: restart_max_delay ({settings.restart_max_delay:g}) is "
+            f"below restart_delay ({settings.restart_delay:g})"
+        )
     return settings
 
 
@@ -703,8 +861,13 @@ def read_toml(path: str) -> dict[str, object]:
 # ---------------------------------------------------------------------------------------------
 # Putting it together
 
-def load(argv: list[str], environ: Mapping[str, str], program: str = "pyinit",
-         start_dir: str | None = None) -> Plan:
+
+def load(
+    argv: list[str],
+    environ: Mapping[str, str],
+    program: str = "pyinit",
+    start_dir: str | None = None,
+) -> Plan:
     """The Plan for `argv` (without the program name) under `environ`, with relative paths
     taken from `start_dir` (default: the current directory). Raises PyinitError."""
     opts, command, item_words = parse_args(argv)
@@ -745,8 +908,11 @@ def load(argv: list[str], environ: Mapping[str, str], program: str = "pyinit",
         verbosity = min(3, 1 + count)
     if opts.get("quiet"):
         verbosity = 0
-    sources["verbosity"] = "command line" if count or opts.get("quiet") else (
-        "RC_VERBOSE" if environ.get("RC_VERBOSE") == "true" else "default")
+    sources["verbosity"] = (
+        "command line"
+        if count or opts.get("quiet")
+        else ("RC_VERBOSE" if environ.get("RC_VERBOSE") == "true" else "default")
+    )
 
     workdir = setting("workdir") or start_dir
     # Where the files are: pyinit leaves its start directory once it runs (so that it can be
@@ -759,19 +925,25 @@ def load(argv: list[str], environ: Mapping[str, str], program: str = "pyinit",
     if sources["workdir"] == "RC_WORK_DIR" and not os.path.isdir(root):
         # A warning, not -w's error: TrivialRC ran with a missing RC_WORK_DIR, and an image
         # may set it for a volume that is not always mounted.
-        warnings.append(f"RC_WORK_DIR={workdir}: no such directory: no stage files or "
-                        f"pyinit.toml read")
+        warnings.append(
+            f"RC_WORK_DIR={workdir}: no such directory: no stage files or pyinit.toml read"
+        )
     if opts.get("show_env") and action != "check":
         raise UsageError("--show-env goes with --check (it shows the env values --check masks)")
-    wait = _choice(setting("wait", "wait_any") or "wait_any", WAIT_POLICIES,
-                   f"wait policy ({said_by('wait', '--wait')})")
-    log_format = _choice(setting("log_format", "text") or "text", LOG_FORMATS,
-                         said_by("log_format", "--log-format"))
+    wait = _choice(
+        setting("wait", "wait_any") or "wait_any",
+        WAIT_POLICIES,
+        f"wait policy ({said_by('wait', '--wait')})",
+    )
+    log_format = _choice(
+        setting("log_format", "text") or "text", LOG_FORMATS, said_by("log_format", "--log-format")
+    )
 
     timeout_text = setting("timeout")
     timeout = _number(timeout_text, said_by("timeout", "--timeout")) if timeout_text else None
-    halt_timeout = _number(setting("halt_timeout", "4") or "4",
-                           said_by("halt_timeout", "--halt-timeout"))
+    halt_timeout = _number(
+        setting("halt_timeout", "4") or "4", said_by("halt_timeout", "--halt-timeout")
+    )
     rewrite_words = opts.get("rewrite")
     rewrite_from = "--rewrite"
     if not rewrite_words and environ.get("PYINIT_REWRITE"):
@@ -799,9 +971,13 @@ def load(argv: list[str], environ: Mapping[str, str], program: str = "pyinit",
     fields = _toml_settings(document.get("defaults", {}), f"{toml_path}: defaults", start_dir)
     for key in fields:
         sources[f"defaults.{key}"] = toml_path
-    for key, kind in (("restart", "restart"), ("restart_delay", "seconds"),
-                      ("max_restarts", "count"), ("grace", "grace"),
-                      ("stop_signal", "signal")):
+    for key, kind in (
+        ("restart", "restart"),
+        ("restart_delay", "seconds"),
+        ("max_restarts", "count"),
+        ("grace", "grace"),
+        ("stop_signal", "signal"),
+    ):
         text = setting(key)
         if sources[key] == "default":
             del sources[key]
@@ -820,10 +996,14 @@ def load(argv: list[str], environ: Mapping[str, str], program: str = "pyinit",
     single_child = bool(opts.get("single_child")) or _env_flag(environ, "PYINIT_SINGLE_CHILD")
     if single_child:  # -c: every task's signals go to its pid only, unless its table says so
         fields["signal_target"] = "pid"
-        sources["defaults.signal_target"] = ("command line" if opts.get("single_child")
-                                             else "PYINIT_SINGLE_CHILD")
-    defaults = _checked(TaskSettings(**fields), "defaults",  # type: ignore[arg-type]
-                        max_given="restart_max_delay" in fields)
+        sources["defaults.signal_target"] = (
+            "command line" if opts.get("single_child") else "PYINIT_SINGLE_CHILD"
+        )
+    defaults = _checked(
+        TaskSettings(**fields),  # type: ignore[arg-type]
+        "defaults",
+        max_given="restart_max_delay" in fields,
+    )
 
     # The items, in run order within each stage: files first, then the command line's strings.
     skipped: list[tuple[str, str]] = []
@@ -837,14 +1017,26 @@ def load(argv: list[str], environ: Mapping[str, str], program: str = "pyinit",
     for letter, code in item_words:
         counters[letter] += 1
         stage = letters[letter]
-        staged[stage].append(Item(stage=stage, name=f"{letter}{counters[letter]}",
-                                  how=BASH_CODE, argv=(code,), label=code))
+        staged[stage].append(
+            Item(
+                stage=stage,
+                name=f"{letter}{counters[letter]}",
+                how=BASH_CODE,
+                argv=(code,),
+                label=code,
+            )
+        )
     main = None
     if command:
         if not command[0]:
             raise UsageError("the command is an empty string")
-        main = Item(stage="main", name=os.path.basename(command[0]) or command[0], how=EXEC,
-                    argv=tuple(command), label=" ".join(command))
+        main = Item(
+            stage="main",
+            name=os.path.basename(command[0]) or command[0],
+            how=EXEC,
+            argv=tuple(command),
+            label=" ".join(command),
+        )
 
     tasks: dict[str, TaskSettings] = {}
     names = {item.name for items in staged.values() for item in items}
@@ -875,35 +1067,56 @@ def load(argv: list[str], environ: Mapping[str, str], program: str = "pyinit",
             merged = dict(defaults.env)
             merged.update(dict(task_fields["env"]))  # type: ignore[call-overload]
             task_fields["env"] = tuple(merged.items())
-        tasks[name] = _checked(defaults.replace(**task_fields), f"{toml_path}: task.{name}",
-                               max_given="restart_max_delay" in task_fields or
-                               "restart_max_delay" in fields)
+        tasks[name] = _checked(
+            defaults.replace(**task_fields),
+            f"{toml_path}: task.{name}",
+            max_given="restart_max_delay" in task_fields or "restart_max_delay" in fields,
+        )
 
     for name, task_settings in [("", defaults), *sorted(tasks.items())]:
         cwd = task_settings.cwd
         if cwd and (not name or cwd != defaults.cwd) and not os.path.isdir(cwd):
             key = f"task.{name}.cwd" if name else "defaults.cwd"
-            warnings.append(f"{toml_path}: {key}: {cwd}: no such directory (the task will "
-                            f"fail to start unless a boot item makes it)")
+            warnings.append(
+                f"{toml_path}: {key}: {cwd}: no such directory (the task will "
+                f"fail to start unless a boot item makes it)"
+            )
 
     # tini's rule for a lone command: its lifetime is its own. After the stop signal pyinit
     # waits for it as long as it runs, unless a grace was given (then SIGKILL after it).
-    tini_style = (main is not None and not any(staged.values())
-                  and not os.path.exists(toml_path))
+    tini_style = main is not None and not any(staged.values()) and not os.path.exists(toml_path)
     if tini_style and "defaults.grace" not in sources:
         defaults = defaults.replace(grace=math.inf)
         sources["defaults.grace"] = TINI_GRACE
 
     plan = Plan(
-        action=action, workdir=workdir, start_dir=start_dir, tini_style=tini_style,
+        action=action,
+        workdir=workdir,
+        start_dir=start_dir,
+        tini_style=tini_style,
         warnings=tuple(warnings),
         boot=tuple(staged["boot"]),
-        async_items=tuple(staged["async"]), sync=tuple(staged["sync"]),
-        halt=tuple(staged["halt"]), main=main, wait=wait, mode=mode, self_name=self_name,
-        verbosity=verbosity, log_json=log_format == "json", prefix=prefix,
-        prefix_main=prefix_main, timeout=timeout, halt_timeout=halt_timeout, rewrite=rewrite,
-        remap=remap, pdeathsig=pdeathsig, defaults=defaults,
-        tasks=tasks, sources=sources, skipped=tuple(skipped), args=tuple(argv),
+        async_items=tuple(staged["async"]),
+        sync=tuple(staged["sync"]),
+        halt=tuple(staged["halt"]),
+        main=main,
+        wait=wait,
+        mode=mode,
+        self_name=self_name,
+        verbosity=verbosity,
+        log_json=log_format == "json",
+        prefix=prefix,
+        prefix_main=prefix_main,
+        timeout=timeout,
+        halt_timeout=halt_timeout,
+        rewrite=rewrite,
+        remap=remap,
+        pdeathsig=pdeathsig,
+        defaults=defaults,
+        tasks=tasks,
+        sources=sources,
+        skipped=tuple(skipped),
+        args=tuple(argv),
         # Kubernetes mounts /dev/termination-log into every container (spec §9).
         termination_log=environ.get("PYINIT_TERMINATION_LOG") or "/dev/termination-log",
     )
@@ -915,10 +1128,15 @@ def _check_runnable(plan: Plan, environ: Mapping[str, str]) -> None:
     """Refuse before starting anything what could only fail later (spec §8)."""
     # TrivialRC with nothing to do just ends (status 0); pyinit says what is missing.
     if not plan.mode.empty_plan_ok and not any(True for _ in plan.items()):
-        raise UsageError("nothing to run: give a command, or stage files in the work directory "
-                         f"({plan.workdir}); see --help")
-    needs_bash = [item for item in plan.items()
-                  if item.how != EXEC or (plan.mode.main_via_bash and item.stage == "main")]
+        raise UsageError(
+            "nothing to run: give a command, or stage files in the work directory "
+            f"({plan.workdir}); see --help"
+        )
+    needs_bash = [
+        item
+        for item in plan.items()
+        if item.how != EXEC or (plan.mode.main_via_bash and item.stage == "main")
+    ]
     if needs_bash and find_program("bash", environ) is None:
         raise ConfigError(f"{needs_bash[0].label}: needs bash to run, and bash is not on PATH")
 

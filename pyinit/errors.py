@@ -11,8 +11,12 @@ class PyinitError(Exception):
         text = super().__str__()
         if text.isprintable():
             return text
-        return "".join(repr(c)[1:-1] if (ord(c) < 32 and c != "\t") or 127 <= ord(c) < 160
-                       or c in "\u2028\u2029" else c for c in text)
+        return "".join(
+            repr(c)[1:-1]
+            if (ord(c) < 32 and c != "\t") or 127 <= ord(c) < 160 or c in "\u2028\u2029"
+            else c
+            for c in text
+        )
 
 
 class UsageError(PyinitError):

@@ -51,7 +51,7 @@ class Route(Record):
 
     __slots__ = ("allowed", "group", "pid")
     pid: int
-    group: bool                     # its process group (True) or its pid only
+    group: bool  # its process group (True) or its pid only
     allowed: frozenset[int] | None  # the signals it gets; None: all of them
 
     def __init__(self, pid: int, group: bool, allowed: frozenset[int] | None) -> None:
@@ -65,19 +65,26 @@ class Router:
     """The handler's view of the run. The loop writes whole values; the handler reads them,
     and writes only `stopping` and `first_stop`."""
 
-    __slots__ = ("first_stop", "foreground", "owner", "rewrite", "routes", "stop_signals",
-                 "stopping")
+    __slots__ = (
+        "first_stop",
+        "foreground",
+        "owner",
+        "rewrite",
+        "routes",
+        "stop_signals",
+        "stopping",
+    )
 
     def __init__(self) -> None:
         self.routes: tuple[Route, ...] = ()
-        self.foreground = 0                  # the pid of the foreground item, 0 if none
+        self.foreground = 0  # the pid of the foreground item, 0 if none
         self.rewrite: Mapping[int, int] = {}
         self.stop_signals: frozenset[int] = frozenset()
-        self.stopping = False                # a shutdown has begun (signal, timeout, policy)
+        self.stopping = False  # a shutdown has begun (signal, timeout, policy)
         #: (signal received, pid it was delivered to or 0) for the signal that started the
         #: shutdown; None until then.
         self.first_stop: tuple[int, int] | None = None
-        self.owner = 0                       # the pid that forwards (not a forked child)
+        self.owner = 0  # the pid that forwards (not a forked child)
 
     def publish(self, routes: tuple[Route, ...]) -> None:
         self.routes = routes

@@ -58,8 +58,7 @@ class Proc(Record):
     start: float  # seconds since boot
     comm: str
 
-    def __init__(self, pid: int, ppid: int, pgid: int, sid: int, start: float,
-                 comm: str) -> None:
+    def __init__(self, pid: int, ppid: int, pgid: int, sid: int, start: float, comm: str) -> None:
         self._set(pid=pid, ppid=ppid, pgid=pgid, sid=sid, start=start, comm=comm)
 
 
@@ -74,10 +73,16 @@ def parse_stat(data: bytes) -> Proc | None:
     open_, close = data.find(b"("), data.rfind(b")")
     if open_ < 0 or close < open_:
         return None
-    fields = data[close + 2:].split()
+    fields = data[close + 2 :].split()
     try:
-        return Proc(int(data[:open_]), int(fields[1]), int(fields[2]), int(fields[3]),
-                    int(fields[19]) / TICKS, data[open_ + 1:close].decode(errors="replace"))
+        return Proc(
+            int(data[:open_]),
+            int(fields[1]),
+            int(fields[2]),
+            int(fields[3]),
+            int(fields[19]) / TICKS,
+            data[open_ + 1 : close].decode(errors="replace"),
+        )
     except (ValueError, IndexError):
         return None
 
@@ -115,8 +120,15 @@ def task_mark(pid: int) -> str | None:
     return None
 
 
-def find(table: dict[int, Proc], me: int, task: str, session: int, started: float,
-         claimed: dict[int, str], mark: object = task_mark) -> list[Proc]:
+def find(
+    table: dict[int, Proc],
+    me: int,
+    task: str,
+    session: int,
+    started: float,
+    claimed: dict[int, str],
+    mark: object = task_mark,
+) -> list[Proc]:
     """The processes the task `task` left: its session's, and the daemons it started.
 
     `session` is the session id its run had (its main process's pid); `started` when that run
@@ -176,8 +188,10 @@ def advice(found: list[Proc], name: str) -> str:
     """What to do about a daemonizing task."""
     known = next((FOREGROUND[p.comm] for p in found if p.comm in FOREGROUND), "")
     how = f" ({known})" if known else ""
-    return (f"it daemonized itself; run it in the foreground{how} or set type = \"forking\" "
-            f"in [task.{name}]")
+    return (
+        f'it daemonized itself; run it in the foreground{how} or set type = "forking" '
+        f"in [task.{name}]"
+    )
 
 
 def read_pid_file(path: str) -> int | None:

@@ -61,8 +61,9 @@ def json_line(fields: dict[str, object]) -> bytes:
     return json.dumps(clean, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
 
-def task_line_json(task: str, stage: str, pid: int, stream: str,
-                   clock: Callable[[], float] = time.time) -> Callable[[bytes], bytes]:
+def task_line_json(
+    task: str, stage: str, pid: int, stream: str, clock: Callable[[], float] = time.time
+) -> Callable[[bytes], bytes]:
     """The per-line formatter for a task's output in JSON mode (LineSplitter's format_line):
     `{"time":…,"task":…,"stage":…,"pid":…,"stream":…,"line":…}`, the line decoded as UTF-8;
     a line that is not valid UTF-8 has U+FFFD for the bad bytes and its raw bytes in
@@ -100,8 +101,18 @@ def task_line_json(task: str, stage: str, pid: int, stream: str,
 class Log:
     """Writes pyinit's own lines through `write(stream, data)` (the non-blocking sinks)."""
 
-    __slots__ = ("_last_second", "_stamp", "json", "main_pid", "name", "note_level",
-                 "split_streams", "stages", "verbosity", "write")
+    __slots__ = (
+        "_last_second",
+        "_stamp",
+        "json",
+        "main_pid",
+        "name",
+        "note_level",
+        "split_streams",
+        "stages",
+        "verbosity",
+        "write",
+    )
 
     def __init__(
         self,
@@ -156,8 +167,15 @@ class Log:
         # TrivialRC's debug lines read ` - message` (two spaces after the colon).
         self.emit(DEBUG, " - " + message, ns, pid, task)
 
-    def emit(self, level: int, message: str, ns: str = "main", pid: int = 0, task: str = "",
-             force: bool = False) -> None:
+    def emit(
+        self,
+        level: int,
+        message: str,
+        ns: str = "main",
+        pid: int = 0,
+        task: str = "",
+        force: bool = False,
+    ) -> None:
         """Write one line if `level` is enabled (or `force`, for lines a task asked for)."""
         if not force and level > self.verbosity:
             return
@@ -167,17 +185,23 @@ class Log:
         if self.json:
             if level == DEBUG and message.startswith(" - "):
                 message = message[3:]  # TrivialRC's debug mark: JSON has the level for that
-            line = json_line({
-                "time": rfc3339(now), "task": task or self.name,
-                "stage": self.stages.get(task, ns) if task else "pyinit", "pid": pid,
-                "stream": "stdout" if stream == STDOUT else "stderr",
-                "level": LEVEL_NAMES[level], "message": message,
-            })
+            line = json_line(
+                {
+                    "time": rfc3339(now),
+                    "task": task or self.name,
+                    "stage": self.stages.get(task, ns) if task else "pyinit",
+                    "pid": pid,
+                    "stream": "stdout" if stream == STDOUT else "stderr",
+                    "level": LEVEL_NAMES[level],
+                    "message": message,
+                }
+            )
         else:
             if "\n" in message:  # one message, one line (a file name may hold a newline)
                 message = message.replace("\n", " ")
             line = f"{self._timestamp(now)} {self.name} [{ns}/{pid}]: {message}\n".encode(
-                errors="surrogateescape")
+                errors="surrogateescape"
+            )
         self.write(stream, line)
 
     def _timestamp(self, now: float) -> str:

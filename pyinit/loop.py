@@ -63,23 +63,38 @@ class Stream:
 class Task:
     """A running item and its runtime state (the item and its settings are immutable)."""
 
-    __slots__ = ("born", "cleanup", "forked", "forwarded", "index", "item", "life", "pid",
-                 "pid_file_due", "route", "session", "settings", "since", "status", "streams")
+    __slots__ = (
+        "born",
+        "cleanup",
+        "forked",
+        "forwarded",
+        "index",
+        "item",
+        "life",
+        "pid",
+        "pid_file_due",
+        "route",
+        "session",
+        "settings",
+        "since",
+        "status",
+        "streams",
+    )
 
     def __init__(self, item: Item, settings: TaskSettings, index: int) -> None:
         self.item = item
         self.settings = settings
-        self.index = index                  # launch order within its stage
+        self.index = index  # launch order within its stage
         self.life = supervisor.TaskLife(_rules(item, settings))
-        self.pid = 0                        # 0 while not running
-        self.status: int | None = None      # the last exit status
+        self.pid = 0  # 0 while not running
+        self.status: int | None = None  # the last exit status
         self.streams: list[Stream] = []
-        self.forwarded: set[int] = set()    # signals forwarded to this run of it
+        self.forwarded: set[int] = set()  # signals forwarded to this run of it
         self.route = Route(0, settings.signal_target == "group", settings.signals)
-        self.session = 0                    # the session its processes are in (leftovers.py)
-        self.born = 0.0                     # when this run began, on /proc's clock
-        self.since = 0.0                    # ... and on the loop's clock
-        self.forked = False                 # type = "forking": the daemon is its main process
+        self.session = 0  # the session its processes are in (leftovers.py)
+        self.born = 0.0  # when this run began, on /proc's clock
+        self.since = 0.0  # ... and on the loop's clock
+        self.forked = False  # type = "forking": the daemon is its main process
         self.cleanup: Cleanup | None = None  # its leftovers being stopped before it counts
         self.pid_file_due: float | None = None  # until when its pid_file is looked for
 
@@ -98,34 +113,44 @@ class Cleanup:
     __slots__ = ("code", "deadline", "grace", "killed", "pid", "procs")
 
     def __init__(self, pid: int, code: int, now: float, grace: float) -> None:
-        self.pid = pid                      # the main process that exited, and its status
+        self.pid = pid  # the main process that exited, and its status
         self.code = code
         self.grace = grace
-        self.deadline = now + grace         # SIGKILL then; after the KILL, give up then
+        self.deadline = now + grace  # SIGKILL then; after the KILL, give up then
         self.killed = False
-        self.procs: dict[int, int] = {}     # pidfd (or -pid without pidfds) -> pid
+        self.procs: dict[int, int] = {}  # pidfd (or -pid without pidfds) -> pid
 
 
 def _rules(item: Item, settings: TaskSettings) -> supervisor.RestartRules:
     # Boot and halt items run once by definition; everything else follows its settings.
     restart = settings.restart if item.stage in ("async", "sync", "main") else supervisor.NEVER
     return supervisor.RestartRules(
-        restart=restart, restart_delay=settings.restart_delay,
+        restart=restart,
+        restart_delay=settings.restart_delay,
         restart_max_delay=max(settings.restart_max_delay, settings.restart_delay),
-        restart_reset=settings.restart_reset, max_restarts=settings.max_restarts,
-        restart_window=settings.restart_window, no_restart_code=settings.no_restart_code)
+        restart_reset=settings.restart_reset,
+        max_restarts=settings.max_restarts,
+        restart_window=settings.restart_window,
+        no_restart_code=settings.no_restart_code,
+    )
 
 
 class Loop:
     """Owns the epoll, the pid -> Task map, the deadlines, and pyinit's two sinks."""
 
-    def __init__(self, plan: Plan, log: Log, sinks: dict[int, Sink], env: dict[str, str],
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        log: Log,
+        sinks: dict[int, Sink],
+        env: dict[str, str],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.plan = plan
         self.log = log
         self.sinks = sinks
-        self.env = env                       # the environment every task starts from
-        self.cwd: str | None = None          # set by boot's `cd`
+        self.env = env  # the environment every task starts from
+        self.cwd: str | None = None  # set by boot's `cd`
         self.clock = clock
         self.epoll = select.epoll()
         self.stop_signals = plan.mode.stop_signals
@@ -135,17 +160,17 @@ class Loop:
         self.tasks: list[Task] = []
         self.streams: dict[int, Stream] = {}
         self.pidfds: dict[int, tuple[Task, int]] = {}  # processes whose end a task awaits
-        self.paused = False                  # task pipes not read while a sink is full
+        self.paused = False  # task pipes not read while a sink is full
         self.watching_sinks: dict[int, Sink] = {}
         self._foreground: Task | None = None  # the item running in the foreground now
-        self.signalled: Task | None = None   # the foreground item when the stop signal came
-        self.signal_delivered = False        # ... and whether that signal went to it
-        self.stop_signal = 0                 # the first stop signal received
+        self.signalled: Task | None = None  # the foreground item when the stop signal came
+        self.signal_delivered = False  # ... and whether that signal went to it
+        self.stop_signal = 0  # the first stop signal received
         self.stopping = False
         self.timed_out = False
         self.timeout_at = clock() + plan.timeout if plan.timeout else None
         self.on_task_end: Callable[[Task], None] | None = None
-        self.outcome_reason = ""             # why the run ended, for the termination log
+        self.outcome_reason = ""  # why the run ended, for the termination log
         self.shell = shell.Shell(plan, env)
         # The socket is pyinit's, not the tasks': a task must not claim readiness for us.
         self.notify_socket = env.pop("NOTIFY_SOCKET", "")
@@ -205,8 +230,9 @@ class Loop:
         try:
             identity = spawn.resolve_identity(settings.user, settings.group)
         except KeyError:  # checked at start; only a changed /etc/passwd gets here
-            identity = spawn.Identity(None, None, None,
-                                      f"no such user {settings.user!r} or group {settings.group!r}")
+            identity = spawn.Identity(
+                None, None, None, f"no such user {settings.user!r} or group {settings.group!r}"
+            )
         try:
             argv, pass_fds = self.shell.command(item, env, *_ids(identity))
         except shell.StateError as e:  # a boot item whose state later items need
@@ -229,9 +255,16 @@ class Loop:
 
         # Tasks start in the directory pyinit was started in (pyinit itself has left it).
         result = spawn.spawn(
-            argv, env, capture=capture, keep_stdin=is_main, foreground=is_main,
-            cwd=settings.cwd or self.cwd or self.plan.start_dir, identity=identity,
-            pass_fds=pass_fds, on_fork=forked)
+            argv,
+            env,
+            capture=capture,
+            keep_stdin=is_main,
+            foreground=is_main,
+            cwd=settings.cwd or self.cwd or self.plan.start_dir,
+            identity=identity,
+            pass_fds=pass_fds,
+            on_fork=forked,
+        )
         task.life.started(self.clock())
         ns = item.ns
         if result.error:
@@ -245,8 +278,12 @@ class Loop:
         for fd, stream_no in ((result.stdout, 1), (result.stderr, 2)):
             if fd < 0:
                 continue
-            stream = Stream(fd, task, self.sinks[stream_no],
-                            self._splitter(task, "stdout" if stream_no == 1 else "stderr"))
+            stream = Stream(
+                fd,
+                task,
+                self.sinks[stream_no],
+                self._splitter(task, "stdout" if stream_no == 1 else "stderr"),
+            )
             self.streams[fd] = stream
             task.streams.append(stream)
             self.epoll.register(fd, 0 if self.paused else IN)
@@ -270,8 +307,10 @@ class Loop:
         if self.plan.log_json:
             from pyinit.log import task_line_json
 
-            return LineSplitter(format_line=task_line_json(
-                task.name, task.item.stage, pid, stream_name), limit=READ_SIZE)
+            return LineSplitter(
+                format_line=task_line_json(task.name, task.item.stage, pid, stream_name),
+                limit=READ_SIZE,
+            )
         if "{time}" in fmt:
             from pyinit.output import per_second
 
@@ -281,8 +320,9 @@ class Loop:
             return LineSplitter(prefix_fn=per_second(build), limit=READ_SIZE)
         return LineSplitter(self._prefix(task, fmt, pid, stream_no), limit=READ_SIZE)
 
-    def _prefix(self, task: Task, fmt: str, pid: int, stream_no: int,
-                now: float | None = None) -> bytes:
+    def _prefix(
+        self, task: Task, fmt: str, pid: int, stream_no: int, now: float | None = None
+    ) -> bytes:
         # A stage file's name may hold a line break: in a prefix it would split every line.
         name = task.name.replace("\n", " ").replace("\r", " ")
         if _colour(self.sinks[stream_no].fd, self.env):  # the stream's own sink decides
@@ -305,8 +345,11 @@ class Loop:
     def _timeout(self, now: float, deadline: float | None) -> float:
         """Seconds until the nearest deadline, or -1 (block) when nothing is due."""
         times = [t for t in (deadline, self.timeout_at) if t is not None]
-        times.extend(t.life.restart_at for t in self.tasks
-                     if t.life.state == supervisor.BACKOFF and t.life.restart_at is not None)
+        times.extend(
+            t.life.restart_at
+            for t in self.tasks
+            if t.life.state == supervisor.BACKOFF and t.life.restart_at is not None
+        )
         for task in self.tasks:
             if task.cleanup is not None:
                 times.append(task.cleanup.deadline)
@@ -369,12 +412,18 @@ class Loop:
                 continue  # reaping happens on every wake-up
             target = ROUTER.target(signum)
             if not target:
-                self.log.info(f"ignored {signals.name(signum)} (--rewrite "
-                              f"{signals.name(signum)[3:]}:0)")
+                self.log.info(
+                    f"ignored {signals.name(signum)} (--rewrite {signals.name(signum)[3:]}:0)"
+                )
                 continue
             first = ROUTER.first_stop
-            if (first is not None and first[0] == signum and not self.stop_signal
-                    and not self.timed_out and not self.stopping):
+            if (
+                first is not None
+                and first[0] == signum
+                and not self.stop_signal
+                and not self.timed_out
+                and not self.stopping
+            ):
                 self._stop_requested(signum, first[1])
                 continue
             reached = [t for t in self.tasks if t.running and t.route.wants(target)]
@@ -383,8 +432,9 @@ class Loop:
             names = ", ".join(t.name for t in reached) or "no task"
             sent = signals.name(target)
             if signum in self.stop_signals:
-                self.log.info(f"got {signals.name(signum)} while stopping: forwarded {sent} "
-                              f"to {names}")
+                self.log.info(
+                    f"got {signals.name(signum)} while stopping: forwarded {sent} to {names}"
+                )
             else:
                 got = "" if target == signum else f"got {signals.name(signum)}: "
                 self.log.info(f"{got}forwarded {sent} to {names}")
@@ -434,8 +484,13 @@ class Loop:
         task.pid = 0
         self._publish_routes()
         found = self._leftovers(task) if self._looks_for_leftovers(task) else []
-        if task.settings.type == "forking" and not task.forked and code == 0 \
-                and not self.stopping and self._hand_over(task, pid, found):
+        if (
+            task.settings.type == "forking"
+            and not task.forked
+            and code == 0
+            and not self.stopping
+            and self._hand_over(task, pid, found)
+        ):
             return
         self._log_exit(task, pid, code)
         killer = code - 128
@@ -443,29 +498,53 @@ class Loop:
             self.log.warn(
                 f"{task.name} was killed by {signals.name(killer)}, which pyinit forwarded to it: "
                 f"to keep {signals.name(killer)} from it, set signals (the list it should get, or "
-                f"\"none\") in [task.{task.name}] of pyinit.toml", task.item.ns, pid, task.name)
+                f'"none") in [task.{task.name}] of pyinit.toml',
+                task.item.ns,
+                pid,
+                task.name,
+            )
         if found and self._stops_leftovers(task):
             self._stop_leftovers(task, pid, code, found)
             return
         if found:
-            self.log.info(f"{task.name} left {leftovers.describe(found)} running: they run "
-                          f"until pyinit stops", task.item.ns, pid, task.name)
+            self.log.info(
+                f"{task.name} left {leftovers.describe(found)} running: they run "
+                f"until pyinit stops",
+                task.item.ns,
+                pid,
+                task.name,
+            )
         self._decide(task, pid, code)
 
     def _decide(self, task: Task, pid: int, code: int) -> None:
         """The task's run is over: restart it, or let it end (supervisor.py decides)."""
         decision = task.life.exited(code, self.clock())
         if decision.action == supervisor.RESTART:
-            self.log.warn(f"{task.name} exited (exitcode={code}): restart {decision.restarts} "
-                          f"in {decision.delay:g}s", task.item.ns, pid, task.name)
-            self.notify(f"STATUS={task.name} exited (exitcode={code}), restart "
-                        f"{decision.restarts} in {decision.delay:g}s")
+            self.log.warn(
+                f"{task.name} exited (exitcode={code}): restart {decision.restarts} "
+                f"in {decision.delay:g}s",
+                task.item.ns,
+                pid,
+                task.name,
+            )
+            self.notify(
+                f"STATUS={task.name} exited (exitcode={code}), restart "
+                f"{decision.restarts} in {decision.delay:g}s"
+            )
         elif decision.action == supervisor.GIVE_UP:
-            self.log.error(f"{task.name} failed for good (exitcode={code}): {decision.reason}",
-                           task.item.ns, pid, task.name)
+            self.log.error(
+                f"{task.name} failed for good (exitcode={code}): {decision.reason}",
+                task.item.ns,
+                pid,
+                task.name,
+            )
         elif decision.action == supervisor.LIMIT:
-            self.log.warn(f"{task.name} exited (exitcode={code}): not restarted, "
-                          f"{decision.reason}", task.item.ns, pid, task.name)
+            self.log.warn(
+                f"{task.name} exited (exitcode={code}): not restarted, {decision.reason}",
+                task.item.ns,
+                pid,
+                task.name,
+            )
         if task.life.ended and self.on_task_end is not None:
             self.on_task_end(task)
 
@@ -486,8 +565,9 @@ class Loop:
         for other in self.tasks:
             if other.running:
                 claimed[other.pid] = claimed[other.session] = other.name
-        return leftovers.find(leftovers.scan(), os.getpid(), task.name, task.session,
-                              task.born, claimed)
+        return leftovers.find(
+            leftovers.scan(), os.getpid(), task.name, task.session, task.born, claimed
+        )
 
     def _hand_over(self, task: Task, pid: int, found: list[leftovers.Proc]) -> bool:
         """type = "forking": the starter exited 0, so its daemon is the task from now on."""
@@ -501,9 +581,13 @@ class Loop:
             else:  # daemons often write it after the parent has exited: look again later
                 task.pid_file_due = self.clock() + DEFAULT_GRACE
         if main is None:
-            self.log.warn(f"{task.name} exited 0 and left no process, but it has type = "
-                          f"\"forking\": it did not start a daemon", task.item.ns, pid,
-                          task.name)
+            self.log.warn(
+                f"{task.name} exited 0 and left no process, but it has type = "
+                f'"forking": it did not start a daemon',
+                task.item.ns,
+                pid,
+                task.name,
+            )
             task.pid_file_due = None
             return False
         self._become(task, main)
@@ -523,8 +607,13 @@ class Loop:
         else:  # only a pid_file names a grandchild: its end is seen through a pidfd
             fd = _pidfd(main)
             if fd is None or fd < 0:  # gone already, or no pidfds to see its end with
-                self.log.warn(f"{task.name}: cannot follow <pid={main.pid}>, which its pid_file "
-                              f"names (not pyinit's child)", task.item.ns, main.pid, task.name)
+                self.log.warn(
+                    f"{task.name}: cannot follow <pid={main.pid}>, which its pid_file "
+                    f"names (not pyinit's child)",
+                    task.item.ns,
+                    main.pid,
+                    task.name,
+                )
                 if fd is not None and fd >= 0:
                     os.close(fd)
                 return
@@ -533,8 +622,12 @@ class Loop:
         if task is self._foreground:
             ROUTER.foreground = main.pid
         self._publish_routes()
-        self.log.info(f"{task.name} forked: its main process is <pid={main.pid}> ({main.comm})",
-                      task.item.ns, main.pid, task.name)
+        self.log.info(
+            f"{task.name} forked: its main process is <pid={main.pid}> ({main.comm})",
+            task.item.ns,
+            main.pid,
+            task.name,
+        )
 
     def _pid_file_tick(self, task: Task, now: float) -> None:
         """A forking task's pid_file was not there yet when its starter exited."""
@@ -550,25 +643,31 @@ class Loop:
             return
         if now >= task.pid_file_due or not task.running:
             task.pid_file_due = None
-            self.log.warn(f"{task.name}: its pid_file {task.settings.pid_file} has no pid after "
-                          f"{DEFAULT_GRACE:g}s: its main process is taken to be <pid={task.pid}>",
-                          task.item.ns, task.pid, task.name)
+            self.log.warn(
+                f"{task.name}: its pid_file {task.settings.pid_file} has no pid after "
+                f"{DEFAULT_GRACE:g}s: its main process is taken to be <pid={task.pid}>",
+                task.item.ns,
+                task.pid,
+                task.name,
+            )
 
-    def _stop_leftovers(self, task: Task, pid: int, code: int,
-                        found: list[leftovers.Proc]) -> None:
+    def _stop_leftovers(self, task: Task, pid: int, code: int, found: list[leftovers.Proc]) -> None:
         """Send the leftovers the task's stop signal; decide about the task once they are gone,
         or after SIGKILL at the end of its grace (Cleanup)."""
         grace = self._grace(task)
         grace = grace if grace != math.inf else DEFAULT_GRACE  # nothing of theirs drains
         took = self.clock() - task.since
         what = leftovers.describe(found)
-        if code == 0 and leftovers.daemonized(found, task.session, os.getpid()) \
-                and not task.forked:
+        if code == 0 and leftovers.daemonized(found, task.session, os.getpid()) and not task.forked:
             why = leftovers.advice(found, task.name)
         else:
             why = "stopping them first"
-        self.log.warn(f"{task.name} exited {code} after {took:.2f}s leaving {what}: {why}",
-                      task.item.ns, pid, task.name)
+        self.log.warn(
+            f"{task.name} exited {code} after {took:.2f}s leaving {what}: {why}",
+            task.item.ns,
+            pid,
+            task.name,
+        )
         cleanup = Cleanup(pid, code, self.clock(), grace)
         for proc in found:
             fd = _pidfd(proc)
@@ -591,8 +690,10 @@ class Loop:
             del task.cleanup.procs[fd]
             self._cleanup_progress(task)
         elif task.pid == pid:  # a forking task's main process that is not pyinit's child
-            self.log.debug(f"{task.name}: its main process <pid={pid}> ended (not pyinit's "
-                           f"child: its status is unknown)")
+            self.log.debug(
+                f"{task.name}: its main process <pid={pid}> ended (not pyinit's "
+                f"child: its status is unknown)"
+            )
             self._main_exited(task, pid, 0)
 
     def _cleanup_progress(self, task: Task) -> None:
@@ -613,16 +714,24 @@ class Loop:
         if task.cleanup is None or now < cleanup.deadline:
             return
         if not cleanup.killed:
-            self.log.note(f"{task.name}: its leftovers still run after {cleanup.grace:g}s: "
-                          f"sending SIGKILL", task.item.ns, 0, task.name)
+            self.log.note(
+                f"{task.name}: its leftovers still run after {cleanup.grace:g}s: sending SIGKILL",
+                task.item.ns,
+                0,
+                task.name,
+            )
             for fd, pid in cleanup.procs.items():
                 _send(fd, pid, signals.SIGKILL)
             cleanup.killed = True
             cleanup.deadline = now + KILL_WAIT
             return
-        self.log.error(f"{task.name}: {len(cleanup.procs)} of its leftovers survived SIGKILL "
-                       f"(stuck in the kernel?): going on without them", task.item.ns, 0,
-                       task.name)
+        self.log.error(
+            f"{task.name}: {len(cleanup.procs)} of its leftovers survived SIGKILL "
+            f"(stuck in the kernel?): going on without them",
+            task.item.ns,
+            0,
+            task.name,
+        )
         for fd in list(cleanup.procs):
             if fd >= 0:
                 self._gone(fd)
@@ -740,21 +849,29 @@ class Loop:
             if task is not self.signalled or not self.signal_delivered:
                 # (the signalled one already got the signal that stopped us)
                 self.send(task, task.settings.stop_signal)
-                self.log.debug(f"sent {signals.name(task.settings.stop_signal)} to "
-                               f"{task.name} <pid={task.pid}>", task=task.name)
+                self.log.debug(
+                    f"sent {signals.name(task.settings.stop_signal)} to "
+                    f"{task.name} <pid={task.pid}>",
+                    task=task.name,
+                )
         finite = [d for d in deadlines.values() if d != math.inf]
         latest = max(finite, default=now + self.leftover_grace())
         killed: set[Task] = set()
         while alive := [t for t in deadlines if t.running and t not in killed]:
             nearest = min(deadlines[t] for t in alive)
-            if self.run_until(lambda: not any(t.running for t in alive),
-                              None if nearest == math.inf else nearest):
+            if self.run_until(
+                lambda: not any(t.running for t in alive), None if nearest == math.inf else nearest
+            ):
                 continue
             for task in alive:
                 if task.running and deadlines[task] <= self.clock():
-                    self.log.note(f"{task.name} <pid={task.pid}> still running after "
-                                  f"{self._grace(task):g}s: sending SIGKILL",
-                                  task.item.ns, task.pid, task.name)
+                    self.log.note(
+                        f"{task.name} <pid={task.pid}> still running after "
+                        f"{self._grace(task):g}s: sending SIGKILL",
+                        task.item.ns,
+                        task.pid,
+                        task.name,
+                    )
                     self.kill(task)
                     killed.add(task)
         if killed:  # SIGKILL is not instant; a process in the kernel (state D) may take a while
@@ -765,8 +882,11 @@ class Loop:
         """How long a task may take to stop: its grace, which is infinite in a tini-style run
         unless given; but `--timeout` is a deadline, so there the built-in grace applies."""
         grace = task.settings.grace
-        if grace == math.inf and self.timed_out and \
-                self.plan.sources.get("defaults.grace") == TINI_GRACE:
+        if (
+            grace == math.inf
+            and self.timed_out
+            and self.plan.sources.get("defaults.grace") == TINI_GRACE
+        ):
             return DEFAULT_GRACE
         return grace
 
@@ -841,7 +961,7 @@ def _exists(pid: int, start: float | None = None) -> bool:
     except OSError:
         return False
     proc = leftovers.parse_stat(data)
-    alive = data[data.rfind(b")") + 2:][:1] != b"Z"
+    alive = data[data.rfind(b")") + 2 :][:1] != b"Z"
     return proc is not None and alive and (start is None or proc.start == start)
 
 
@@ -860,18 +980,30 @@ def _send(fd: int, pid: int, signum: int) -> None:
 
 def _launch_message(item: Item) -> str:
     return {
-        "boot": "Launching in the boot: ", "async": "Launching in the background: ",
-        "sync": "Launching in the foreground: ", "main": "Launching in the foreground: ",
-        "halt": ("Running the shutdown script: " if item.how != "bash-code"
-                 else "Running the shutdown command: "),
+        "boot": "Launching in the boot: ",
+        "async": "Launching in the background: ",
+        "sync": "Launching in the foreground: ",
+        "main": "Launching in the foreground: ",
+        "halt": (
+            "Running the shutdown script: "
+            if item.how != "bash-code"
+            else "Running the shutdown command: "
+        ),
     }[item.stage] + item.label
 
 
 def _exit_message(item: Item, code: int) -> str:
-    where = {"boot": "Exiting in the boot", "async": "Exiting in the background",
-             "sync": "Exiting in the foreground", "main": "Exiting in the foreground",
-             "halt": ("Exiting from the shutdown script" if item.how != "bash-code"
-                      else "Exiting from the shutdown command")}[item.stage]
+    where = {
+        "boot": "Exiting in the boot",
+        "async": "Exiting in the background",
+        "sync": "Exiting in the foreground",
+        "main": "Exiting in the foreground",
+        "halt": (
+            "Exiting from the shutdown script"
+            if item.how != "bash-code"
+            else "Exiting from the shutdown command"
+        ),
+    }[item.stage]
     return f"{where} (exitcode={code}): {item.label}"
 
 

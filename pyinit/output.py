@@ -32,8 +32,9 @@ CUT_MARK = b"\\"
 NEWLINE = b"\n"
 
 
-def per_second(build: Callable[[float], bytes],
-               clock: Callable[[], float] = time.time) -> Callable[[], bytes]:
+def per_second(
+    build: Callable[[float], bytes], clock: Callable[[], float] = time.time
+) -> Callable[[], bytes]:
     """A `prefix_fn` for a prefix that shows the time to the second (`{time}`): `build(now)`
     runs at most once a second, so such a prefix costs what a static one does."""
     last = -1
@@ -175,7 +176,14 @@ def utf8_cut(data: bytes, start: int, end: int) -> int:
         byte = data[i]
         if byte & 0xC0 == 0x80:  # another continuation byte: keep looking for the lead
             continue
-        size = 2 if 0xC0 <= byte < 0xE0 else 3 if 0xE0 <= byte < 0xF0 else \
-            4 if 0xF0 <= byte < 0xF8 else 0
+        size = (
+            2
+            if 0xC0 <= byte < 0xE0
+            else 3
+            if 0xE0 <= byte < 0xF0
+            else 4
+            if 0xF0 <= byte < 0xF8
+            else 0
+        )
         return i if i > start and i + size > end else end
     return end

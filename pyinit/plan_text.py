@@ -22,8 +22,7 @@ def describe(plan: Plan, show_env: bool = False) -> str:
         f"work dir: {plan.workdir}",
         f"mode: {plan.mode.name}",
         f"wait policy: {plan.wait} ({_source(plan, 'wait')})",
-        f"timeout: {f'{plan.timeout:g}s' if plan.timeout else 'none'} "
-        f"({_source(plan, 'timeout')})",
+        f"timeout: {f'{plan.timeout:g}s' if plan.timeout else 'none'} ({_source(plan, 'timeout')})",
         f"halt timeout: {plan.halt_timeout:g}s for each halt item "
         f"({_source(plan, 'halt_timeout')})",
         f"log format: {'json' if plan.log_json else 'text'} ({_source(plan, 'log_format')}), "
@@ -34,7 +33,10 @@ def describe(plan: Plan, show_env: bool = False) -> str:
         f"stop budget: {stop_budget(plan)[1]}",
     ]
     stages: list[tuple[str, tuple[Item, ...]]] = [
-        ("boot", plan.boot), ("async", plan.async_items), ("sync", plan.sync)]
+        ("boot", plan.boot),
+        ("async", plan.async_items),
+        ("sync", plan.sync),
+    ]
     if plan.main is not None:
         stages.append(("main", (plan.main,)))
     stages.append(("halt", plan.halt))
@@ -49,10 +51,14 @@ def describe(plan: Plan, show_env: bool = False) -> str:
         f"defaults: restart {d.restart}, delay {d.restart_delay:g}-{d.restart_max_delay:g}s, "
         f"max {d.max_restarts} restarts in {d.restart_window:g}s, stop with "
         f"{signals.name(d.stop_signal)}, grace {_grace(d.grace)}, signals to the "
-        f"{d.signal_target}")
+        f"{d.signal_target}"
+    )
     for name, settings in sorted(plan.tasks.items()):
-        changed = [f"{k}={_value(k, getattr(settings, k), show_env)}" for k in settings.__slots__
-                   if getattr(settings, k) != getattr(d, k)]
+        changed = [
+            f"{k}={_value(k, getattr(settings, k), show_env)}"
+            for k in settings.__slots__
+            if getattr(settings, k) != getattr(d, k)
+        ]
         lines.append(f"task {name}: {', '.join(changed) or 'as defaults'}")
     for path, why in plan.skipped:
         lines.append(f"skipped: {path} ({why})")
@@ -69,25 +75,35 @@ def check_warnings(plan: Plan) -> list[str]:
     seconds, words = stop_budget(plan)
     if seconds <= DOCKER_STOP or plan.tini_style:  # a lone command's stop is its own (tini)
         return []
-    return [f"stopping may take {words}: more than the {DOCKER_STOP:g}s `docker stop` waits "
-            f"before SIGKILL (lower grace/--halt-timeout, or raise docker stop -t, compose's "
-            f"stop_grace_period, Kubernetes' terminationGracePeriodSeconds)"]
+    return [
+        f"stopping may take {words}: more than the {DOCKER_STOP:g}s `docker stop` waits "
+        f"before SIGKILL (lower grace/--halt-timeout, or raise docker stop -t, compose's "
+        f"stop_grace_period, Kubernetes' terminationGracePeriodSeconds)"
+    ]
 
 
 def stop_budget(plan: Plan) -> tuple[float, str]:
     """The longest a stop can take, in seconds and in words: the longest grace of the tasks
     that run until the stop (they get the stop signal together), then each halt item within
     the halt timeout (README "Signals"). Infinite when a grace is."""
-    graces = [plan.settings(item.name).grace for item in plan.items()
-              if item.stage in ("async", "sync", "main")]
+    graces = [
+        plan.settings(item.name).grace
+        for item in plan.items()
+        if item.stage in ("async", "sync", "main")
+    ]
     grace = max(graces, default=0.0)
     halts = len(plan.halt) * plan.halt_timeout
     total = grace + halts
     if total == float("inf"):
         return total, "as long as the tasks take (a grace is inf: never SIGKILL)"
     parts = [f"grace {grace:g}s"] + (
-        [f"{len(plan.halt)} halt item{'s' if len(plan.halt) > 1 else ''} of up to "
-         f"{plan.halt_timeout:g}s"] if plan.halt else [])
+        [
+            f"{len(plan.halt)} halt item{'s' if len(plan.halt) > 1 else ''} of up to "
+            f"{plan.halt_timeout:g}s"
+        ]
+        if plan.halt
+        else []
+    )
     return total, f"up to {total:g}s ({' + '.join(parts)})"
 
 

@@ -28,8 +28,13 @@ def _libc_prctl(option: int, arg2: int = 0) -> int:
     import os
 
     libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong,
-                           ctypes.c_ulong]
+    libc.prctl.argtypes = [
+        ctypes.c_int,
+        ctypes.c_ulong,
+        ctypes.c_ulong,
+        ctypes.c_ulong,
+        ctypes.c_ulong,
+    ]
     result: int = libc.prctl(option, arg2, 0, 0, 0)
     if result < 0:
         err = ctypes.get_errno()

@@ -39,16 +39,31 @@ if TYPE_CHECKING:
 LOG_FD = 63
 DRIVER = '. "$PYINIT_FUNCTIONS"; _pyinit_item "$@"'
 #: What pyinit gives one bash item for itself: not boot state for the items after it.
-INTERNAL = frozenset((b"PYINIT_FUNCTIONS", b"PYINIT_LOG_FD", b"PYINIT_LOG_NS", b"PYINIT_LOG_PID",
-                      b"PYINIT_STATE", b"PYINIT_STATE_OUT", b"PYINIT_STATE_SAVE", b"PYINIT_TASK",
-                      b"PYINIT_STAGE", b"_", b"SHLVL", b"PWD", b"OLDPWD"))
+INTERNAL = frozenset(
+    (
+        b"PYINIT_FUNCTIONS",
+        b"PYINIT_LOG_FD",
+        b"PYINIT_LOG_NS",
+        b"PYINIT_LOG_PID",
+        b"PYINIT_STATE",
+        b"PYINIT_STATE_OUT",
+        b"PYINIT_STATE_SAVE",
+        b"PYINIT_TASK",
+        b"PYINIT_STAGE",
+        b"_",
+        b"SHLVL",
+        b"PWD",
+        b"OLDPWD",
+    )
+)
 FUNCTIONS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "trc_functions.sh")
 
 
 def needs_bash(plan: Plan) -> bool:
     """Bash items, or TrivialRC mode's main command (run as "$@" by bash)."""
     return any(item.how != config.EXEC for item in plan.items()) or (
-        plan.mode.main_via_bash and plan.main is not None)
+        plan.mode.main_via_bash and plan.main is not None
+    )
 
 
 class StateError(Exception):
@@ -63,18 +78,19 @@ class Shell:
         self.bash = ""
         self.log_read = -1
         self.log_write = -1
-        self.state = ""                 # the latest STATE.sh's common path, once one is saved
-        self.out = ""                   # where the boot item running now writes its state
+        self.state = ""  # the latest STATE.sh's common path, once one is saved
+        self.out = ""  # where the boot item running now writes its state
         self.dirs: dict[int, str] = {}  # uid -> the state directory of items run as that user
-        self.args = plan.args           # the command line's item words: boot's "$@"
+        self.args = plan.args  # the command line's item words: boot's "$@"
         self.tmpdir = env.get("TMPDIR")  # where the boot state goes, first choice
         if needs_bash(plan):
             self.bash = config.find_program("bash", env) or "bash"
             self.log_read, self.log_write = os.pipe2(os.O_CLOEXEC)
             os.set_blocking(self.log_read, False)
 
-    def command(self, item: Item, env: dict[str, str], uid: int | None = None,
-                gid: int | None = None) -> tuple[list[str], dict[int, int]]:
+    def command(
+        self, item: Item, env: dict[str, str], uid: int | None = None, gid: int | None = None
+    ) -> tuple[list[str], dict[int, int]]:
         """argv and extra fds for `item`, run as `uid`/`gid` (None: pyinit's own); adds what
         bash needs to `env`. Raises StateError when a boot item's state has nowhere to go."""
         trc_main = item.stage == "main" and self.plan.mode.main_via_bash
@@ -113,7 +129,7 @@ class Shell:
         if self.plan.mode.set_rewrites_args:
             return "sh env args"
         items = list(self.plan.items())
-        later = items[items.index(item) + 1:]
+        later = items[items.index(item) + 1 :]
         if not later:
             return ""
         bash_follows = any(other.how != config.EXEC for other in later)
@@ -146,8 +162,10 @@ class Shell:
             return os.path.join(directory, "boot-state")
         if not required:
             return ""
-        raise StateError(f"no directory for the boot state: tried {', '.join(tried)}; set "
-                         f"TMPDIR to a writable directory (a tmpfs: docker run --tmpfs /tmp)")
+        raise StateError(
+            f"no directory for the boot state: tried {', '.join(tried)}; set "
+            f"TMPDIR to a writable directory (a tmpfs: docker run --tmpfs /tmp)"
+        )
 
     def _share(self, where: str, uid: int | None, gid: int | None) -> str:
         """The latest STATE.sh, copied to `where` (another user's directory) if it is not
@@ -159,8 +177,9 @@ class Shell:
             return self.state
         tmp = f"{where}.sh.{os.urandom(4).hex()}"
         # O_EXCL|O_NOFOLLOW: the directory is the item's user's, who could plant a link.
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                     0o600)
+        fd = os.open(
+            tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
+        )
         try:
             os.write(fd, data)
             if uid is not None and uid != os.geteuid():
@@ -173,8 +192,7 @@ class Shell:
     def exited_early(self, item: Item) -> bool:
         """A bash boot item that ended through `exit` instead of returning: in TrivialRC, an
         `exit` in boot ends trc itself (with 0 too), skipping everything after it."""
-        return item.how != config.EXEC and bool(self.out) and \
-            not os.path.exists(self.out + ".done")
+        return item.how != config.EXEC and bool(self.out) and not os.path.exists(self.out + ".done")
 
     def load_state(self, env: dict[str, str]) -> str | None:
         """After a boot item: take its exported environment and arguments; return its cwd."""
@@ -211,10 +229,15 @@ class Shell:
         for line in data.split(b"\n"):
             parts = line.split(b"\t", 4)
             if len(parts) == 5 and parts[2].isdigit():
-                messages.append((parts[0].decode(errors="replace"),
-                                 parts[1].decode(errors="replace"), int(parts[2]),
-                                 parts[3].decode(errors="replace"),
-                                 parts[4].decode(errors="surrogateescape")))
+                messages.append(
+                    (
+                        parts[0].decode(errors="replace"),
+                        parts[1].decode(errors="replace"),
+                        int(parts[2]),
+                        parts[3].decode(errors="replace"),
+                        parts[4].decode(errors="surrogateescape"),
+                    )
+                )
         return messages
 
     def cleanup(self) -> None:

@@ -36,7 +36,8 @@ FAULTS = frozenset(
 )
 
 _NAMES: dict[str, int] = {
-    n[3:]: v for n, v in vars(_signal).items()
+    n[3:]: v
+    for n, v in vars(_signal).items()
     if n.startswith("SIG") and not n.startswith("SIG_") and isinstance(v, int)
 }
 _NUMBERS: dict[int, str] = {}

@@ -54,8 +54,18 @@ PIPE_BUF = 4096
 COALESCE = 65536
 
 #: The reader is gone for good: drop everything from now on.
-_GONE = frozenset((errno.EPIPE, errno.EBADF, errno.EIO, errno.ECONNRESET, errno.ENXIO,
-                   errno.EINVAL, errno.ENOTCONN, errno.ESHUTDOWN))
+_GONE = frozenset(
+    (
+        errno.EPIPE,
+        errno.EBADF,
+        errno.EIO,
+        errno.ECONNRESET,
+        errno.ENXIO,
+        errno.EINVAL,
+        errno.ENOTCONN,
+        errno.ESHUTDOWN,
+    )
+)
 
 
 class _Queue:
@@ -65,9 +75,9 @@ class _Queue:
 
     def __init__(self) -> None:
         self.chunks: deque[bytes | bytearray] = deque()
-        self.pending = 0       # bytes queued
-        self.broken = False    # the reader is gone: everything is dropped
-        self.dropped = 0       # bytes dropped because of HARD_LIMIT, a broken reader, ENOSPC
+        self.pending = 0  # bytes queued
+        self.broken = False  # the reader is gone: everything is dropped
+        self.dropped = 0  # bytes dropped because of HARD_LIMIT, a broken reader, ENOSPC
 
 
 #: (st_dev, st_ino) of an open pipe, FIFO, terminal or socket -> its queue, while a sink uses it.
@@ -92,12 +102,12 @@ class Sink:
     __slots__ = ("_fd", "_given", "_q", "_sock", "fd", "polled_only")
 
     def __init__(self, fd: int) -> None:
-        self._given = fd              # pyinit's own fd 1 or 2, shared with the main command
-        self.fd = fd                  # the fd the loop polls for writability
-        self._fd = fd                 # the fd written to (maybe a private reopened one)
+        self._given = fd  # pyinit's own fd 1 or 2, shared with the main command
+        self.fd = fd  # the fd the loop polls for writability
+        self._fd = fd  # the fd written to (maybe a private reopened one)
         self._sock: socket.socket | None = None  # when fd is a socket
         self._q = _Queue()
-        self.polled_only = False      # fallback: write only after poll() said writable
+        self.polled_only = False  # fallback: write only after poll() said writable
         self._open_private()
 
     def _open_private(self) -> None:

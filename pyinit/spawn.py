@@ -42,8 +42,9 @@ class Identity:
 
     __slots__ = ("error", "gid", "groups", "uid")
 
-    def __init__(self, uid: int | None, gid: int | None, groups: list[int] | None,
-                 error: str = "") -> None:
+    def __init__(
+        self, uid: int | None, gid: int | None, groups: list[int] | None, error: str = ""
+    ) -> None:
         self.uid = uid
         self.gid = gid
         self.groups = groups
@@ -77,8 +78,11 @@ def resolve_identity(user: str | None, group: str | None) -> Identity | None:
             groups.append(gid)
     elif groups is None:
         groups = [gid] if gid is not None else None  # a bare uid: its own group only
-    if uid in (None, os.geteuid()) and gid in (None, os.getegid()) and (
-            os.geteuid() != 0 or groups is None or set(groups) == set(os.getgroups())):
+    if (
+        uid in (None, os.geteuid())
+        and gid in (None, os.getegid())
+        and (os.geteuid() != 0 or groups is None or set(groups) == set(os.getgroups()))
+    ):
         # Nothing would change: skip the drop (without root, setgroups fails with EPERM even
         # when it changes nothing, so `user = "app"` could not run under `--user app`).
         return None
@@ -117,8 +121,9 @@ def spawn(
     try:
         pid = os.fork()
         if pid == 0:  # the child: never returns
-            _exec_child(argv, env, out_w, err_w, status_w, keep_stdin, on_tty, cwd, identity,
-                        pass_fds or {})
+            _exec_child(
+                argv, env, out_w, err_w, status_w, keep_stdin, on_tty, cwd, identity, pass_fds or {}
+            )
         if on_fork is not None:
             on_fork(pid)
     finally:
@@ -146,9 +151,18 @@ def _is_our_terminal(fd: int) -> bool:
     return True
 
 
-def _exec_child(argv: tuple[str, ...] | list[str], env: dict[str, str], out_w: int, err_w: int,
-                status_w: int, keep_stdin: bool, on_tty: bool, cwd: str | None,
-                identity: Identity | None, pass_fds: dict[int, int]) -> None:
+def _exec_child(
+    argv: tuple[str, ...] | list[str],
+    env: dict[str, str],
+    out_w: int,
+    err_w: int,
+    status_w: int,
+    keep_stdin: bool,
+    on_tty: bool,
+    cwd: str | None,
+    identity: Identity | None,
+    pass_fds: dict[int, int],
+) -> None:
     step = "start"
     try:
         if on_tty:

@@ -43,8 +43,9 @@ def run(plan: Plan, loop: Loop, environ: Mapping[str, str]) -> int:
         # mode, as its self-configuring example does): what follows boot is read from it.
         log.debug("boot rewrote the command line: reading it again")
         try:
-            plan = config.load(list(loop.shell.args), environ, plan.self_name,
-                               plan.start_dir).without_boot()
+            plan = config.load(
+                list(loop.shell.args), environ, plan.self_name, plan.start_dir
+            ).without_boot()
         except PyinitError as e:
             how = "set --" if plan.mode.set_rewrites_args else "pyinit_set_args"
             log.error(f"the command line boot made with {how} is wrong: {e}")
@@ -52,8 +53,11 @@ def run(plan: Plan, loop: Loop, environ: Mapping[str, str]) -> int:
             return status.USAGE
         loop.replan(plan)
 
-    policy = plan.mode.wait_policy(plan.wait, async_tasks=len(plan.async_items),
-                                   foreground=bool(plan.sync) or plan.main is not None)
+    policy = plan.mode.wait_policy(
+        plan.wait,
+        async_tasks=len(plan.async_items),
+        foreground=bool(plan.sync) or plan.main is not None,
+    )
 
     stopped: list[Task] = []  # the foreground item a background task's end stops
 
@@ -64,12 +68,21 @@ def run(plan: Plan, loop: Loop, environ: Mapping[str, str]) -> int:
             return
         if task.item.stage == "async" and task.status is not None:
             foreground = loop.foreground
-            if (plan.wait == "wait_any" and plan.mode.foreground_stop_fails
-                    and foreground is not None
-                    and foreground.running and not policy.ended):
+            if (
+                plan.wait == "wait_any"
+                and plan.mode.foreground_stop_fails
+                and foreground is not None
+                and foreground.running
+                and not policy.ended
+            ):
                 stopped.append(foreground)
-                log.warn(f"{task.name} ended (exitcode={task.status}) while {foreground.name} "
-                         f"was running: stopping it (wait_any)", task.item.ns, 0, task.name)
+                log.warn(
+                    f"{task.name} ended (exitcode={task.status}) while {foreground.name} "
+                    f"was running: stopping it (wait_any)",
+                    task.item.ns,
+                    0,
+                    task.name,
+                )
             policy.async_ended(task.index, task.name, task.status)
 
     loop.on_task_end = task_ended
@@ -117,9 +130,15 @@ def run_boot(plan: Plan, loop: Loop) -> int | None:
     return None
 
 
-def run_item(loop: Loop, item: Item, *, foreground: bool = True,
-             stop_when: Callable[[], bool] | None = None, deadline: float | None = None,
-             extra_env: dict[str, str] | None = None) -> Task:
+def run_item(
+    loop: Loop,
+    item: Item,
+    *,
+    foreground: bool = True,
+    stop_when: Callable[[], bool] | None = None,
+    deadline: float | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> Task:
     """Start `item` and serve the loop until it ends, `stop_when()` is true or `deadline`
     passes: how boot, sync, main and halt items run, one at a time. A `foreground` item gets a
     stop signal at once (docker stop reaches the job that runs); `task.life.ended` tells the
@@ -160,11 +179,20 @@ def run_halt(plan: Plan, loop: Loop, run_status: int) -> int:
     for item in plan.halt:
         # TrivialRC: every halt item reads the run's status; pyinit: the status so far.
         seen = run_status if plan.mode.halt_sees_run_status else final
-        task = run_item(loop, item, foreground=False, extra_env={"_exit_status": str(seen)},
-                        deadline=loop.clock() + plan.halt_timeout)
+        task = run_item(
+            loop,
+            item,
+            foreground=False,
+            extra_env={"_exit_status": str(seen)},
+            deadline=loop.clock() + plan.halt_timeout,
+        )
         if not task.life.ended:
-            loop.log.warn(f"{item.label}: still running after the halt time limit "
-                          f"({plan.halt_timeout:g}s): sending SIGKILL", "halt", task.pid)
+            loop.log.warn(
+                f"{item.label}: still running after the halt time limit "
+                f"({plan.halt_timeout:g}s): sending SIGKILL",
+                "halt",
+                task.pid,
+            )
             loop.kill(task)
             loop.run_until(lambda: task.life.ended)  # noqa: B023 - this iteration's task
         assert task.status is not None

@@ -7,11 +7,11 @@ an 8-bit exit code cannot say "killed" (dumb-init#59 returned 0 there, a bug use
 import os
 
 OK = 0
-WARNINGS = 1         # --check: the plan runs, but something in it deserves a look
-USAGE = 2            # bad input: nothing was started
-TIMEOUT = 124        # --timeout expired, as timeout(1)
+WARNINGS = 1  # --check: the plan runs, but something in it deserves a look
+USAGE = 2  # bad input: nothing was started
+TIMEOUT = 124  # --timeout expired, as timeout(1)
 CANNOT_EXECUTE = 126  # the command exists but exec failed (EACCES, ENOEXEC, a directory), as sh
-NOT_FOUND = 127      # the command does not exist, as sh and tini
+NOT_FOUND = 127  # the command does not exist, as sh and tini
 INTERNAL_ERROR = 70  # a bug in pyinit itself (EX_SOFTWARE, sysexits.h)
 
 

@@ -39,19 +39,28 @@ from pyinit.status import TIMEOUT, killed_by
 class WaitPolicy:
     """The run's outcome so far. `ended` turns true once; `status` is then final (before halt)."""
 
-    __slots__ = ("_async_statuses", "_first_failure", "_last_sync", "_open_async",
-                 "_open_foreground", "ended", "foreground_decides", "policy", "reason",
-                 "status")
+    __slots__ = (
+        "_async_statuses",
+        "_first_failure",
+        "_last_sync",
+        "_open_async",
+        "_open_foreground",
+        "ended",
+        "foreground_decides",
+        "policy",
+        "reason",
+        "status",
+    )
 
     def __init__(self, policy: str, *, async_tasks: int = 0, foreground: bool = False) -> None:
         self.policy = policy
         self.ended = False
         self.status = 0
         self.reason = ""
-        self._open_async = async_tasks          # async tasks not ended for good yet
-        self._open_foreground = foreground      # the foreground sequence is still running
+        self._open_async = async_tasks  # async tasks not ended for good yet
+        self._open_foreground = foreground  # the foreground sequence is still running
         self._first_failure: int | None = None
-        self._last_sync = 0                     # trc: the last foreground item's status
+        self._last_sync = 0  # trc: the last foreground item's status
         self._async_statuses: dict[int, int] = {}  # trc: async index -> status
         #: A background task ended a wait_any run with 0 while the foreground ran: the status
         #: is the foreground's once stopped (`foreground_stopped`), never that 0.

@@ -36,8 +36,15 @@ MODES = ("pid1", "subreaper")
 
 def can_unshare() -> bool:
     try:
-        return subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", "true"],
-                              capture_output=True, timeout=10, check=False).returncode == 0
+        return (
+            subprocess.run(
+                ["unshare", "--pid", "--fork", "--mount-proc", "true"],
+                capture_output=True,
+                timeout=10,
+                check=False,
+            ).returncode
+            == 0
+        )
     except (OSError, subprocess.TimeoutExpired):
         return False
 
@@ -66,9 +73,16 @@ def command(mode: str, args: list[str], launcher: list[str] = PYINIT) -> list[st
 class Run:
     """A running pyinit, its output collected line by line."""
 
-    def __init__(self, mode: str, args: list[str], env: dict[str, str] | None = None,
-                 stdin: int | None = subprocess.DEVNULL, stdout: int | None = subprocess.PIPE,
-                 cwd: str | Path | None = None, python_args: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        mode: str,
+        args: list[str],
+        env: dict[str, str] | None = None,
+        stdin: int | None = subprocess.DEVNULL,
+        stdout: int | None = subprocess.PIPE,
+        cwd: str | Path | None = None,
+        python_args: list[str] | None = None,
+    ) -> None:
         full_env = dict(os.environ)
         full_env["PYTHONPATH"] = str(ROOT)
         full_env.pop("NOTIFY_SOCKET", None)
@@ -76,8 +90,14 @@ class Run:
             full_env.update(env)
         self.mode = mode
         launcher = [sys.executable, *python_args] if python_args else PYINIT
-        self.proc = subprocess.Popen(command(mode, args, launcher), stdin=stdin, stdout=stdout,
-                                     stderr=subprocess.PIPE, env=full_env, cwd=cwd)
+        self.proc = subprocess.Popen(
+            command(mode, args, launcher),
+            stdin=stdin,
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            env=full_env,
+            cwd=cwd,
+        )
         self.lines: dict[str, list[bytes]] = {"stdout": [], "stderr": []}
         self._queues: dict[str, queue.Queue[bytes | None]] = {}
         self._readers = []
@@ -104,8 +124,9 @@ class Run:
             self._pid = find_pyinit(self.proc.pid)
         return self._pid
 
-    def expect(self, pattern: str | bytes, stream: str = "stderr", timeout: float = 10,
-               count: int = 1) -> bytes:
+    def expect(
+        self, pattern: str | bytes, stream: str = "stderr", timeout: float = 10, count: int = 1
+    ) -> bytes:
         """Wait for the `count`th line matching `pattern` (regex) on `stream`, counting the
         lines already seen, and return it."""
         regex = re.compile(pattern.encode() if isinstance(pattern, str) else pattern)
@@ -121,8 +142,10 @@ class Run:
                         return line
             left = deadline - time.monotonic()
             if left <= 0:
-                raise AssertionError(f"no line {count} matching {pattern!r} on {stream} within "
-                                     f"{timeout}s; got:\n{self.text(stream)}")
+                raise AssertionError(
+                    f"no line {count} matching {pattern!r} on {stream} within "
+                    f"{timeout}s; got:\n{self.text(stream)}"
+                )
             try:
                 item = self._queues[stream].get(timeout=min(left, 0.2))
             except queue.Empty:
@@ -130,8 +153,10 @@ class Run:
             if item is None and self.proc.poll() is not None:
                 lines = self.lines[stream]
                 if matched + sum(1 for line in lines[seen:] if regex.search(line)) < count:
-                    raise AssertionError(f"pyinit ended without line {count} matching "
-                                         f"{pattern!r} on {stream}; got:\n{self.text(stream)}")
+                    raise AssertionError(
+                        f"pyinit ended without line {count} matching "
+                        f"{pattern!r} on {stream}; got:\n{self.text(stream)}"
+                    )
 
     def signal(self, signum: int) -> None:
         os.kill(self.pid, signum)
@@ -174,8 +199,12 @@ class Run:
 
     def survivors(self) -> int:
         """What the `survivors_item` halt item counted: processes left in the namespace."""
-        lines = [line for stream in ("stdout", "stderr") for line in self.lines[stream]
-                 if b"survivors " in line]
+        lines = [
+            line
+            for stream in ("stdout", "stderr")
+            for line in self.lines[stream]
+            if b"survivors " in line
+        ]
         assert len(lines) == 1, self.text()[-3000:]
         match = re.search(rb"survivors (\d+)", lines[0])
         assert match, lines[0]

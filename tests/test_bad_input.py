@@ -37,13 +37,20 @@ CASES = [
 
 def pyinit(args: list[str], env: dict[str, str] | None = None, cwd: str | None = None):
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
-    return subprocess.run([sys.executable, "-m", "pyinit", *args], capture_output=True,
-                          env=full_env, cwd=cwd, timeout=30, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "pyinit", *args],
+        capture_output=True,
+        env=full_env,
+        cwd=cwd,
+        timeout=30,
+        check=False,
+    )
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize(("args", "message"), CASES, ids=[" ".join(c[0]) or "nothing"
-                                                        for c in CASES])
+@pytest.mark.parametrize(
+    ("args", "message"), CASES, ids=[" ".join(c[0]) or "nothing" for c in CASES]
+)
 def test_bad_command_line(args: list[str], message: str, tmp_path: Path) -> None:
     """A bad command line should give status 2 and exactly one line naming the problem."""
     result = pyinit(args, cwd=str(tmp_path))

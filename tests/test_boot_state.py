@@ -32,12 +32,14 @@ class Done:
 @pytest.fixture
 def pyinit(mode: str, run_pyinit):
     """pyinit(*args, env=...) -> Done: pyinit in this test's mode, until it exits."""
+
     def go(*args: str, env: dict[str, str] | None = None) -> Done:
         run = run_pyinit(mode, list(args), env=env)
         status = run.wait(20)
         if mode == "subreaper":
             assert run.left_running() == 0, run.text("stderr")
         return Done(status, run.text("stdout"), run.text("stderr"))
+
     return go
 
 
@@ -53,8 +55,18 @@ def test_set_in_a_boot_item_leaves_the_command_line_alone(pyinit, tmp_path: Path
     """`set -- a b; for f; do ...; done` in a boot item (the POSIX loop idiom) must not turn
     the main command into `a` (126): in pyinit's mode `set --` is the item's own."""
     loop = 'set -- /etc/hostname /etc/os-release; for f; do test -r "$f"; done'
-    done = pyinit("-w", str(tmp_path), "-B", loop, "-B", "set -- --wait bogus -x",
-                  "--", "sh", "-c", "echo MAIN")
+    done = pyinit(
+        "-w",
+        str(tmp_path),
+        "-B",
+        loop,
+        "-B",
+        "set -- --wait bogus -x",
+        "--",
+        "sh",
+        "-c",
+        "echo MAIN",
+    )
     assert done.status == 0, done.err
     assert done.out.splitlines() == ["MAIN"]
 
@@ -62,8 +74,16 @@ def test_set_in_a_boot_item_leaves_the_command_line_alone(pyinit, tmp_path: Path
 def test_set_in_trc_mode_still_rewrites(pyinit, tmp_path: Path) -> None:
     """TrivialRC's self-configuring example (`set -- "$@" -F CODE` in boot) keeps working in
     TrivialRC mode."""
-    done = pyinit("--compat=trc", "-w", str(tmp_path), "-B", "set -- \"$@\" -F 'echo added'",
-                  "-F", "echo given", env={"RC_WAIT_POLICY": "wait_all"})
+    done = pyinit(
+        "--compat=trc",
+        "-w",
+        str(tmp_path),
+        "-B",
+        "set -- \"$@\" -F 'echo added'",
+        "-F",
+        "echo given",
+        env={"RC_WAIT_POLICY": "wait_all"},
+    )
     assert done.status == 0, done.err
     assert done.out.splitlines() == ["given", "added"]
 
@@ -82,16 +102,26 @@ def test_state_files_only_as_needed(pyinit, tmp_path: Path) -> None:
     state.mkdir()
     env = {"TMPDIR": str(state)}
     listing = 'ls -A "$TMPDIR"/pyinit-*/ | sort | tr "\\n" " "'
-    exec_after = pyinit("-w", str(tmp_path), "-B", "export GREETING=hi",
-                        "--", "sh", "-c", f'echo "$GREETING"; {listing}', env=env)
+    exec_after = pyinit(
+        "-w",
+        str(tmp_path),
+        "-B",
+        "export GREETING=hi",
+        "--",
+        "sh",
+        "-c",
+        f'echo "$GREETING"; {listing}',
+        env=env,
+    )
     assert exec_after.status == 0, exec_after.err
     greeting, files = exec_after.out.splitlines()
     assert greeting == "hi"
     assert "boot-state.env" in files.split()
     assert "boot-state.sh" not in files.split()
 
-    bash_after = pyinit("-w", str(tmp_path), "-B", "greet() { echo hello; }",
-                        "-F", f"greet; {listing}", env=env)
+    bash_after = pyinit(
+        "-w", str(tmp_path), "-B", "greet() { echo hello; }", "-F", f"greet; {listing}", env=env
+    )
     assert bash_after.status == 0, bash_after.err
     assert bash_after.out.splitlines()[0] == "F1: hello"
     assert "boot-state.sh" in bash_after.out.splitlines()[1].split()
@@ -105,10 +135,28 @@ def read_only_tmp(args: list[str], env: dict[str, str]) -> subprocess.CompletedP
         pytest.skip("needs root and unshare to make /tmp, /dev/shm and /run read-only")
     mounts = "for d in /tmp /dev/shm /run; do mount -t tmpfs -o ro tmpfs $d || exit 99; done"
     script = f'{mounts}; exec "$@"'
-    return subprocess.run(["unshare", "--mount", "sh", "-c", script, "sh", sys.executable,
-                           "-m", "pyinit", "-w", "/", *args], capture_output=True, text=True,
-                          cwd="/", env={"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT),
-                                        **env}, timeout=30, check=False)
+    return subprocess.run(
+        [
+            "unshare",
+            "--mount",
+            "sh",
+            "-c",
+            script,
+            "sh",
+            sys.executable,
+            "-m",
+            "pyinit",
+            "-w",
+            "/",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        cwd="/",
+        env={"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT), **env},
+        timeout=30,
+        check=False,
+    )
 
 
 def test_no_directory_for_the_state_is_one_line() -> None:
@@ -119,8 +167,13 @@ def test_no_directory_for_the_state_is_one_line() -> None:
     assert "Traceback" not in needed.stderr
     lines = [line for line in needed.stderr.splitlines() if "no directory" in line]
     assert len(lines) == 1, needed.stderr
-    for part in ("/nonexistent (No such file or directory)", "/tmp (Read-only file system)",
-                 "/dev/shm (Read-only", "/run (Read-only", "set TMPDIR"):
+    for part in (
+        "/nonexistent (No such file or directory)",
+        "/tmp (Read-only file system)",
+        "/dev/shm (Read-only",
+        "/run (Read-only",
+        "set TMPDIR",
+    ):
         assert part in lines[0]
     assert "F1" not in needed.stdout
 
@@ -135,19 +188,37 @@ def test_state_crosses_users(open_dir: Path) -> None:
     its own user's."""
     if os.geteuid() != 0 or not os.path.exists(SYSTEM_PYTHON):
         pytest.skip("needs root and /usr/bin/python3 to run items as nobody")
-    (open_dir / "pyinit.toml").write_text('[task.B1]\nuser = "nobody"\n'
-                                          '[task.F1]\nuser = "nobody"\n')
-    args = ["-w", str(open_dir),
-            "-B", 'greet() { echo "hi $who"; }; who=$(id -un); export EXP=1',
-            "-B", "who2=$(id -un)",
-            "-F", 'greet; echo "who2=$who2 EXP=$EXP $(id -un)"',
-            "--", "sh", "-c", 'echo "main EXP=$EXP $(id -un)"']
+    (open_dir / "pyinit.toml").write_text(
+        '[task.B1]\nuser = "nobody"\n[task.F1]\nuser = "nobody"\n'
+    )
+    args = [
+        "-w",
+        str(open_dir),
+        "-B",
+        'greet() { echo "hi $who"; }; who=$(id -un); export EXP=1',
+        "-B",
+        "who2=$(id -un)",
+        "-F",
+        'greet; echo "who2=$who2 EXP=$EXP $(id -un)"',
+        "--",
+        "sh",
+        "-c",
+        'echo "main EXP=$EXP $(id -un)"',
+    ]
     # The system's Python: the test venv's lives under root's home, which nobody cannot read.
-    done = subprocess.run([SYSTEM_PYTHON, "-m", "pyinit", *args], capture_output=True,
-                          text=True, cwd=open_dir, timeout=30, check=False,
-                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT),
-                               "TMPDIR": str(open_dir)})
+    done = subprocess.run(
+        [SYSTEM_PYTHON, "-m", "pyinit", *args],
+        capture_output=True,
+        text=True,
+        cwd=open_dir,
+        timeout=30,
+        check=False,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "TMPDIR": str(open_dir)},
+    )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == ["F1: hi nobody", "F1: who2=root EXP=1 nobody",
-                                        "main EXP=1 root"]
+    assert done.stdout.splitlines() == [
+        "F1: hi nobody",
+        "F1: who2=root EXP=1 nobody",
+        "main EXP=1 root",
+    ]
     assert not [p for p in open_dir.iterdir() if p.name.startswith("pyinit-")]  # removed

@@ -32,8 +32,9 @@ def touch(path: Path, text: str = "true\n", mode: int = 0o644) -> Path:
 
 def labels(plan: Plan, stage: str, root: Path) -> list[str]:
     """The stage's items as paths relative to the work dir (strings as they were given)."""
-    items = {"boot": plan.boot, "async": plan.async_items, "sync": plan.sync,
-             "halt": plan.halt}[stage]
+    items = {"boot": plan.boot, "async": plan.async_items, "sync": plan.sync, "halt": plan.halt}[
+        stage
+    ]
     prefix = f"{root}{os.sep}"
     return [i.label.removeprefix(prefix) for i in items]
 
@@ -41,12 +42,21 @@ def labels(plan: Plan, stage: str, root: Path) -> list[str]:
 # ---------------------------------------------------------------------------------------------
 # Which files, in which order
 
+
 def test_both_locations_sorted_together_bytewise(tmp_path: Path) -> None:
     """should take `trc.S.*` and `trc.d/S.*` together, in bytewise path order: trc.boot.*
     before trc.d/boot.*, but trc.d/sync.* before trc.sync.* (TrivialRC's `ls` in the C
     locale, not its README)"""
-    for name in ("trc.boot.z", "trc.d/boot.a", "trc.sync.0", "trc.d/sync.9", "trc.halt.a",
-                 "trc.d/halt.z", "trc.async.b", "trc.d/async.a"):
+    for name in (
+        "trc.boot.z",
+        "trc.d/boot.a",
+        "trc.sync.0",
+        "trc.d/sync.9",
+        "trc.halt.a",
+        "trc.d/halt.z",
+        "trc.async.b",
+        "trc.d/async.a",
+    ):
         touch(tmp_path / name)
     plan = load(["-w", str(tmp_path)])
     assert labels(plan, "boot", tmp_path) == ["trc.boot.z", "trc.d/boot.a"]
@@ -63,13 +73,23 @@ def test_order_is_lexicographic_and_uppercase_first(tmp_path: Path) -> None:
         touch(tmp_path / "trc.d" / name)
     plan = load(["-w", str(tmp_path)], {"LC_ALL": "en_US.UTF-8"})
     assert labels(plan, "sync", tmp_path) == [
-        f"trc.d/{n}" for n in ("sync.1", "sync.10", "sync.2", "sync.B", "sync._z", "sync.a",
-                               "sync.é")]
+        f"trc.d/{n}"
+        for n in ("sync.1", "sync.10", "sync.2", "sync.B", "sync._z", "sync.a", "sync.é")
+    ]
 
 
-LEFTOVERS = ["sync.x~", "sync.x.swp", "sync.x.bak", "sync.x.orig", "sync.x.rej",
-             "sync.x.dpkg-new", "sync.x.dpkg-old", "sync.x.dpkg-dist", "sync.x.rpmnew",
-             "sync.x.rpmsave"]
+LEFTOVERS = [
+    "sync.x~",
+    "sync.x.swp",
+    "sync.x.bak",
+    "sync.x.orig",
+    "sync.x.rej",
+    "sync.x.dpkg-new",
+    "sync.x.dpkg-old",
+    "sync.x.dpkg-dist",
+    "sync.x.rpmnew",
+    "sync.x.rpmsave",
+]
 
 
 def test_leftovers_directories_and_dangling_links_are_skipped(tmp_path: Path) -> None:
@@ -119,13 +139,33 @@ def test_command_line_work_dir_beats_the_environment(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------------------------
 # Names, and how each item runs
 
+
 def test_task_names(tmp_path: Path) -> None:
     """should name a file after its stage prefix (both locations), command-line items D1, F2,
     ... per kind in the order given, and the main command by its program's basename"""
     touch(tmp_path / "trc.d" / "async.web")
     touch(tmp_path / "trc.async.worker")
-    plan = load(["-w", str(tmp_path), "-D", "a", "-F", "b", "-D", "c", "-B", "d", "-H", "e",
-                 "-F", "f", "--", "/usr/bin/env", "true"])
+    plan = load(
+        [
+            "-w",
+            str(tmp_path),
+            "-D",
+            "a",
+            "-F",
+            "b",
+            "-D",
+            "c",
+            "-B",
+            "d",
+            "-H",
+            "e",
+            "-F",
+            "f",
+            "--",
+            "/usr/bin/env",
+            "true",
+        ]
+    )
     assert [i.name for i in plan.async_items] == ["worker", "web", "D1", "D2"]
     assert [i.label for i in plan.async_items][2:] == ["a", "c"]
     assert [i.name for i in plan.sync] == ["F1", "F2"]
@@ -145,18 +185,23 @@ def test_command_line_items_come_after_the_stage_files(tmp_path: Path) -> None:
     assert plan.sync[1].how == BASH_CODE
 
 
-@pytest.mark.parametrize(("text", "mode", "how", "interpreter"), [
-    ("echo hi\n", 0o644, BASH_FILE, ()),
-    ("#!/bin/bash\necho hi\n", 0o644, BASH_FILE, ()),
-    ("#!/bin/sh\necho hi\n", 0o644, BASH_FILE, ()),
-    ("#!/usr/bin/env bash\necho hi\n", 0o644, BASH_FILE, ()),
-    ("#!/usr/bin/env python3\nprint(1)\n", 0o644, EXEC, ("/usr/bin/env", "python3")),
-    ("#!/usr/bin/python3 -u\nprint(1)\n", 0o644, EXEC, ("/usr/bin/python3", "-u")),
-    ("#!/bin/sh\necho hi\n", 0o755, EXEC, ()),
-    ("#!/usr/bin/env python3\nprint(1)\n", 0o700, EXEC, ()),
-], ids=["plain", "bash", "sh", "env-bash", "env-python", "python-arg", "exec-sh", "exec-python"])
-def test_how_a_file_runs(tmp_path: Path, text: str, mode: int, how: str,
-                         interpreter: tuple[str, ...]) -> None:
+@pytest.mark.parametrize(
+    ("text", "mode", "how", "interpreter"),
+    [
+        ("echo hi\n", 0o644, BASH_FILE, ()),
+        ("#!/bin/bash\necho hi\n", 0o644, BASH_FILE, ()),
+        ("#!/bin/sh\necho hi\n", 0o644, BASH_FILE, ()),
+        ("#!/usr/bin/env bash\necho hi\n", 0o644, BASH_FILE, ()),
+        ("#!/usr/bin/env python3\nprint(1)\n", 0o644, EXEC, ("/usr/bin/env", "python3")),
+        ("#!/usr/bin/python3 -u\nprint(1)\n", 0o644, EXEC, ("/usr/bin/python3", "-u")),
+        ("#!/bin/sh\necho hi\n", 0o755, EXEC, ()),
+        ("#!/usr/bin/env python3\nprint(1)\n", 0o700, EXEC, ()),
+    ],
+    ids=["plain", "bash", "sh", "env-bash", "env-python", "python-arg", "exec-sh", "exec-python"],
+)
+def test_how_a_file_runs(
+    tmp_path: Path, text: str, mode: int, how: str, interpreter: tuple[str, ...]
+) -> None:
     """should execute a file with an exec bit, source a non-executable one with bash, and run a
     non-executable one whose #! names another interpreter with that interpreter"""
     path = touch(tmp_path / "trc.d" / "sync.item", text, mode)
@@ -169,15 +214,20 @@ def test_how_a_file_runs(tmp_path: Path, text: str, mode: int, how: str,
 # ---------------------------------------------------------------------------------------------
 # Policies and modes
 
-@pytest.mark.parametrize(("args", "env", "wait", "source"), [
-    ([], {}, "wait_any", "default"),
-    ([], {"RC_WAIT_POLICY": ""}, "wait_any", "default"),
-    ([], {"RC_WAIT_POLICY": "wait_all"}, "wait_all", "RC_WAIT_POLICY"),
-    (["--wait", "wait_err"], {"RC_WAIT_POLICY": "wait_all"}, "wait_err", "command line"),
-    (["--wait=wait_forever"], {}, "wait_forever", "command line"),
-])
-def test_wait_policy_precedence(args: list[str], env: dict[str, str], wait: str,
-                                source: str) -> None:
+
+@pytest.mark.parametrize(
+    ("args", "env", "wait", "source"),
+    [
+        ([], {}, "wait_any", "default"),
+        ([], {"RC_WAIT_POLICY": ""}, "wait_any", "default"),
+        ([], {"RC_WAIT_POLICY": "wait_all"}, "wait_all", "RC_WAIT_POLICY"),
+        (["--wait", "wait_err"], {"RC_WAIT_POLICY": "wait_all"}, "wait_err", "command line"),
+        (["--wait=wait_forever"], {}, "wait_forever", "command line"),
+    ],
+)
+def test_wait_policy_precedence(
+    args: list[str], env: dict[str, str], wait: str, source: str
+) -> None:
     """should take the wait policy from --wait, else RC_WAIT_POLICY (empty = unset), else
     wait_any, and remember where it came from (for --check)"""
     plan = load([*args, "--", "true"], env)
@@ -194,20 +244,24 @@ def test_unknown_wait_policy_is_an_error(value: str) -> None:
         load(["--wait", value, "--", "true"])
 
 
-@pytest.mark.parametrize(("args", "env", "program", "compat", "self_name"), [
-    ([], {}, "pyinit", False, "pyinit"),
-    ([], {}, "/usr/local/bin/pyinit", False, "pyinit"),
-    (["--compat", "trc"], {}, "pyinit", True, "pyinit"),
-    (["--compat=trc"], {}, "pyinit", True, "pyinit"),
-    ([], {"PYINIT_COMPAT": "trc"}, "pyinit", True, "pyinit"),
-    ([], {}, "trc", True, "trc"),
-    ([], {}, "/etc/trc", True, "trc"),
-    ([], {}, "trc.sh", True, "trc"),
-    ([], {}, "myinit.sh", False, "myinit"),
-    (["--compat", "none"], {}, "trc", False, "trc"),
-])
-def test_trivialrc_mode_and_self_name(args: list[str], env: dict[str, str], program: str,
-                                      compat: bool, self_name: str) -> None:
+@pytest.mark.parametrize(
+    ("args", "env", "program", "compat", "self_name"),
+    [
+        ([], {}, "pyinit", False, "pyinit"),
+        ([], {}, "/usr/local/bin/pyinit", False, "pyinit"),
+        (["--compat", "trc"], {}, "pyinit", True, "pyinit"),
+        (["--compat=trc"], {}, "pyinit", True, "pyinit"),
+        ([], {"PYINIT_COMPAT": "trc"}, "pyinit", True, "pyinit"),
+        ([], {}, "trc", True, "trc"),
+        ([], {}, "/etc/trc", True, "trc"),
+        ([], {}, "trc.sh", True, "trc"),
+        ([], {}, "myinit.sh", False, "myinit"),
+        (["--compat", "none"], {}, "trc", False, "trc"),
+    ],
+)
+def test_trivialrc_mode_and_self_name(
+    args: list[str], env: dict[str, str], program: str, compat: bool, self_name: str
+) -> None:
     """should switch to TrivialRC mode with --compat=trc, PYINIT_COMPAT=trc or the name `trc`,
     and name itself (SELF_NAME, log lines) after the program minus `.sh`, as trc does"""
     plan = load([*args, "--", "true"], env, program)
@@ -223,8 +277,9 @@ def test_trivialrc_mode_defaults(tmp_path: Path) -> None:
     assert plan.verbosity < 1
     verbose = load(["-w", str(tmp_path)], {"RC_VERBOSE": "true"}, program="trc")
     assert verbose.verbosity == 2
-    extra = load(["-w", str(tmp_path)], {"RC_VERBOSE": "true", "RC_VERBOSE_EXTRA": "true"},
-                 program="trc")
+    extra = load(
+        ["-w", str(tmp_path)], {"RC_VERBOSE": "true", "RC_VERBOSE_EXTRA": "true"}, program="trc"
+    )
     assert extra.verbosity == 3
     with pytest.raises(PyinitError, match="nothing to run"):
         load(["-w", str(tmp_path)])

@@ -50,16 +50,33 @@ type = "forking"
 pid_file = "/run/x.pid"
 """
 EVERY_KEY = TaskSettings(
-    restart="on-failure", restart_delay=0.25, restart_max_delay=7.0, restart_reset=3.5,
-    max_restarts=9, restart_window=42.0, no_restart_code=99, stop_signal=signal.SIGUSR1,
-    grace=2.5, signals=frozenset((signal.SIGHUP, signal.SIGUSR2)), signal_target="pid",
-    user="nobody", group="nogroup", cwd="/srv/somewhere",
-    env=(("GREETING", "hello"), ("PORT", "8080")), prefix="[x] ", type="forking",
-    pid_file="/run/x.pid")
+    restart="on-failure",
+    restart_delay=0.25,
+    restart_max_delay=7.0,
+    restart_reset=3.5,
+    max_restarts=9,
+    restart_window=42.0,
+    no_restart_code=99,
+    stop_signal=signal.SIGUSR1,
+    grace=2.5,
+    signals=frozenset((signal.SIGHUP, signal.SIGUSR2)),
+    signal_target="pid",
+    user="nobody",
+    group="nogroup",
+    cwd="/srv/somewhere",
+    env=(("GREETING", "hello"), ("PORT", "8080")),
+    prefix="[x] ",
+    type="forking",
+    pid_file="/run/x.pid",
+)
 
 
-def load(workdir: Path, toml: str | None, argv: list[str] | None = None,
-         environ: dict[str, str] | None = None) -> config.Plan:
+def load(
+    workdir: Path,
+    toml: str | None,
+    argv: list[str] | None = None,
+    environ: dict[str, str] | None = None,
+) -> config.Plan:
     """config.load with `toml` as the work directory's pyinit.toml (None: no file)."""
     path = workdir / "pyinit.toml"
     if toml is None:
@@ -74,14 +91,20 @@ def test_no_file_gives_the_built_in_defaults(tmp_path: Path) -> None:
     plan = load(tmp_path, None)
     d = plan.defaults
     assert (d.restart, d.restart_delay, d.restart_max_delay, d.restart_reset) == (
-        "never", 1.0, 30.0, 10.0)
+        "never",
+        1.0,
+        30.0,
+        10.0,
+    )
     assert (d.max_restarts, d.restart_window, d.no_restart_code) == (5, 60.0, 125)
     assert (d.stop_signal, d.grace) == (signal.SIGTERM, 5.0)
     assert (d.user, d.group, d.cwd, d.env, d.prefix) == (None, None, None, (), None)
     assert plan.settings("D1") == d
     assert plan.tasks == {}
-    assert not any(key.startswith(("defaults.", "task.")) and where != "default"
-                   for key, where in plan.sources.items())
+    assert not any(
+        key.startswith(("defaults.", "task.")) and where != "default"
+        for key, where in plan.sources.items()
+    )
 
 
 def test_every_key_in_defaults(tmp_path: Path) -> None:
@@ -109,18 +132,27 @@ def test_every_key_in_a_task_table(tmp_path: Path) -> None:
 
 def test_a_task_table_inherits_what_it_does_not_set(tmp_path: Path) -> None:
     """should take every key a [task.NAME] table leaves out from [defaults]."""
-    plan = load(tmp_path, '[defaults]\nrestart = "always"\ngrace = 2\nmax_restarts = 7\n'
-                          '[task.D1]\ngrace = 0.5\nuser = "nobody"\n')
+    plan = load(
+        tmp_path,
+        '[defaults]\nrestart = "always"\ngrace = 2\nmax_restarts = 7\n'
+        '[task.D1]\ngrace = 0.5\nuser = "nobody"\n',
+    )
     d1 = plan.settings("D1")
     assert (d1.restart, d1.grace, d1.max_restarts, d1.user) == ("always", 0.5, 7, "nobody")
     d2 = plan.settings("D2")
     assert (d2.restart, d2.grace, d2.max_restarts, d2.user) == ("always", 2.0, 7, None)
 
 
-@pytest.mark.parametrize(("value", "number"), [
-    ('"TERM"', signal.SIGTERM), ('"SIGUSR1"', signal.SIGUSR1), ('"usr2"', signal.SIGUSR2),
-    ('"INT"', signal.SIGINT), ('"RTMIN+2"', signal.SIGRTMIN + 2),
-])
+@pytest.mark.parametrize(
+    ("value", "number"),
+    [
+        ('"TERM"', signal.SIGTERM),
+        ('"SIGUSR1"', signal.SIGUSR1),
+        ('"usr2"', signal.SIGUSR2),
+        ('"INT"', signal.SIGINT),
+        ('"RTMIN+2"', signal.SIGRTMIN + 2),
+    ],
+)
 def test_stop_signal_spellings(tmp_path: Path, value: str, number: int) -> None:
     """should read a stop_signal by name, with or without SIG, in any case, and RTMIN+N."""
     plan = load(tmp_path, f"[task.D1]\nstop_signal = {value}\n")
@@ -130,23 +162,57 @@ def test_stop_signal_spellings(tmp_path: Path, value: str, number: int) -> None:
 # key, command-line option and value, environment variable and value, file value (TOML),
 # and the loaded values for each.
 PRECEDENCE = [
-    ("restart", ["--restart", "always"], ("PYINIT_RESTART", "never"), '"on-failure"',
-     "always", "never", "on-failure", "never"),
-    ("restart_delay", ["--restart-delay", "0.5"], ("PYINIT_RESTART_DELAY", "3"), "7",
-     0.5, 3.0, 7.0, 1.0),
-    ("max_restarts", ["--max-restarts", "2"], ("PYINIT_MAX_RESTARTS", "8"), "11",
-     2, 8, 11, 5),
+    (
+        "restart",
+        ["--restart", "always"],
+        ("PYINIT_RESTART", "never"),
+        '"on-failure"',
+        "always",
+        "never",
+        "on-failure",
+        "never",
+    ),
+    (
+        "restart_delay",
+        ["--restart-delay", "0.5"],
+        ("PYINIT_RESTART_DELAY", "3"),
+        "7",
+        0.5,
+        3.0,
+        7.0,
+        1.0,
+    ),
+    ("max_restarts", ["--max-restarts", "2"], ("PYINIT_MAX_RESTARTS", "8"), "11", 2, 8, 11, 5),
     ("grace", ["--grace", "1.5"], ("PYINIT_GRACE", "4"), "9", 1.5, 4.0, 9.0, 5.0),
-    ("stop_signal", ["--stop-signal", "QUIT"], ("PYINIT_STOP_SIGNAL", "HUP"), '"USR2"',
-     signal.SIGQUIT, signal.SIGHUP, signal.SIGUSR2, signal.SIGTERM),
+    (
+        "stop_signal",
+        ["--stop-signal", "QUIT"],
+        ("PYINIT_STOP_SIGNAL", "HUP"),
+        '"USR2"',
+        signal.SIGQUIT,
+        signal.SIGHUP,
+        signal.SIGUSR2,
+        signal.SIGTERM,
+    ),
 ]
 
 
-@pytest.mark.parametrize(("key", "cli", "env", "toml", "by_cli", "by_env", "by_toml",
-                          "built_in"), PRECEDENCE, ids=[p[0] for p in PRECEDENCE])
-def test_precedence_for_the_defaults(tmp_path: Path, key: str, cli: list[str],
-                                     env: tuple[str, str], toml: str, by_cli: object,
-                                     by_env: object, by_toml: object, built_in: object) -> None:
+@pytest.mark.parametrize(
+    ("key", "cli", "env", "toml", "by_cli", "by_env", "by_toml", "built_in"),
+    PRECEDENCE,
+    ids=[p[0] for p in PRECEDENCE],
+)
+def test_precedence_for_the_defaults(
+    tmp_path: Path,
+    key: str,
+    cli: list[str],
+    env: tuple[str, str],
+    toml: str,
+    by_cli: object,
+    by_env: object,
+    by_toml: object,
+    built_in: object,
+) -> None:
     """should take each default from the command line, else the environment, else the file,
     else the built-in value, and say in plan.sources where it came from."""
     toml_path = str(tmp_path / "pyinit.toml")
@@ -168,12 +234,22 @@ def test_precedence_for_the_defaults(tmp_path: Path, key: str, cli: list[str],
         assert plan.sources.get(f"defaults.{key}", "default") == source, where
 
 
-@pytest.mark.parametrize(("key", "cli", "env", "toml", "by_cli", "by_env", "by_toml",
-                          "built_in"), PRECEDENCE, ids=[p[0] for p in PRECEDENCE])
-def test_a_task_table_beats_every_default(tmp_path: Path, key: str, cli: list[str],
-                                          env: tuple[str, str], toml: str, by_cli: object,
-                                          by_env: object, by_toml: object,
-                                          built_in: object) -> None:
+@pytest.mark.parametrize(
+    ("key", "cli", "env", "toml", "by_cli", "by_env", "by_toml", "built_in"),
+    PRECEDENCE,
+    ids=[p[0] for p in PRECEDENCE],
+)
+def test_a_task_table_beats_every_default(
+    tmp_path: Path,
+    key: str,
+    cli: list[str],
+    env: tuple[str, str],
+    toml: str,
+    by_cli: object,
+    by_env: object,
+    by_toml: object,
+    built_in: object,
+) -> None:
     """should let [task.D1] win over the command line and the environment for D1 only."""
     plan = load(tmp_path, f"[task.D1]\n{key} = {toml}\n", cli, dict([env]))
     assert getattr(plan.settings("D1"), key) == by_toml
@@ -194,7 +270,8 @@ def test_task_tables_may_name_the_main_command_and_stage_files(tmp_path: Path) -
     (tmp_path / "trc.d").mkdir()
     (tmp_path / "trc.d" / "async.web").write_text("exit 0\n")
     (tmp_path / "pyinit.toml").write_text(
-        '[task.web]\nrestart = "always"\n[task.sleep]\nrestart = "on-failure"\n')
+        '[task.web]\nrestart = "always"\n[task.sleep]\nrestart = "on-failure"\n'
+    )
     plan = config.load(["-w", str(tmp_path), "--", "/bin/sleep", "1"], ENV)
     assert plan.settings("web").restart == "always"
     assert plan.settings("sleep").restart == "on-failure"
@@ -206,86 +283,151 @@ def test_task_tables_may_name_the_main_command_and_stage_files(tmp_path: Path) -
 ERRORS = [
     pytest.param("[bogus]\n", "bogus", "[defaults]", id="unknown-table"),
     pytest.param("bogus = 1\n", "bogus", "[defaults]", id="unknown-top-level-key"),
-    pytest.param("[defaults]\nbogus = 1\n", "defaults.bogus", "restart_delay",
-                 id="unknown-key-in-defaults"),
-    pytest.param("[task.D1]\nrestarts = 3\n", "task.D1.restarts", "max_restarts",
-                 id="unknown-key-in-a-task"),
-    pytest.param('[defaults]\nrestart = "sometimes"\n', "defaults.restart",
-                 "never, on-failure, always", id="bad-policy"),
-    pytest.param("[defaults]\nrestart = 1\n", "defaults.restart", "string",
-                 id="policy-not-a-string"),
-    pytest.param('[defaults]\nstop_signal = "NOPE"\n', "defaults.stop_signal", "signal",
-                 id="bad-signal"),
-    pytest.param('[task.D1]\nstop_signal = "RTMIN+999"\n', "task.D1.stop_signal", "signal",
-                 id="signal-out-of-range"),
-    pytest.param("[defaults]\nstop_signal = true\n", "defaults.stop_signal", "signal",
-                 id="signal-a-bool"),
-    pytest.param('[defaults]\ngrace = "5"\n', "defaults.grace", "number",
-                 id="string-for-seconds"),
-    pytest.param("[defaults]\nrestart_delay = true\n", "defaults.restart_delay", "number",
-                 id="bool-for-seconds"),
-    pytest.param('[defaults]\nmax_restarts = "3"\n', "defaults.max_restarts",
-                 "whole number", id="string-for-a-count"),
-    pytest.param("[defaults]\nmax_restarts = true\n", "defaults.max_restarts",
-                 "whole number", id="bool-for-a-count"),
-    pytest.param("[defaults]\nmax_restarts = 1.5\n", "defaults.max_restarts",
-                 "whole number", id="float-for-a-count"),
-    pytest.param("[defaults]\nmax_restarts = 3.0\n", "defaults.max_restarts",
-                 "whole number", id="whole-float-for-a-count"),
-    pytest.param("[defaults]\nno_restart_code = 256\n", "defaults.no_restart_code",
-                 "0..255", id="exit-code-too-big"),
-    pytest.param("[defaults]\nno_restart_code = -1\n", "defaults.no_restart_code",
-                 "0..255", id="exit-code-negative"),
+    pytest.param(
+        "[defaults]\nbogus = 1\n", "defaults.bogus", "restart_delay", id="unknown-key-in-defaults"
+    ),
+    pytest.param(
+        "[task.D1]\nrestarts = 3\n", "task.D1.restarts", "max_restarts", id="unknown-key-in-a-task"
+    ),
+    pytest.param(
+        '[defaults]\nrestart = "sometimes"\n',
+        "defaults.restart",
+        "never, on-failure, always",
+        id="bad-policy",
+    ),
+    pytest.param(
+        "[defaults]\nrestart = 1\n", "defaults.restart", "string", id="policy-not-a-string"
+    ),
+    pytest.param(
+        '[defaults]\nstop_signal = "NOPE"\n', "defaults.stop_signal", "signal", id="bad-signal"
+    ),
+    pytest.param(
+        '[task.D1]\nstop_signal = "RTMIN+999"\n',
+        "task.D1.stop_signal",
+        "signal",
+        id="signal-out-of-range",
+    ),
+    pytest.param(
+        "[defaults]\nstop_signal = true\n", "defaults.stop_signal", "signal", id="signal-a-bool"
+    ),
+    pytest.param('[defaults]\ngrace = "5"\n', "defaults.grace", "number", id="string-for-seconds"),
+    pytest.param(
+        "[defaults]\nrestart_delay = true\n",
+        "defaults.restart_delay",
+        "number",
+        id="bool-for-seconds",
+    ),
+    pytest.param(
+        '[defaults]\nmax_restarts = "3"\n',
+        "defaults.max_restarts",
+        "whole number",
+        id="string-for-a-count",
+    ),
+    pytest.param(
+        "[defaults]\nmax_restarts = true\n",
+        "defaults.max_restarts",
+        "whole number",
+        id="bool-for-a-count",
+    ),
+    pytest.param(
+        "[defaults]\nmax_restarts = 1.5\n",
+        "defaults.max_restarts",
+        "whole number",
+        id="float-for-a-count",
+    ),
+    pytest.param(
+        "[defaults]\nmax_restarts = 3.0\n",
+        "defaults.max_restarts",
+        "whole number",
+        id="whole-float-for-a-count",
+    ),
+    pytest.param(
+        "[defaults]\nno_restart_code = 256\n",
+        "defaults.no_restart_code",
+        "0..255",
+        id="exit-code-too-big",
+    ),
+    pytest.param(
+        "[defaults]\nno_restart_code = -1\n",
+        "defaults.no_restart_code",
+        "0..255",
+        id="exit-code-negative",
+    ),
     pytest.param("[defaults]\ngrace = -1\n", "defaults.grace", ">= 0", id="negative-grace"),
-    pytest.param("[defaults]\nrestart_delay = -0.5\n", "defaults.restart_delay", ">= 0",
-                 id="negative-delay"),
-    pytest.param("[defaults]\nrestart_max_delay = -1\n", "defaults.restart_max_delay",
-                 ">= 0", id="negative-max-delay"),
-    pytest.param("[defaults]\nrestart_reset = -1\n", "defaults.restart_reset", ">= 0",
-                 id="negative-reset"),
-    pytest.param("[task.D1]\nrestart_window = -60\n", "task.D1.restart_window", ">= 0",
-                 id="negative-window"),
-    pytest.param("[defaults]\nmax_restarts = -1\n", "defaults.max_restarts", "0..",
-                 id="negative-count"),
+    pytest.param(
+        "[defaults]\nrestart_delay = -0.5\n", "defaults.restart_delay", ">= 0", id="negative-delay"
+    ),
+    pytest.param(
+        "[defaults]\nrestart_max_delay = -1\n",
+        "defaults.restart_max_delay",
+        ">= 0",
+        id="negative-max-delay",
+    ),
+    pytest.param(
+        "[defaults]\nrestart_reset = -1\n", "defaults.restart_reset", ">= 0", id="negative-reset"
+    ),
+    pytest.param(
+        "[task.D1]\nrestart_window = -60\n", "task.D1.restart_window", ">= 0", id="negative-window"
+    ),
+    pytest.param(
+        "[defaults]\nmax_restarts = -1\n", "defaults.max_restarts", "0..", id="negative-count"
+    ),
     pytest.param("[defaults]\ngrace = nan\n", "defaults.grace", "number", id="nan-grace"),
-    pytest.param("[defaults]\nrestart_delay = inf\n", "defaults.restart_delay", "number",
-                 id="inf-delay"),
-    pytest.param('[defaults]\nenv = "A=1"\n', "defaults.env", "table",
-                 id="env-not-a-table"),
-    pytest.param("[task.D1]\nenv = { A = true }\n", "task.D1.env", "string",
-                 id="env-value-a-bool"),
-    pytest.param("[task.D1]\nenv = { A = [1, 2] }\n", "task.D1.env", "string",
-                 id="env-value-an-array"),
-    pytest.param('[task.D1]\nenv = { A = { B = "c" } }\n', "task.D1.env", "string",
-                 id="env-value-a-table"),
+    pytest.param(
+        "[defaults]\nrestart_delay = inf\n", "defaults.restart_delay", "number", id="inf-delay"
+    ),
+    pytest.param('[defaults]\nenv = "A=1"\n', "defaults.env", "table", id="env-not-a-table"),
+    pytest.param("[task.D1]\nenv = { A = true }\n", "task.D1.env", "string", id="env-value-a-bool"),
+    pytest.param(
+        "[task.D1]\nenv = { A = [1, 2] }\n", "task.D1.env", "string", id="env-value-an-array"
+    ),
+    pytest.param(
+        '[task.D1]\nenv = { A = { B = "c" } }\n', "task.D1.env", "string", id="env-value-a-table"
+    ),
     pytest.param("[defaults]\ncwd = 5\n", "defaults.cwd", "string", id="cwd-not-a-string"),
-    pytest.param("[defaults]\nprefix = false\n", "defaults.prefix", "string",
-                 id="prefix-not-a-string"),
-    pytest.param('[defaults]\nuser = "no-such-user-pyinit"\n', "defaults.user",
-                 "no-such-user-pyinit", id="unknown-user"),
-    pytest.param('[task.D1]\ngroup = "no-such-group-pyinit"\n', "task.D1.group",
-                 "no-such-group-pyinit", id="unknown-group"),
+    pytest.param(
+        "[defaults]\nprefix = false\n", "defaults.prefix", "string", id="prefix-not-a-string"
+    ),
+    pytest.param(
+        '[defaults]\nuser = "no-such-user-pyinit"\n',
+        "defaults.user",
+        "no-such-user-pyinit",
+        id="unknown-user",
+    ),
+    pytest.param(
+        '[task.D1]\ngroup = "no-such-group-pyinit"\n',
+        "task.D1.group",
+        "no-such-group-pyinit",
+        id="unknown-group",
+    ),
     pytest.param("[task.D1]\nuser = 0\n", "task.D1.user", "string", id="user-not-a-string"),
-    pytest.param('[task.D1]\nuser = "a\\u0000b"\n', "task.D1.user", "user",
-                 id="user-with-nul"),
-    pytest.param('[task.D1]\ngroup = "\\u0000"\n', "task.D1.group", "group",
-                 id="group-with-nul"),
-    pytest.param('[task.D1]\nuser = "\u00b2"\n', "task.D1.user", "user",
-                 id="user-superscript-digit"),
-    pytest.param('[task.D1]\nuser = "99999999999999999999"\n', "task.D1.user", "user",
-                 id="user-id-out-of-range"),
-    pytest.param('[task.D1]\nprefix = "{bogus} "\n', "task.D1.prefix", "{name}",
-                 id="prefix-unknown-field"),
-    pytest.param('[defaults]\nprefix = "{name "\n', "defaults.prefix", "{name}",
-                 id="prefix-lone-brace"),
+    pytest.param('[task.D1]\nuser = "a\\u0000b"\n', "task.D1.user", "user", id="user-with-nul"),
+    pytest.param('[task.D1]\ngroup = "\\u0000"\n', "task.D1.group", "group", id="group-with-nul"),
+    pytest.param(
+        '[task.D1]\nuser = "\u00b2"\n', "task.D1.user", "user", id="user-superscript-digit"
+    ),
+    pytest.param(
+        '[task.D1]\nuser = "99999999999999999999"\n',
+        "task.D1.user",
+        "user",
+        id="user-id-out-of-range",
+    ),
+    pytest.param(
+        '[task.D1]\nprefix = "{bogus} "\n', "task.D1.prefix", "{name}", id="prefix-unknown-field"
+    ),
+    pytest.param(
+        '[defaults]\nprefix = "{name "\n', "defaults.prefix", "{name}", id="prefix-lone-brace"
+    ),
     pytest.param("defaults = 3\n", "defaults", "table", id="defaults-not-a-table"),
     pytest.param("task = 3\n", "task", "task.NAME", id="task-not-a-table"),
     pytest.param("[task]\nD1 = 5\n", "task.D1", "table", id="task-entry-not-a-table"),
     pytest.param("[defaults\n", "pyinit.toml", "TOML", id="invalid-toml"),
-    pytest.param("[defaults]\ngrace = 1\n[defaults]\n", "pyinit.toml", "TOML",
-                 id="table-declared-twice"),
-    pytest.param('[defaults]\nrestart = "always\n', "pyinit.toml", "TOML",
-                 id="unterminated-string"),
+    pytest.param(
+        "[defaults]\ngrace = 1\n[defaults]\n", "pyinit.toml", "TOML", id="table-declared-twice"
+    ),
+    pytest.param(
+        '[defaults]\nrestart = "always\n', "pyinit.toml", "TOML", id="unterminated-string"
+    ),
 ]
 
 
@@ -303,20 +445,39 @@ def test_config_errors(tmp_path: Path, toml: str, key: str, expected: str) -> No
 
 def pyinit(args: list[str], cwd: Path) -> subprocess.CompletedProcess[bytes]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "pyinit", *args], capture_output=True,
-                          env=env, cwd=cwd, timeout=30, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "pyinit", *args],
+        capture_output=True,
+        env=env,
+        cwd=cwd,
+        timeout=30,
+        check=False,
+    )
 
 
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize(("toml", "key", "expected"), ERRORS)
-def test_config_errors_through_the_command(tmp_path: Path, toml: str, key: str,
-                                           expected: str) -> None:
+def test_config_errors_through_the_command(
+    tmp_path: Path, toml: str, key: str, expected: str
+) -> None:
     """should exit 2 with exactly one stderr line naming the file and the key, start nothing
     and write nothing on stdout."""
     (tmp_path / "pyinit.toml").write_text(toml)
     marker = tmp_path / "ran"
-    result = pyinit(["-w", str(tmp_path), "-D", f"touch {marker}", "-D", f"touch {marker}",
-                     "--", "touch", str(marker)], tmp_path)
+    result = pyinit(
+        [
+            "-w",
+            str(tmp_path),
+            "-D",
+            f"touch {marker}",
+            "-D",
+            f"touch {marker}",
+            "--",
+            "touch",
+            str(marker),
+        ],
+        tmp_path,
+    )
     lines = result.stderr.decode(errors="replace").splitlines()
     assert result.returncode == 2, lines
     assert len(lines) == 1, lines
@@ -329,6 +490,7 @@ def test_config_errors_through_the_command(tmp_path: Path, toml: str, key: str,
 
 
 # --- any input: ConfigError or a usable plan, never a traceback -------------------------------
+
 
 def toml_text(value: object) -> str:
     """`value` as TOML (strings as basic strings, dicts as inline tables)."""
@@ -345,21 +507,43 @@ def toml_text(value: object) -> str:
     if isinstance(value, str):
         escaped = "".join(
             f"\\u{ord(c):04x}" if ord(c) < 0x20 or ord(c) == 0x7F or c in '"\\' else c
-            for c in value)
+            for c in value
+        )
         return f'"{escaped}"'
     if isinstance(value, list):
         return "[" + ", ".join(toml_text(v) for v in value) + "]"
     assert isinstance(value, dict)
-    return "{" + ", ".join(f"{toml_text(str(k))} = {toml_text(v)}"
-                           for k, v in value.items()) + "}"
+    return "{" + ", ".join(f"{toml_text(str(k))} = {toml_text(v)}" for k, v in value.items()) + "}"
 
 
 KEYS = [*config.TASK_KEYS, "bogus", "Restart"]
 SCALARS = st.one_of(
     st.text(max_size=12),
-    st.sampled_from(["TERM", "SIGUSR1", "rtmin+3", "0", "65", "nobody", "nogroup", "root",
-                     "65534", "always", "on-failure", "never", "{name}: ", "{time} {pid}",
-                     "{", "}", "{0}", "/tmp", "\u00b2", "\u0663", "99999999999999999999"]),
+    st.sampled_from(
+        [
+            "TERM",
+            "SIGUSR1",
+            "rtmin+3",
+            "0",
+            "65",
+            "nobody",
+            "nogroup",
+            "root",
+            "65534",
+            "always",
+            "on-failure",
+            "never",
+            "{name}: ",
+            "{time} {pid}",
+            "{",
+            "}",
+            "{0}",
+            "/tmp",
+            "\u00b2",
+            "\u0663",
+            "99999999999999999999",
+        ]
+    ),
     st.integers(min_value=-(2**63), max_value=2**63 - 1),
     st.integers(min_value=-3, max_value=300),
     st.floats(allow_nan=True, allow_infinity=True),
@@ -377,13 +561,12 @@ def toml_document(table_name: str, table: dict[str, object]) -> str:
     return f"[{table_name}]\n" + "".join(f"{k} = {toml_text(v)}\n" for k, v in table.items())
 
 
-@settings(max_examples=100, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=100, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(table_name=st.sampled_from(["defaults", "task.D1", "task.D2"]), table=TABLES)
 @example(table_name="task.D1", table={"user": "a\x00b"})
-
-def test_random_tables_raise_only_config_errors(table_name: str,
-                                                table: dict[str, object]) -> None:
+def test_random_tables_raise_only_config_errors(table_name: str, table: dict[str, object]) -> None:
     """should either load any table of keys and TOML values or raise ConfigError: nothing
     else, ever (a traceback in PID 1 is a crashed container)."""
     text = toml_document(table_name, table)
@@ -396,13 +579,13 @@ def test_random_tables_raise_only_config_errors(table_name: str,
             pass
 
 
-@settings(max_examples=100, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=100, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(table_name=st.sampled_from(["defaults", "task.D1"]), table=TABLES)
 @example(table_name="defaults", table={"restart_delay": math.nan})
 @example(table_name="task.D1", table={"prefix": "{bogus}"})
 @example(table_name="task.D1", table={"user": "99999999999999999999"})
-
 def test_accepted_settings_are_usable(table_name: str, table: dict[str, object]) -> None:
     """should only accept values the engine can use: finite seconds, a signal kill() takes,
     a user and group that resolve, a prefix that formats."""
@@ -414,8 +597,13 @@ def test_accepted_settings_are_usable(table_name: str, table: dict[str, object])
         except ConfigError:
             return
     for s in (plan.defaults, plan.settings("D1")):
-        for seconds in (s.restart_delay, s.restart_max_delay, s.restart_reset,
-                        s.restart_window, s.grace):
+        for seconds in (
+            s.restart_delay,
+            s.restart_max_delay,
+            s.restart_reset,
+            s.restart_window,
+            s.grace,
+        ):
             assert math.isfinite(seconds)
             assert seconds >= 0
         assert s.max_restarts >= 0
@@ -439,8 +627,9 @@ def test_a_table_for_a_task_not_in_this_run_is_a_warning(tmp_path: Path) -> None
 def test_task_main_names_the_main_command(tmp_path: Path) -> None:
     """should apply [task.main] to the main command whatever it is, with the command's own
     table more specific"""
-    (tmp_path / "pyinit.toml").write_text('[task.main]\nrestart = "always"\ngrace = 9\n'
-                                          '[task.sleep]\ngrace = 3\n')
+    (tmp_path / "pyinit.toml").write_text(
+        '[task.main]\nrestart = "always"\ngrace = 9\n[task.sleep]\ngrace = 3\n'
+    )
     plan = config.load(["-w", str(tmp_path), "--", "sleep", "1"], ENV)
     assert plan.warnings == ()
     assert plan.settings("sleep").restart == "always"

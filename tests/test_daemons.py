@@ -19,8 +19,9 @@ pytestmark = pytest.mark.timeout(60)
 
 
 def need(program: str, package: str) -> str:
-    path = shutil.which(program) or (f"/usr/sbin/{program}"
-                                     if os.path.exists(f"/usr/sbin/{program}") else None)
+    path = shutil.which(program) or (
+        f"/usr/sbin/{program}" if os.path.exists(f"/usr/sbin/{program}") else None
+    )
     if path is None:
         pytest.skip(f"needs {program} (apt-get install {package})")
     return path
@@ -53,13 +54,15 @@ http {{
 
 def fetch(port: int) -> str:
     """A main command that prints what http://127.0.0.1:PORT/ answers, retrying briefly."""
-    return ("import time, urllib.request\n"
-            "for _ in range(100):\n"
-            "    try:\n"
-            f"        print(urllib.request.urlopen('http://127.0.0.1:{port}/').read().decode())\n"
-            "        break\n"
-            "    except OSError:\n"
-            "        time.sleep(0.05)\n")
+    return (
+        "import time, urllib.request\n"
+        "for _ in range(100):\n"
+        "    try:\n"
+        f"        print(urllib.request.urlopen('http://127.0.0.1:{port}/').read().decode())\n"
+        "        break\n"
+        "    except OSError:\n"
+        "        time.sleep(0.05)\n"
+    )
 
 
 def test_a_daemonizing_nginx_is_named_and_stopped(mode: str, run_pyinit, tmp_path: Path) -> None:
@@ -68,12 +71,15 @@ def test_a_daemonizing_nginx_is_named_and_stopped(mode: str, run_pyinit, tmp_pat
     should not pass (143)."""
     nginx = need("nginx", "nginx")
     conf = nginx_conf(tmp_path, port_for(mode, 1))
-    run = run_pyinit(mode, ["-D", f"exec {nginx} -c {conf}", "--", "sh", "-c",
-                            "sleep 5; echo TESTS PASSED"])
+    run = run_pyinit(
+        mode, ["-D", f"exec {nginx} -c {conf}", "--", "sh", "-c", "sleep 5; echo TESTS PASSED"]
+    )
     assert run.wait() == 143
-    line = run.expect(r"D1 exited 0 after [0-9.]+s leaving [0-9]+ process(es)? \(nginx\): it "
-                      r"daemonized itself; run it in the foreground \(nginx -g 'daemon off;'\) "
-                      r"or set type = \"forking\" in \[task.D1\]")
+    line = run.expect(
+        r"D1 exited 0 after [0-9.]+s leaving [0-9]+ process(es)? \(nginx\): it "
+        r"daemonized itself; run it in the foreground \(nginx -g 'daemon off;'\) "
+        r"or set type = \"forking\" in \[task.D1\]"
+    )
     assert b"TESTS PASSED\n" not in run.lines["stdout"], line
 
 
@@ -84,9 +90,22 @@ def test_forking_nginx_serves_and_is_stopped(mode: str, run_pyinit, tmp_path: Pa
     port = port_for(mode, 2)
     conf = nginx_conf(tmp_path, port)
     (tmp_path / "pyinit.toml").write_text(
-        f'[task.D1]\ntype = "forking"\npid_file = "{tmp_path}/nginx.pid"\n')
-    run = run_pyinit(mode, ["-v", "-w", str(tmp_path), "-D", f"exec {nginx} -c {conf}", "--",
-                            sys.executable, "-c", fetch(port)])
+        f'[task.D1]\ntype = "forking"\npid_file = "{tmp_path}/nginx.pid"\n'
+    )
+    run = run_pyinit(
+        mode,
+        [
+            "-v",
+            "-w",
+            str(tmp_path),
+            "-D",
+            f"exec {nginx} -c {conf}",
+            "--",
+            sys.executable,
+            "-c",
+            fetch(port),
+        ],
+    )
     assert run.wait() == 0
     run.expect(r"^hello from nginx$", "stdout")
     run.expect(r"D1 forked: its main process is <pid=[0-9]+> \(nginx\)")
@@ -100,14 +119,18 @@ def test_forking_redis_main_pid_is_the_daemons(mode: str, run_pyinit, tmp_path: 
     cli = need("redis-cli", "redis-tools")
     port = port_for(mode, 3)
     (tmp_path / "pyinit.toml").write_text(
-        f'[task.redis]\ntype = "forking"\npid_file = "{tmp_path}/redis.pid"\n')
+        f'[task.redis]\ntype = "forking"\npid_file = "{tmp_path}/redis.pid"\n'
+    )
     (tmp_path / "trc.d").mkdir()
     (tmp_path / "trc.d" / "async.redis").write_text(
         f"exec {redis} --port {port} --daemonize yes --save '' --dir {tmp_path} "
-        f"--pidfile {tmp_path}/redis.pid\n")
-    script = (f"until {cli} -p {port} ping >/dev/null 2>&1; do sleep 0.05; done; "
-              f"{cli} -p {port} info server | grep process_id; "
-              f"{cli} -p {port} shutdown nosave; sleep 30")
+        f"--pidfile {tmp_path}/redis.pid\n"
+    )
+    script = (
+        f"until {cli} -p {port} ping >/dev/null 2>&1; do sleep 0.05; done; "
+        f"{cli} -p {port} info server | grep process_id; "
+        f"{cli} -p {port} shutdown nosave; sleep 30"
+    )
     run = run_pyinit(mode, ["-v", "-w", str(tmp_path), "--", "sh", "-c", script])
     line = run.expect(r"^process_id:[0-9]+", "stdout")
     pid = int(line.strip().split(b":")[1])
@@ -116,8 +139,7 @@ def test_forking_redis_main_pid_is_the_daemons(mode: str, run_pyinit, tmp_path: 
     assert run.wait() == 143
 
 
-def test_a_restart_first_stops_the_orphaned_workers(mode: str, run_pyinit,
-                                                   tmp_path: Path) -> None:
+def test_a_restart_first_stops_the_orphaned_workers(mode: str, run_pyinit, tmp_path: Path) -> None:
     """gunicorn's master killed with SIGKILL leaves its workers holding the port: pyinit
     should stop them before the restart, so the new master binds at once (no 'Connection in
     use')."""
@@ -126,19 +148,24 @@ def test_a_restart_first_stops_the_orphaned_workers(mode: str, run_pyinit,
     (tmp_path / "app.py").write_text(
         "def app(environ, start_response):\n"
         "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
-        "    return [b'hello from gunicorn\\n']\n")
-    (tmp_path / "pyinit.toml").write_text(
-        '[task.web]\nrestart = "always"\nrestart_delay = 0\n')
+        "    return [b'hello from gunicorn\\n']\n"
+    )
+    (tmp_path / "pyinit.toml").write_text('[task.web]\nrestart = "always"\nrestart_delay = 0\n')
     (tmp_path / "trc.d").mkdir()
     (tmp_path / "trc.d" / "async.web").write_text(
         f"exec {sys.executable} -m gunicorn -w 2 -b 127.0.0.1:{port} --chdir {tmp_path} "
-        f"--pid {tmp_path}/gunicorn.pid app:app\n")
-    killer = (f"import os, signal, time\n{fetch(port)}"
-              f"os.kill(int(open('{tmp_path}/gunicorn.pid').read()), signal.SIGKILL)\n"
-              "time.sleep(30)\n")
+        f"--pid {tmp_path}/gunicorn.pid app:app\n"
+    )
+    killer = (
+        f"import os, signal, time\n{fetch(port)}"
+        f"os.kill(int(open('{tmp_path}/gunicorn.pid').read()), signal.SIGKILL)\n"
+        "time.sleep(30)\n"
+    )
     run = run_pyinit(mode, ["-w", str(tmp_path), "--", sys.executable, "-c", killer])
-    run.expect(r"web exited 137 after [0-9.]+s leaving [0-9]+ process(es)? \(.*\): stopping "
-               r"them first")
+    run.expect(
+        r"web exited 137 after [0-9.]+s leaving [0-9]+ process(es)? \(.*\): stopping "
+        r"them first"
+    )
     run.expect(r"web exited \(exitcode=137\): restart 1 in 0s")
     listening = rf"Listening at: http://127\.0\.0\.1:{port} "
     run.expect(listening, count=2)  # the first master's line, then the restarted master's
@@ -147,15 +174,18 @@ def test_a_restart_first_stops_the_orphaned_workers(mode: str, run_pyinit,
     assert not any(b"Connection in use" in line for line in run.lines["stderr"])
 
 
-def test_a_service_leaving_a_child_restarts_without_it(mode: str, run_pyinit,
-                                                      tmp_path: Path) -> None:
+def test_a_service_leaving_a_child_restarts_without_it(
+    mode: str, run_pyinit, tmp_path: Path
+) -> None:
     """A background task that exits 3 leaving `sleep` behind should name it and stop it
     before its restart, and again when it fails for good (whose status, under wait_any, is
     the run's)."""
     (tmp_path / "pyinit.toml").write_text(
-        '[task.D1]\nrestart = "on-failure"\nrestart_delay = 0\nmax_restarts = 1\n')
-    run = run_pyinit(mode, ["-w", str(tmp_path), "-D", "sleep 1000 & echo started; exit 3",
-                            "--", "sleep", "30"])
+        '[task.D1]\nrestart = "on-failure"\nrestart_delay = 0\nmax_restarts = 1\n'
+    )
+    run = run_pyinit(
+        mode, ["-w", str(tmp_path), "-D", "sleep 1000 & echo started; exit 3", "--", "sleep", "30"]
+    )
     # The leftover is named `bash` when the scan comes before its fork has exec'd sleep.
     leaving = r"D1 exited 3 after [0-9.]+s leaving 1 process \((sleep|bash)\): stopping them first"
     run.expect(leaving)

@@ -11,13 +11,26 @@ from conftest import Run
 
 #: Signals whose default action ends a process (all but CHLD, CONT, URG, WINCH, STOP, TSTP,
 #: TTIN, TTOU). KILL cannot be caught, which is the point: the status still says 137.
-DEADLY = [s for s in range(1, 32) if s not in (
-    signal.SIGCHLD, signal.SIGCONT, signal.SIGURG, signal.SIGWINCH, signal.SIGSTOP,
-    signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU)] + [signal.SIGRTMIN, signal.SIGRTMAX]
+DEADLY = [
+    s
+    for s in range(1, 32)
+    if s
+    not in (
+        signal.SIGCHLD,
+        signal.SIGCONT,
+        signal.SIGURG,
+        signal.SIGWINCH,
+        signal.SIGSTOP,
+        signal.SIGTSTP,
+        signal.SIGTTIN,
+        signal.SIGTTOU,
+    )
+] + [signal.SIGRTMIN, signal.SIGRTMAX]
 
 
 def statuses(mode: str, commands: list[list[str]]) -> list[int]:
     """Run pyinit once per command (4 at a time) and collect its exit statuses."""
+
     def one(cmd: list[str]) -> int:
         run = Run(mode, ["-q", "--", *cmd])
         try:

@@ -75,11 +75,16 @@ SNEAKY = {
     # name: (bash code of a -D item, the line it prints once its trick is done)
     "stubborn": ("trap '' TERM; echo stubborn; while :; do sleep 0.05 || :; done", "stubborn"),
     "daemon": (f"exec {PY} -c '{DAEMON}'", "daemon up"),
-    "setsid": ("setsid sh -c \"trap '' TERM; echo escaped; while :; do sleep 0.05; done\" & "
-               "wait", "escaped"),
+    "setsid": (
+        "setsid sh -c \"trap '' TERM; echo escaped; while :; do sleep 0.05; done\" & wait",
+        "escaped",
+    ),
     "setpgid": (f"exec {PY} -c '{NEW_GROUP}'", "regrouped"),
-    "orphans": ("sleep 1000 & (trap '' TERM; exec sleep 1000) & setsid sleep 1000 & "
-                "echo left-children; exit 0", "left-children"),
+    "orphans": (
+        "sleep 1000 & (trap '' TERM; exec sleep 1000) & setsid sleep 1000 & "
+        "echo left-children; exit 0",
+        "left-children",
+    ),
 }
 
 
@@ -112,9 +117,19 @@ def test_sneaky_tasks_do_not_outlive_pyinit(mode: str, tmp_path: Path, ending: s
     names = list(SNEAKY)
     args, tasks = sneaky_args(tmp_path, names)
     main = ["--", PY, "-c", "import sys; sys.stdin.readline(); sys.exit(6)"]
-    run = start(mode, ["-v", "--grace", str(GRACE), "--wait",
-                       "wait_forever" if ending == "sigterm" else "wait_any", *args, *main],
-                stdin=subprocess.PIPE)
+    run = start(
+        mode,
+        [
+            "-v",
+            "--grace",
+            str(GRACE),
+            "--wait",
+            "wait_forever" if ending == "sigterm" else "wait_any",
+            *args,
+            *main,
+        ],
+        stdin=subprocess.PIPE,
+    )
     try:
         for prefix, name in tasks.items():
             run.expect(f"^{prefix}: {SNEAKY[name][1]}$", "stdout")
@@ -134,9 +149,15 @@ def test_sneaky_tasks_do_not_outlive_pyinit(mode: str, tmp_path: Path, ending: s
     assert run.survivors() == 0
     if mode == "subreaper":
         assert run.left_running() == 0, run.text()
-    figure(f"sneaky-{ending}", mode, tasks=len(names), survivors=0,
-           left_running=run.left_running() if mode == "subreaper" else 0,
-           stop_seconds=f"{took:.2f}", grace=GRACE)
+    figure(
+        f"sneaky-{ending}",
+        mode,
+        tasks=len(names),
+        survivors=0,
+        left_running=run.left_running() if mode == "subreaper" else 0,
+        stop_seconds=f"{took:.2f}",
+        grace=GRACE,
+    )
     # Grace for the stubborn task, then the sweep's own TERM-then-KILL: not much more.
     assert took < GRACE + 4, f"stopping took {took:.2f}s"
 
@@ -148,8 +169,18 @@ def test_a_process_that_keeps_forking_does_not_outlive_pyinit(mode: str, tmp_pat
     pid each time, SIGTERM ignored): no generation may survive pyinit."""
     runner = tmp_path / "runner.py"
     runner.write_text(RUNNER)
-    run = start(mode, ["--grace", str(GRACE), "--wait", "wait_forever",
-                       "-D", f"exec {PY} {runner}", *survivors_item(tmp_path)])
+    run = start(
+        mode,
+        [
+            "--grace",
+            str(GRACE),
+            "--wait",
+            "wait_forever",
+            "-D",
+            f"exec {PY} {runner}",
+            *survivors_item(tmp_path),
+        ],
+    )
     try:
         run.expect("^D1: generation 200$", "stdout")
         stopped = time.monotonic()

@@ -36,36 +36,124 @@ from conftest import ROOT, command
 PY = sys.executable
 PATH_ENV = {"PATH": os.environ.get("PATH", os.defpath)}
 #: The environment a real run gets: this one without any pyinit setting of its own.
-CLEAN_ENV = {k: v for k, v in os.environ.items()
-             if not k.startswith(("PYINIT_", "RC_", "NOTIFY_SOCKET"))}
+CLEAN_ENV = {
+    k: v for k, v in os.environ.items() if not k.startswith(("PYINIT_", "RC_", "NOTIFY_SOCKET"))
+}
 LINE_BREAKS = re.compile(r"[\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
 
 
 def fuzz(examples: int) -> settings:
     """Reproducible (derandomized) runs of `examples` examples, however slow each one is."""
-    return settings(max_examples=examples, deadline=None, derandomize=True, database=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+    )
+
 
 # -- strategies --------------------------------------------------------------------------------
 
 #: Text a command line or an environment can hold (no NUL: execve cannot pass one).
-TEXT = st.text(st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)),
-               max_size=12)
-NASTY = st.sampled_from([
-    "", " ", "-", "--", "---", "-1", "0", "1", "1.5", "1e999", "-inf", "inf", "nan", "NaN",
-    "1_000", "0x10", " 3 ", "\uff19", "\u0663", "99999999999999999999", "TERM", "SIGTERM",
-    "sigkill",
-    "RTMIN+3", "RTMAX-1", "RTMIN+99", "65", "KILL", "STOP", "TERM:0", "TERM:QUIT", "15:3", ":",
-    ",", "TERM:", ":TERM", "HUP,USR1:USR2", "wait_any", "wait_all", "wait_forever",
-    "on-failure", "always", "never", "json", "text", "xml", "trc", "none", "{name}: ",
-    "{time}", "{", "}", "{0}", "{bogus}", "{name!r}", "%s", "a\nb", "new\nline", "\r", "\x1b[31m",
-    "\x85", "\u2028", "/", "/nonexistent", ".", "..", "$(touch pwned)", "`id`", "; rm -rf /",
-    "true", "false", "exit 3",
-])
+TEXT = st.text(
+    st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), max_size=12
+)
+NASTY = st.sampled_from(
+    [
+        "",
+        " ",
+        "-",
+        "--",
+        "---",
+        "-1",
+        "0",
+        "1",
+        "1.5",
+        "1e999",
+        "-inf",
+        "inf",
+        "nan",
+        "NaN",
+        "1_000",
+        "0x10",
+        " 3 ",
+        "\uff19",
+        "\u0663",
+        "99999999999999999999",
+        "TERM",
+        "SIGTERM",
+        "sigkill",
+        "RTMIN+3",
+        "RTMAX-1",
+        "RTMIN+99",
+        "65",
+        "KILL",
+        "STOP",
+        "TERM:0",
+        "TERM:QUIT",
+        "15:3",
+        ":",
+        ",",
+        "TERM:",
+        ":TERM",
+        "HUP,USR1:USR2",
+        "wait_any",
+        "wait_all",
+        "wait_forever",
+        "on-failure",
+        "always",
+        "never",
+        "json",
+        "text",
+        "xml",
+        "trc",
+        "none",
+        "{name}: ",
+        "{time}",
+        "{",
+        "}",
+        "{0}",
+        "{bogus}",
+        "{name!r}",
+        "%s",
+        "a\nb",
+        "new\nline",
+        "\r",
+        "\x1b[31m",
+        "\x85",
+        "\u2028",
+        "/",
+        "/nonexistent",
+        ".",
+        "..",
+        "$(touch pwned)",
+        "`id`",
+        "; rm -rf /",
+        "true",
+        "false",
+        "exit 3",
+    ]
+)
 OPTION = st.sampled_from(
-    [f"--{name}" for name in config.LONG_OPTIONS] + [f"-{c}" for c in config.SHORT_OPTIONS]
-    + ["--bogus", "-Z", "--grace=", "--wait=bad", "--check=1", "-vvv", "-e", "-e300", "-wx",
-       "--rewrite=TERM", "--timeout=-1", "--restart-delay=nan", "--max-restarts=1.5"])
+    [f"--{name}" for name in config.LONG_OPTIONS]
+    + [f"-{c}" for c in config.SHORT_OPTIONS]
+    + [
+        "--bogus",
+        "-Z",
+        "--grace=",
+        "--wait=bad",
+        "--check=1",
+        "-vvv",
+        "-e",
+        "-e300",
+        "-wx",
+        "--rewrite=TERM",
+        "--timeout=-1",
+        "--restart-delay=nan",
+        "--max-restarts=1.5",
+    ]
+)
 WORD = st.one_of(OPTION, NASTY, TEXT)
 #: A value per environment variable pyinit reads.
 ENV_NAMES = sorted({*config.ENV_OPTIONS.values(), "RC_VERBOSE", "RC_VERBOSE_EXTRA"})
@@ -73,16 +161,28 @@ ENVIRONMENTS = st.dictionaries(st.sampled_from(ENV_NAMES), st.one_of(NASTY, TEXT
 
 
 #: What the fuzzers tried, for the README's figures (printed once the module is done).
-COUNTS = dict.fromkeys(["command lines", "environments", "toml documents", "toml bytes",
-                        "errors", "real runs refused"], 0)
+COUNTS = dict.fromkeys(
+    [
+        "command lines",
+        "environments",
+        "toml documents",
+        "toml bytes",
+        "errors",
+        "real runs refused",
+    ],
+    0,
+)
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _figures():
     yield
     if any(COUNTS.values()):
-        print("\nFIGURE bad-input [fuzz] " + " ".join(
-            f"{k.replace(' ', '_')}={v}" for k, v in COUNTS.items()) + " tracebacks=0")
+        print(
+            "\nFIGURE bad-input [fuzz] "
+            + " ".join(f"{k.replace(' ', '_')}={v}" for k, v in COUNTS.items())
+            + " tracebacks=0"
+        )
 
 
 def one_line(message: str) -> None:
@@ -99,11 +199,13 @@ def load(argv: list[str], env: dict[str, str]) -> config.Plan | PyinitError:
         return e
 
 
-def pyinit(args: list[str], env: dict[str, str] | None = None, cwd: Path | None = None
-           ) -> subprocess.CompletedProcess[bytes]:
+def pyinit(
+    args: list[str], env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[bytes]:
     full = {**CLEAN_ENV, "PYTHONPATH": str(ROOT), **(env or {})}
-    return subprocess.run([PY, "-m", "pyinit", *args], capture_output=True, env=full, cwd=cwd,
-                          timeout=30, check=False)
+    return subprocess.run(
+        [PY, "-m", "pyinit", *args], capture_output=True, env=full, cwd=cwd, timeout=30, check=False
+    )
 
 
 def assert_refused(result: subprocess.CompletedProcess[bytes], *markers: Path) -> str:
@@ -121,6 +223,7 @@ def assert_refused(result: subprocess.CompletedProcess[bytes], *markers: Path) -
 
 
 # -- the command line --------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def empty_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -162,9 +265,15 @@ def test_fuzz_environment(empty_dir: Path, environ: dict[str, str]) -> None:
         one_line(message)
         # The variable, its value or the setting it stands for (`restart_delay`, `--grace`).
         setting = {v: k for k, v in config.ENV_OPTIONS.items()}
-        named = [k for k, v in environ.items() if k in message or repr(v) in message
-                 or (v and v in message) or setting.get(k, k) in message
-                 or setting.get(k, k).replace("_", "-") in message]
+        named = [
+            k
+            for k, v in environ.items()
+            if k in message
+            or repr(v) in message
+            or (v and v in message)
+            or setting.get(k, k) in message
+            or setting.get(k, k).replace("_", "-") in message
+        ]
         assert named, f"{message!r} names none of {environ}"
 
 
@@ -200,9 +309,15 @@ def test_every_bad_variable_is_named(empty_dir: Path, variable: str) -> None:
 
 # -- pyinit.toml -------------------------------------------------------------------------------
 
+
 def toml_string(text: str) -> str:
-    return '"' + "".join(f"\\u{ord(c):04x}" if ord(c) < 0x20 or ord(c) == 0x7F or c in '"\\'
-                         else c for c in text) + '"'
+    return (
+        '"'
+        + "".join(
+            f"\\u{ord(c):04x}" if ord(c) < 0x20 or ord(c) == 0x7F or c in '"\\' else c for c in text
+        )
+        + '"'
+    )
 
 
 def toml_value(value: object) -> str:
@@ -211,37 +326,69 @@ def toml_value(value: object) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf") \
-            if math.isinf(value) else repr(value)
+        return (
+            "nan"
+            if math.isnan(value)
+            else ("inf" if value > 0 else "-inf")
+            if math.isinf(value)
+            else repr(value)
+        )
     if isinstance(value, str):
         return toml_string(value)
     if isinstance(value, list):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
     assert isinstance(value, dict)
-    return "{" + ", ".join(f"{toml_string(str(k))} = {toml_value(v)}"
-                           for k, v in value.items()) + "}"
+    return (
+        "{" + ", ".join(f"{toml_string(str(k))} = {toml_value(v)}" for k, v in value.items()) + "}"
+    )
 
 
 TOML_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=10)
-SCALARS = st.one_of(TOML_TEXT, NASTY, st.integers(), st.floats(), st.booleans(),
-                    st.sampled_from(["nobody", "nogroup", "root", "65534", "TERM", "on-failure"]))
-VALUES = st.recursive(SCALARS, lambda inner: st.one_of(
-    st.lists(inner, max_size=3), st.dictionaries(TOML_TEXT, inner, max_size=3)), max_leaves=6)
+SCALARS = st.one_of(
+    TOML_TEXT,
+    NASTY,
+    st.integers(),
+    st.floats(),
+    st.booleans(),
+    st.sampled_from(["nobody", "nogroup", "root", "65534", "TERM", "on-failure"]),
+)
+VALUES = st.recursive(
+    SCALARS,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(TOML_TEXT, inner, max_size=3)
+    ),
+    max_leaves=6,
+)
 KEYS = st.one_of(st.sampled_from([*config.TASK_KEYS, "bogus", "Restart", "env.X"]), TOML_TEXT)
 TABLE_NAMES = st.one_of(
-    st.sampled_from(["defaults", "task.D1", "task.D2", "task", "task.nope", "bogus",
-                     "task.D1.deeper", "defaults.env", 'task."D1"', "[task]", "[defaults]"]),
-    TOML_TEXT.map(lambda t: f"task.{toml_string(t)}"))
-DOCUMENTS = st.lists(st.tuples(TABLE_NAMES, st.dictionaries(KEYS, VALUES, max_size=4)),
-                     max_size=3)
+    st.sampled_from(
+        [
+            "defaults",
+            "task.D1",
+            "task.D2",
+            "task",
+            "task.nope",
+            "bogus",
+            "task.D1.deeper",
+            "defaults.env",
+            'task."D1"',
+            "[task]",
+            "[defaults]",
+        ]
+    ),
+    TOML_TEXT.map(lambda t: f"task.{toml_string(t)}"),
+)
+DOCUMENTS = st.lists(st.tuples(TABLE_NAMES, st.dictionaries(KEYS, VALUES, max_size=4)), max_size=3)
 
 
 def document_text(tables: list[tuple[str, dict[str, object]]]) -> str:
     out = []
     for name, table in tables:
         out.append(f"[{name}]")  # "[task]" gives [[task]]: an array of tables
-        out += [f"{toml_string(k) if not k.isidentifier() else k} = {toml_value(v)}"
-                for k, v in table.items()]
+        out += [
+            f"{toml_string(k) if not k.isidentifier() else k} = {toml_value(v)}"
+            for k, v in table.items()
+        ]
     return "\n".join(out) + "\n"
 
 
@@ -272,8 +419,12 @@ def test_fuzz_toml_documents(tables: list[tuple[str, dict[str, object]]]) -> Non
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 @fuzz(1000)
-@given(content=st.one_of(st.binary(max_size=60), st.text(max_size=60).map(
-    lambda t: t.encode("utf-8", "surrogatepass"))))
+@given(
+    content=st.one_of(
+        st.binary(max_size=60),
+        st.text(max_size=60).map(lambda t: t.encode("utf-8", "surrogatepass")),
+    )
+)
 @example(content=b"\xff\xfe[defaults]")
 @example(content=b'[task."a\\nb"]\n')
 @example(content=b'[defaults]\n"x\\u2028y" = 1\n')
@@ -284,9 +435,11 @@ def test_fuzz_toml_bytes(content: bytes) -> None:
 
 
 @pytest.mark.timeout(30)
-@pytest.mark.parametrize("content", ["x = " + "[" * 5000 + "]" * 5000,
-                                     "x = " + "{a=" * 3000 + "1" + "}" * 3000],
-                         ids=["arrays", "inline-tables"])
+@pytest.mark.parametrize(
+    "content",
+    ["x = " + "[" * 5000 + "]" * 5000, "x = " + "{a=" * 3000 + "1" + "}" * 3000],
+    ids=["arrays", "inline-tables"],
+)
 def test_deeply_nested_toml_is_one_error_line(content: str) -> None:
     """should refuse a pyinit.toml nested thousands deep with one error line, not crash."""
     load_toml(content.encode())
@@ -300,6 +453,7 @@ def test_a_huge_prefix_width_is_refused() -> None:
 
 
 # -- the same, for real ------------------------------------------------------------------------
+
 
 def asks_only_for_help(argv: list[str]) -> bool:
     """--help, --version or --license on a command line that parses: answered at once."""
@@ -316,13 +470,17 @@ def malformed(outcome: config.Plan | PyinitError) -> bool:
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 @fuzz(200)
-@given(words=st.lists(WORD, min_size=1, max_size=6), environ=ENVIRONMENTS,
-       tables=st.one_of(st.none(), DOCUMENTS))
+@given(
+    words=st.lists(WORD, min_size=1, max_size=6),
+    environ=ENVIRONMENTS,
+    tables=st.one_of(st.none(), DOCUMENTS),
+)
 @example(words=["--bogus\nforged"], environ={}, tables=None)
 @example(words=["--grace", "soon"], environ={"PYINIT_GRACE": "x\ny"}, tables=None)
 @example(words=["-v"], environ={}, tables=[('task."a\\nb"', {})])
-def test_malformed_input_for_real(words: list[str], environ: dict[str, str],
-                                  tables: list[tuple[str, dict[str, object]]] | None) -> None:
+def test_malformed_input_for_real(
+    words: list[str], environ: dict[str, str], tables: list[tuple[str, dict[str, object]]] | None
+) -> None:
     """should, for malformed input, exit 2 with exactly the one line config.load gives, nothing
     on stdout, and nothing started: no boot item, no stage file, no main command ran."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -349,11 +507,26 @@ def test_malformed_input_for_real(words: list[str], environ: dict[str, str],
 
 #: A bash stage file that prints its task name hex-encoded (one line whatever the name holds).
 SAY_NAME = 'echo "ran:$(printf %s "$PYINIT_TASK" | od -An -tx1 | tr -d " \\n")"\n'
-ODD_NAMES = [b"async.with space", b"async.new\nline", b"async.-dash", b"async.--help",
-             b"async.a\tb", b"async.'quote", b'async."dq', b"async.\xff\xfe", b"async.*",
-             b"sync.$(touch pwned)", b"sync.`touch pwned2`", b"sync.;touch pwned3",
-             b"sync.|touch pwned4", b"sync.&& touch pwned5", b"sync.>pwned6", b"sync.\\",
-             b"async.\r", b"async.\x1b[31mred"]
+ODD_NAMES = [
+    b"async.with space",
+    b"async.new\nline",
+    b"async.-dash",
+    b"async.--help",
+    b"async.a\tb",
+    b"async.'quote",
+    b'async."dq',
+    b"async.\xff\xfe",
+    b"async.*",
+    b"sync.$(touch pwned)",
+    b"sync.`touch pwned2`",
+    b"sync.;touch pwned3",
+    b"sync.|touch pwned4",
+    b"sync.&& touch pwned5",
+    b"sync.>pwned6",
+    b"sync.\\",
+    b"async.\r",
+    b"async.\x1b[31mred",
+]
 
 
 @pytest.mark.timeout(60)
@@ -370,8 +543,10 @@ def test_odd_stage_file_names(mode: str, tmp_path: Path, run_pyinit) -> None:
     # An executable one too: its path comes to it as one argv word, leading dashes and all.
     exe = os.path.join(os.fsencode(trc), b"sync.-x $(touch pwned7)")
     with open(exe, "w") as f:
-        f.write('#!/bin/sh\necho "ran:$(printf %s "$PYINIT_TASK" | od -An -tx1 | tr -d " \\n")'
-                ' argc:$#"\n')
+        f.write(
+            '#!/bin/sh\necho "ran:$(printf %s "$PYINIT_TASK" | od -An -tx1 | tr -d " \\n")'
+            ' argc:$#"\n'
+        )
     os.chmod(exe, 0o755)
     os.symlink("/nonexistent/target", trc / "async.dangling")
     (trc / "async.adir").mkdir()
@@ -424,11 +599,15 @@ UNSAFE = [
 
 
 @pytest.mark.timeout(30)
-@pytest.mark.parametrize(("name", "perm", "owner", "group", "why"), UNSAFE,
-                         ids=[f"{n}-{p:o}-{o}-{g}" for n, p, o, g, _ in UNSAFE])
+@pytest.mark.parametrize(
+    ("name", "perm", "owner", "group", "why"),
+    UNSAFE,
+    ids=[f"{n}-{p:o}-{o}-{g}" for n, p, o, g, _ in UNSAFE],
+)
 @pytest.mark.parametrize("link", [False, True], ids=["file", "symlink"])
-def test_files_others_can_change_are_refused(tmp_path: Path, name: str, perm: int, owner: int,
-                                             group: int, why: str, link: bool) -> None:
+def test_files_others_can_change_are_refused(
+    tmp_path: Path, name: str, perm: int, owner: int, group: int, why: str, link: bool
+) -> None:
     """should refuse a stage file or pyinit.toml that another user could change (writable by
     others, by a group not root's, or owned by a user other than root or pyinit's), also
     through a symlink (its target is what counts), with one line naming the file and the fix."""
@@ -497,26 +676,52 @@ def test_safe_and_skipped_files_are_accepted(tmp_path: Path) -> None:
 
 # -- security: no shell unless the item is shell code ------------------------------------------
 
-SHELLISH = ["; touch pwned1", "$(touch pwned2)", "`touch pwned3`", "| touch pwned4",
-            "&& touch pwned5", "> pwned6", "'", '"', "\\", "*", "a b", "new\nline touch pwned7",
-            "-n", "--", "$HOME", "${IFS}touch${IFS}pwned8", ""]
+SHELLISH = [
+    "; touch pwned1",
+    "$(touch pwned2)",
+    "`touch pwned3`",
+    "| touch pwned4",
+    "&& touch pwned5",
+    "> pwned6",
+    "'",
+    '"',
+    "\\",
+    "*",
+    "a b",
+    "new\nline touch pwned7",
+    "-n",
+    "--",
+    "$HOME",
+    "${IFS}touch${IFS}pwned8",
+    "",
+]
 SHOW_ARGV = "import sys; print(repr(sys.argv[1:]))"
 
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("compat", [False, True], ids=["pyinit", "trc"])
-def test_arguments_and_environment_never_reach_a_shell(mode: str, tmp_path: Path, run_pyinit,
-                                                       compat: bool) -> None:
+def test_arguments_and_environment_never_reach_a_shell(
+    mode: str, tmp_path: Path, run_pyinit, compat: bool
+) -> None:
     """should pass every argument of the main command as one argv word, unexpanded (also in
     TrivialRC mode, where bash runs it as "$@"), show bash items pyinit's arguments and the
     environment and pyinit.toml's env literally, and create no `pwned` file."""
     (tmp_path / "trc.d").mkdir()
     (tmp_path / "trc.d" / "boot.args").write_text('printf "boot-arg:%q\\n" "$@"\n')
-    (tmp_path / "trc.d" / "async.env").write_text(
-        'printf "env:%q\\n" "$EVIL" "$FROM_TOML"\n')
+    (tmp_path / "trc.d" / "async.env").write_text('printf "env:%q\\n" "$EVIL" "$FROM_TOML"\n')
     (tmp_path / "pyinit.toml").write_text('[task.env]\nenv = { FROM_TOML = "$(touch pwned9)" }\n')
-    args = ["-w", str(tmp_path), "--wait", "wait_all", *(["--compat", "trc"] if compat else []),
-            "--", PY, "-c", SHOW_ARGV, *SHELLISH]
+    args = [
+        "-w",
+        str(tmp_path),
+        "--wait",
+        "wait_all",
+        *(["--compat", "trc"] if compat else []),
+        "--",
+        PY,
+        "-c",
+        SHOW_ARGV,
+        *SHELLISH,
+    ]
     run = run_pyinit(mode, args, env={"EVIL": "$(touch pwned10); `touch pwned11`"}, cwd=tmp_path)
     assert run.wait() == 0, run.text()
     out = run.text("stdout")
@@ -530,8 +735,10 @@ def test_arguments_and_environment_never_reach_a_shell(mode: str, tmp_path: Path
 
 # -- security: user= drops supplementary groups ------------------------------------------------
 
-SHOW_IDS = (r"grep -E '^(Uid|Gid|Groups):' /proc/self/status | tr -s '\t ' ' ' | tr '\n' '|';"
-            " echo")
+SHOW_IDS = (
+    r"grep -E '^(Uid|Gid|Groups):' /proc/self/status | tr -s '\t ' ' ' | tr '\n' '|';"
+    " echo"
+)
 
 
 @pytest.mark.timeout(60)
@@ -546,18 +753,33 @@ def test_user_drop_clears_supplementary_groups(mode: str, tmp_path: Path) -> Non
         '[task.D1]\nuser = "nobody"\n'
         '[task.D2]\nuser = "54321"\n'
         '[task.D3]\ngroup = "nogroup"\n'
-        '[task.D4]\nuser = "nobody"\ngroup = "daemon"\n')
-    args = ["-w", str(tmp_path), "--wait", "wait_all", *[a for _ in range(5)
-                                                         for a in ("-D", SHOW_IDS)]]
+        '[task.D4]\nuser = "nobody"\ngroup = "daemon"\n'
+    )
+    args = [
+        "-w",
+        str(tmp_path),
+        "--wait",
+        "wait_all",
+        *[a for _ in range(5) for a in ("-D", SHOW_IDS)],
+    ]
     env = {**CLEAN_ENV, "PYTHONPATH": str(ROOT)}
-    result = subprocess.run(command(mode, args), capture_output=True, env=env, cwd=tmp_path,
-                            timeout=30, check=False, extra_groups=extra)
+    result = subprocess.run(
+        command(mode, args),
+        capture_output=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=30,
+        check=False,
+        extra_groups=extra,
+    )
     assert result.returncode == 0, result.stderr
     seen = {}
     for line in result.stdout.decode().splitlines():
         task, _, ids = line.partition(": ")
-        fields = dict(part.split(": ", 1) if ": " in part else part.split(" ", 1)
-                      for part in ids.strip("|").split("|"))
+        fields = dict(
+            part.split(": ", 1) if ": " in part else part.split(" ", 1)
+            for part in ids.strip("|").split("|")
+        )
         seen[task] = {k: v.split() for k, v in fields.items()}
     nogroup = 65534
     daemon = 1

@@ -27,9 +27,12 @@ from conftest import ROOT, Run, command, figure, survivors_item
 
 PY = sys.executable
 GRACE = 1
-CRASH_LOOP = ('restart = "on-failure"\nrestart_delay = 0.05\nrestart_max_delay = 0.1\n'
-              "max_restarts = 1000000\n")
+CRASH_LOOP = (
+    'restart = "on-failure"\nrestart_delay = 0.05\nrestart_max_delay = 0.1\n'
+    "max_restarts = 1000000\n"
+)
 RESTARTED = rb"D\d exited \(exitcode=3\): restart \d+ in"
+
 
 def count_lines(run: Run, pattern: bytes, stream: str = "stderr") -> int:
     regex = re.compile(pattern)
@@ -73,8 +76,7 @@ NPROC = 30
 #: the task runs as nobody, as root would not be held by it). At the limit bash says
 #: "fork: retry" and sleeps before trying again.
 BOMB = f"trap - ERR; trap '' USR1; ulimit -u {NPROC}; echo bombing; b() {{ b & b & wait; }}; b"
-USR1_MAIN = ("trap 'echo got USR1' USR1; echo ready; "
-             "while :; do sleep 0.05 || :; done")
+USR1_MAIN = "trap 'echo got USR1' USR1; echo ready; while :; do sleep 0.05 || :; done"
 
 
 @pytest.mark.slow
@@ -88,13 +90,31 @@ def test_fork_bomb_inside_a_process_limit(mode: str, tmp_path: Path) -> None:
     if not readable_by_others(ROOT / "pyinit" / "trc_functions.sh"):
         pytest.skip("the checkout is not readable by nobody")
     (tmp_path / "pyinit.toml").write_text(f'[task.D1]\nuser = "nobody"\n[task.D2]\n{CRASH_LOOP}')
-    run = Run(mode, ["-w", str(tmp_path), "-v", "--grace", str(GRACE), "-D", BOMB,
-                     "-D", "exit 3", *survivors_item(tmp_path), "--", "bash", "-c", USR1_MAIN])
+    run = Run(
+        mode,
+        [
+            "-w",
+            str(tmp_path),
+            "-v",
+            "--grace",
+            str(GRACE),
+            "-D",
+            BOMB,
+            "-D",
+            "exit 3",
+            *survivors_item(tmp_path),
+            "--",
+            "bash",
+            "-c",
+            USR1_MAIN,
+        ],
+    )
     try:
         run.expect("^ready", "stdout")
         run.expect("^D1: .*fork: (retry: )?Resource temporarily unavailable")
-        bombs = [p for p in psutil.Process(run.pid).children(recursive=True)
-                 if p.uids().real == 65534]
+        bombs = [
+            p for p in psutil.Process(run.pid).children(recursive=True) if p.uids().real == 65534
+        ]
         # pyinit goes on: restarts, forwarding.
         restarts = count_lines(run, RESTARTED)
         assert wait_count(run, RESTARTED, restarts + 3) >= restarts + 3, run.text()[-3000:]
@@ -111,8 +131,16 @@ def test_fork_bomb_inside_a_process_limit(mode: str, tmp_path: Path) -> None:
     assert run.survivors() == 0, run.text()[-2000:]
     if mode == "subreaper":
         assert run.left_running() == 0, run.text()[-2000:]
-    figure("fork-bomb", mode, limit=NPROC, bomb_processes=len(bombs), restarts_during=3,
-           usr1_delivered=1, stop_seconds=f"{took:.2f}", survivors=0)
+    figure(
+        "fork-bomb",
+        mode,
+        limit=NPROC,
+        bomb_processes=len(bombs),
+        restarts_during=3,
+        usr1_delivered=1,
+        stop_seconds=f"{took:.2f}",
+        survivors=0,
+    )
     assert len(bombs) <= NPROC
     assert took < GRACE + 4
 
@@ -193,11 +221,29 @@ def test_stalled_reader_full_pipe(mode: str, tmp_path: Path) -> None:
     count_file = tmp_path / "usr1"
     (tmp_path / "pyinit.toml").write_text(f"[task.D2]\n{CRASH_LOOP}")
     r, w = os.pipe()
-    run = Run(mode, ["-w", str(tmp_path), "-vv", "--grace", str(GRACE),
-                     "-D", f"exec {PY} {flood}", "-D", "exit 3",
-                     "-D", f"exec {PY} {counter} {count_file}",
-                     "--", PY, "-c", ORPHANS_ON_CUE, str(STALL_ORPHANS)],
-              stdin=subprocess.PIPE, stdout=w)
+    run = Run(
+        mode,
+        [
+            "-w",
+            str(tmp_path),
+            "-vv",
+            "--grace",
+            str(GRACE),
+            "-D",
+            f"exec {PY} {flood}",
+            "-D",
+            "exit 3",
+            "-D",
+            f"exec {PY} {counter} {count_file}",
+            "--",
+            PY,
+            "-c",
+            ORPHANS_ON_CUE,
+            str(STALL_ORPHANS),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=w,
+    )
     os.close(w)
     received = bytearray()
     reader: threading.Thread | None = None
@@ -205,10 +251,12 @@ def test_stalled_reader_full_pipe(mode: str, tmp_path: Path) -> None:
         assert run.proc.stdin is not None
         assert wait_for(lambda: pipe_fill(r) >= FULL), "pyinit's stdout never filled up"
         # Back-pressure reached: pyinit's queue is full, it stopped reading, the flood blocks.
-        flood_task = next(p for p in psutil.Process(run.pid).children()
-                          if str(flood) in " ".join(p.cmdline()))
-        assert wait_for(lambda: flood_task.status() == psutil.STATUS_SLEEPING), \
+        flood_task = next(
+            p for p in psutil.Process(run.pid).children() if str(flood) in " ".join(p.cmdline())
+        )
+        assert wait_for(lambda: flood_task.status() == psutil.STATUS_SLEEPING), (
             "the flood never blocked"
+        )
         assert wait_for(lambda: os.path.exists(f"{count_file}.ready"))
         stalled_rss = rss_kib(run.pid)
         # Stalled: restarts go on,
@@ -249,13 +297,23 @@ def test_stalled_reader_full_pipe(mode: str, tmp_path: Path) -> None:
         assert match, f"a cut or foreign line: {line[:100]!r}"
         numbers.append(int(match.group(1)))
     assert numbers == list(range(len(numbers))), "lines lost or out of order"
-    figure("stalled-reader", mode, stall_restarts=3, usr1_delivered=1,
-           orphans_reaped=STALL_ORPHANS, rss_stalled_kib=stalled_rss, rss_after_kib=peak_rss,
-           lines_after=len(numbers), lost=0, cut=0)
+    figure(
+        "stalled-reader",
+        mode,
+        stall_restarts=3,
+        usr1_delivered=1,
+        orphans_reaped=STALL_ORPHANS,
+        rss_stalled_kib=stalled_rss,
+        rss_after_kib=peak_rss,
+        lines_after=len(numbers),
+        lost=0,
+        cut=0,
+    )
     assert peak_rss - stalled_rss < 4096, "pyinit's memory grew while stalled"
 
 
 # -- pyinit's stdout gone or closed ------------------------------------------------------------
+
 
 @pytest.mark.slow
 @pytest.mark.timeout(60)
@@ -267,20 +325,38 @@ def test_stdout_gone(mode: str, tmp_path: Path, how: str) -> None:
     flood = tmp_path / "flood.py"
     flood.write_text(FLOOD)
     (tmp_path / "pyinit.toml").write_text(
-        '[task.D2]\nrestart = "on-failure"\nrestart_delay = 0.05\nmax_restarts = 3\n')
-    args = ["-w", str(tmp_path), "-v", "--grace", str(GRACE), "-D", f"exec {PY} {flood}",
-            "-D", "echo to-the-void; echo on-stderr >&2; exit 3", *survivors_item(tmp_path)]
+        '[task.D2]\nrestart = "on-failure"\nrestart_delay = 0.05\nmax_restarts = 3\n'
+    )
+    args = [
+        "-w",
+        str(tmp_path),
+        "-v",
+        "--grace",
+        str(GRACE),
+        "-D",
+        f"exec {PY} {flood}",
+        "-D",
+        "echo to-the-void; echo on-stderr >&2; exit 3",
+        *survivors_item(tmp_path),
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     if how == "reader-gone":
         r, w = os.pipe()
         os.close(r)
-        result = subprocess.run(command(mode, args), stdout=w, stderr=subprocess.PIPE, env=env,
-                                timeout=40, check=False)
+        result = subprocess.run(
+            command(mode, args), stdout=w, stderr=subprocess.PIPE, env=env, timeout=40, check=False
+        )
         os.close(w)
     else:
         wrapped = ["sh", "-c", 'exec "$@" >&-', "sh", *command(mode, args)]
-        result = subprocess.run(wrapped, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                env=env, timeout=40, check=False)
+        result = subprocess.run(
+            wrapped,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=env,
+            timeout=40,
+            check=False,
+        )
     err = result.stderr.decode(errors="replace")
     assert result.returncode == 3, err[-3000:]
     assert "Traceback" not in err

@@ -30,6 +30,7 @@ PY = sys.executable
 
 # -- helpers -----------------------------------------------------------------------------------
 
+
 def proc_status(pid: int) -> dict[str, int]:
     """VmRSS and VmHWM (peak RSS) of `pid`, in KiB."""
     found = {}
@@ -100,12 +101,32 @@ RESTART = re.compile(r"(\S+) exited \(exitcode=(\d+)\): restart (\d+) in")
 def test_zombie_storm(mode: str, tmp_path: Path) -> None:
     """should reap 10,000 orphans made as fast as possible while two tasks crash-loop, with
     pyinit's RSS flat, every orphan's status its own and every task exit its own."""
-    loop = ('restart = "on-failure"\nrestart_delay = 0.02\nrestart_max_delay = 0.05\n'
-            "max_restarts = 1000000\n")
+    loop = (
+        'restart = "on-failure"\nrestart_delay = 0.02\nrestart_max_delay = 0.05\n'
+        "max_restarts = 1000000\n"
+    )
     (tmp_path / "pyinit.toml").write_text(f"[task.D1]\n{loop}[task.D2]\n{loop}")
-    run = start(mode, ["-w", str(tmp_path), "-vv", "--log-format=json", "-D", "exit 3",
-                       "-D", "exit 4", "--", PY, "-I", "-S", "-c", ORPHAN_MAKER, str(ORPHANS)],
-                stdin=subprocess.PIPE)
+    run = start(
+        mode,
+        [
+            "-w",
+            str(tmp_path),
+            "-vv",
+            "--log-format=json",
+            "-D",
+            "exit 3",
+            "-D",
+            "exit 4",
+            "--",
+            PY,
+            "-I",
+            "-S",
+            "-c",
+            ORPHAN_MAKER,
+            str(ORPHANS),
+        ],
+        stdin=subprocess.PIPE,
+    )
     try:
         assert run.proc.stdin is not None
         run.expect('"line":"ready"', "stdout")  # JSON mode: main's too
@@ -133,14 +154,25 @@ def test_zombie_storm(mode: str, tmp_path: Path) -> None:
     assert reaped == ORPHANS
     assert len(orphan_codes) == ORPHANS
     assert set(orphan_codes) == {7}  # never a task's 3 or 4 taken for an orphan's
-    task_exits = [RESTART.search(e["message"]).groups()[:2] for e in everything
-                  if RESTART.search(e["message"])]
+    task_exits = [
+        RESTART.search(e["message"]).groups()[:2]
+        for e in everything
+        if RESTART.search(e["message"])
+    ]
     assert {(name, int(c)) for name, c in task_exits} == {("D1", 3), ("D2", 4)}
     assert restarts_during >= 10, "the tasks should have kept restarting during the storm"
     grew = after["VmRSS"] - before
-    figure("zombie-storm", mode, orphans=ORPHANS, reaped=len(orphan_codes), seconds=f"{took:.1f}",
-           task_restarts=restarts_during, rss_before_kib=before, rss_after_kib=after["VmRSS"],
-           peak_rss_kib=after["VmHWM"])
+    figure(
+        "zombie-storm",
+        mode,
+        orphans=ORPHANS,
+        reaped=len(orphan_codes),
+        seconds=f"{took:.1f}",
+        task_restarts=restarts_during,
+        rss_before_kib=before,
+        rss_after_kib=after["VmRSS"],
+        peak_rss_kib=after["VmHWM"],
+    )
     assert grew < 2048, f"RSS grew by {grew} KiB"
     assert_nothing_left(run)
 
@@ -191,9 +223,13 @@ def test_signal_storm(mode: str, tmp_path: Path) -> None:
     counter.chmod(0o755)
     (tmp_path / "pyinit.toml").write_text(
         '[task.D1]\nrestart = "on-failure"\nrestart_delay = 0.01\nrestart_max_delay = 0.02\n'
-        "max_restarts = 1000000\n")
-    run = start(mode, ["-w", str(tmp_path), "-vv", "-D", "exit 3",
-                       "--", PY, "-c", IMMUNE_MAIN], stdin=subprocess.PIPE)
+        "max_restarts = 1000000\n"
+    )
+    run = start(
+        mode,
+        ["-w", str(tmp_path), "-vv", "-D", "exit 3", "--", PY, "-c", IMMUNE_MAIN],
+        stdin=subprocess.PIPE,
+    )
     try:
         assert run.proc.stdin is not None
         run.expect("^counter: counting", "stdout")
@@ -229,16 +265,25 @@ def test_signal_storm(mode: str, tmp_path: Path) -> None:
     # reached it before its trap-less shell could exit.
     text = run.text()
     launched = len(re.findall(r"Launching in the background: exit 3", text))
-    exits = [int(c) for c in re.findall(r"Exiting in the background \(exitcode=(\d+)\): exit 3",
-                                        text)]
+    exits = [
+        int(c) for c in re.findall(r"Exiting in the background \(exitcode=(\d+)\): exit 3", text)
+    ]
     assert launched - len(exits) in (0, 1), (launched, len(exits))
     allowed = {3} | {128 + s for s in (signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)}
     assert set(exits[:-1]) <= allowed, exits
     assert exits[-1] in allowed | {128 + signal.SIGTERM}, exits  # the last: stopped at the end
-    figure("signal-storm", mode, sent=SIGNALS, send_seconds=f"{took:.2f}", forwarded=forwarded,
-           received=",".join(f"{k}:{counts[k]}" for k in FORWARDED), d1_runs=launched,
-           d1_exits=len(exits), d1_killed_by_signal=sum(1 for c in exits if c != 3),
-           peak_rss_kib=peak)
+    figure(
+        "signal-storm",
+        mode,
+        sent=SIGNALS,
+        send_seconds=f"{took:.2f}",
+        forwarded=forwarded,
+        received=",".join(f"{k}:{counts[k]}" for k in FORWARDED),
+        d1_runs=launched,
+        d1_exits=len(exits),
+        d1_killed_by_signal=sum(1 for c in exits if c != 3),
+        peak_rss_kib=peak,
+    )
     assert_nothing_left(run)
 
 
@@ -247,9 +292,11 @@ def test_signal_storm(mode: str, tmp_path: Path) -> None:
 CRASHERS = 20
 #: The policy under test: delays 0.05 0.1 0.2 0.4 0.4 0.4 0.4 0.4, then give up (9 runs).
 DELAYS = [0.05, 0.1, 0.2, 0.4, 0.4, 0.4, 0.4, 0.4]
-POLICY = ('[defaults]\nrestart = "on-failure"\nrestart_delay = 0.05\nrestart_max_delay = 0.4\n'
-          "max_restarts = 8\nrestart_window = 60\n"
-          '[task.python]\nrestart = "never"\n')  # the main command is not part of the storm
+POLICY = (
+    '[defaults]\nrestart = "on-failure"\nrestart_delay = 0.05\nrestart_max_delay = 0.4\n'
+    "max_restarts = 8\nrestart_window = 60\n"
+    '[task.python]\nrestart = "never"\n'
+)  # the main command is not part of the storm
 WAIT_FOR_STDIN = "import sys; print('ready', flush=True); sys.stdin.readline()"
 
 
@@ -272,8 +319,23 @@ def test_restart_storm(mode: str, tmp_path: Path) -> None:
     max_restarts with its own status, use little CPU, and exit with the first failure's 3."""
     (tmp_path / "pyinit.toml").write_text(POLICY)
     crashers = [arg for _ in range(CRASHERS) for arg in ("-D", "exit 3")]
-    run = start(mode, ["-w", str(tmp_path), "-v", "--log-format=json", "--wait", "wait_all",
-                       *crashers, "--", PY, "-c", WAIT_FOR_STDIN], stdin=subprocess.PIPE)
+    run = start(
+        mode,
+        [
+            "-w",
+            str(tmp_path),
+            "-v",
+            "--log-format=json",
+            "--wait",
+            "wait_all",
+            *crashers,
+            "--",
+            PY,
+            "-c",
+            WAIT_FOR_STDIN,
+        ],
+        stdin=subprocess.PIPE,
+    )
     try:
         assert run.proc.stdin is not None
         proc = psutil.Process(run.pid)
@@ -291,16 +353,18 @@ def test_restart_storm(mode: str, tmp_path: Path) -> None:
     assert code == 3
     everything = run.events()
     names = [f"D{i}" for i in range(1, CRASHERS + 1)]
-    launches = {n: [stamp(e) for e in everything
-                    if e["task"] == n and e["message"].startswith("Launching")] for n in names}
-    restarts = {n: [e for e in everything if e["task"] == n and RESTART.search(e["message"])]
-                for n in names}
+    launches = {
+        n: [stamp(e) for e in everything if e["task"] == n and e["message"].startswith("Launching")]
+        for n in names
+    }
+    restarts = {
+        n: [e for e in everything if e["task"] == n and RESTART.search(e["message"])] for n in names
+    }
     early, late = [], []
     for n in names:
         assert len(launches[n]) == len(DELAYS) + 1, (n, len(launches[n]))
         assert [RESTART.search(e["message"]).group(2) for e in restarts[n]] == ["3"] * len(DELAYS)
-        measured = [start - stamp(e) for e, start in zip(restarts[n], launches[n][1:],
-                                                        strict=True)]
+        measured = [start - stamp(e) for e, start in zip(restarts[n], launches[n][1:], strict=True)]
         early += [m - want for m, want in zip(measured, DELAYS, strict=True) if m < want - 0.002]
         late.append(max(m - want for m, want in zip(measured, DELAYS, strict=True)))
     assert not early, f"restarts earlier than the backoff: {early}"
@@ -313,11 +377,19 @@ def test_restart_storm(mode: str, tmp_path: Path) -> None:
     assert peak <= CRASHERS * 5
     cpu_seconds = cpu.user + cpu.system
     spawns = len(all_launches)
-    figure("restart-storm", mode, tasks=CRASHERS, launches=spawns, gave_up=len(failures),
-           peak_launches_per_second=peak, wall_seconds=f"{wall:.2f}",
-           pyinit_cpu_seconds=f"{cpu_seconds:.2f}",
-           cpu_ms_per_launch=f"{1000 * cpu_seconds / spawns:.1f}",
-           worst_late_ms=f"{1000 * max(late):.0f}", peak_rss_kib=peak_rss)
+    figure(
+        "restart-storm",
+        mode,
+        tasks=CRASHERS,
+        launches=spawns,
+        gave_up=len(failures),
+        peak_launches_per_second=peak,
+        wall_seconds=f"{wall:.2f}",
+        pyinit_cpu_seconds=f"{cpu_seconds:.2f}",
+        cpu_ms_per_launch=f"{1000 * cpu_seconds / spawns:.1f}",
+        worst_late_ms=f"{1000 * max(late):.0f}",
+        peak_rss_kib=peak_rss,
+    )
     assert cpu_seconds < 0.5 * wall, "pyinit should sleep between restarts, not spin"
     assert max(late) < 0.3, f"a restart came {max(late):.3f}s late"
     assert_nothing_left(run)
@@ -356,14 +428,20 @@ def test_output_flood_while_stopping(mode: str, tmp_path: Path) -> None:
     prefix; a task that says how many it wrote got all of them) and exit within the grace."""
     flood = tmp_path / "flood.py"
     flood.write_text(FLOOD)
-    items = [a for name, (pad, how) in FLOODERS.items()
-             for a in ("-D", f"exec {PY} {flood} {name} {pad} {how}")]
+    items = [
+        a
+        for name, (pad, how) in FLOODERS.items()
+        for a in ("-D", f"exec {PY} {flood} {name} {pad} {how}")
+    ]
     names = {f"D{i}": name for i, name in enumerate(FLOODERS, 1)}
     run = start(mode, ["--wait", "wait_forever", "--grace", "5", *items])
     try:
         for prefix, name in names.items():
-            run.expect(rb"^%s: %s %010d " % (prefix.encode(), name.encode(), BEFORE_TERM),
-                       "stdout", timeout=30)
+            run.expect(
+                rb"^%s: %s %010d " % (prefix.encode(), name.encode(), BEFORE_TERM),
+                "stdout",
+                timeout=30,
+            )
         peak = proc_status(run.pid)["VmHWM"]
         stopped = time.monotonic()
         run.signal(signal.SIGTERM)
@@ -391,8 +469,17 @@ def test_output_flood_while_stopping(mode: str, tmp_path: Path) -> None:
         if how == "count":
             assert ends.get(name) == len(numbers[name]), (name, ends, len(numbers[name]))
     total = sum(len(v) for v in numbers.values())
-    figure("output-flood", mode, tasks=len(FLOODERS), lines=total,
-           per_task=",".join(f"{n}:{len(v)}" for n, v in numbers.items()), lost=0, cut=0,
-           stop_seconds=f"{took:.2f}", grace=5, peak_rss_kib=peak)
+    figure(
+        "output-flood",
+        mode,
+        tasks=len(FLOODERS),
+        lines=total,
+        per_task=",".join(f"{n}:{len(v)}" for n, v in numbers.items()),
+        lost=0,
+        cut=0,
+        stop_seconds=f"{took:.2f}",
+        grace=5,
+        peak_rss_kib=peak,
+    )
     assert took < 5, f"pyinit took {took:.2f}s to stop"
     assert_nothing_left(run)

@@ -66,12 +66,19 @@ def test_orphans_come_to_pyinit_when_it_is_not_pid1(prctl_backend: dict[str, str
 @pytest.mark.timeout(30)
 def test_procctl_backends_agree(prctl_backend: dict[str, str]) -> None:
     """Both prctl paths should set and read the subreaper flag and the name the same way."""
-    code = ("from pyinit import procctl\n"
-            "procctl.set_child_subreaper(); procctl.set_name('pyinit-test')\n"
-            "print(procctl.BACKEND, procctl.is_child_subreaper(), open('/proc/self/comm').read())")
+    code = (
+        "from pyinit import procctl\n"
+        "procctl.set_child_subreaper(); procctl.set_name('pyinit-test')\n"
+        "print(procctl.BACKEND, procctl.is_child_subreaper(), open('/proc/self/comm').read())"
+    )
     env = {**os.environ, "PYTHONPATH": str(ROOT), **prctl_backend}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                         check=True, timeout=20).stdout.decode().split()
+    out = (
+        subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, check=True, timeout=20
+        )
+        .stdout.decode()
+        .split()
+    )
     expected = "ctypes" if prctl_backend else "python-prctl"
     assert out == [expected, "True", "pyinit-test"]
 
@@ -83,8 +90,18 @@ def test_parent_death_signal() -> None:
     main = "trap 'echo got HUP; exit 0' HUP; echo ready; while :; do sleep 0.1; done"
     inner = " ".join([*PYINIT, "-p", "SIGHUP", "--", "sh", "-c", repr(main)])
     parent = f"{inner} & sleep 1"  # the parent sh exits after 1 s; pyinit lives on
-    cmd = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child", sys.executable,
-           str(NS_INIT), "sh", "-c", parent]
+    cmd = [
+        "unshare",
+        "--pid",
+        "--fork",
+        "--mount-proc",
+        "--kill-child",
+        sys.executable,
+        str(NS_INIT),
+        "sh",
+        "-c",
+        parent,
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "NS_INIT_WAIT_ALL": "1"}
     result = subprocess.run(cmd, capture_output=True, env=env, timeout=20, check=False)
     assert b"got HUP" in result.stdout, result
@@ -96,8 +113,10 @@ def test_stalled_stdout_does_not_stop_signals(mode: str) -> None:
     and on SIGTERM still stop and exit with the command's status."""
     r, w = os.pipe()
     marker = f"/tmp/pyinit-test-stall-{os.getpid()}-{mode}"
-    main = (f"trap 'touch {marker}' USR1; trap 'exit 7' TERM; echo ready >&2; "
-            "while :; do sleep 0.05; done")
+    main = (
+        f"trap 'touch {marker}' USR1; trap 'exit 7' TERM; echo ready >&2; "
+        "while :; do sleep 0.05; done"
+    )
     flood = "trap '' USR1; exec yes"  # floods stdout; USR1 is for the command only
     run = Run(mode, ["-vv", "--grace", "2", "-D", flood, "--", "sh", "-c", main], stdout=w)
     os.close(w)
@@ -156,9 +175,15 @@ def test_terminal_foreground_and_ctrl_c(mode: str) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     from conftest import command
 
-    proc = subprocess.Popen(command(mode, ["--", "sh", "-c", script]), stdin=slave,
-                            stdout=slave, stderr=slave, start_new_session=True,
-                            preexec_fn=take_terminal, env=env)  # noqa: PLW1509 - no threads here
+    proc = subprocess.Popen(
+        command(mode, ["--", "sh", "-c", script]),
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        start_new_session=True,
+        preexec_fn=take_terminal,  # noqa: PLW1509 - no threads here
+        env=env,
+    )
     os.close(slave)
     try:
         out = b""
@@ -166,7 +191,7 @@ def test_terminal_foreground_and_ctrl_c(mode: str) -> None:
         while not re.search(rb"fg +\d+ +\d+\s", out):
             assert time.monotonic() < deadline, out
             out += os.read(master, 1024)
-        words = out[out.index(b"fg "):].split()
+        words = out[out.index(b"fg ") :].split()
         assert words[1] == words[2], f"not the foreground group: {out!r}"
         os.write(master, b"\x03")
         assert proc.wait(10) == 130

@@ -30,11 +30,26 @@ def test_notify_ready_then_stopping(mode: str, run_pyinit, tmp_path: Path, abstr
     address = "\0" + name if abstract else str(tmp_path / "notify.sock")
     sock = bound_socket(address)
     marker = tmp_path / "booted"
-    run = run_pyinit(mode, [
-        "-B", f"touch {marker}", "-D", 'echo "task sees [${NOTIFY_SOCKET:-}]"; exec sleep 1000',
-        "-D", "exit 3", "--restart", "on-failure", "--restart-delay", "0.1",
-        "--max-restarts", "1", "--wait", "wait_forever",
-    ], env={"NOTIFY_SOCKET": "@" + name if abstract else address})
+    run = run_pyinit(
+        mode,
+        [
+            "-B",
+            f"touch {marker}",
+            "-D",
+            'echo "task sees [${NOTIFY_SOCKET:-}]"; exec sleep 1000',
+            "-D",
+            "exit 3",
+            "--restart",
+            "on-failure",
+            "--restart-delay",
+            "0.1",
+            "--max-restarts",
+            "1",
+            "--wait",
+            "wait_forever",
+        ],
+        env={"NOTIFY_SOCKET": "@" + name if abstract else address},
+    )
     try:
         assert receive(sock) == "READY=1"
         assert marker.exists()  # boot was done before READY=1
@@ -48,14 +63,14 @@ def test_notify_ready_then_stopping(mode: str, run_pyinit, tmp_path: Path, abstr
 
 
 @pytest.mark.timeout(30)
-def test_termination_log_names_the_task_and_status(mode: str, run_pyinit,
-                                                    tmp_path: Path) -> None:
+def test_termination_log_names_the_task_and_status(mode: str, run_pyinit, tmp_path: Path) -> None:
     """When the termination-log file exists, pyinit should write one line there saying which
     task ended the run and with what status (what `kubectl describe pod` shows)."""
     log = tmp_path / "termination-log"
     log.write_text("")
-    run = run_pyinit(mode, ["-D", "exit 4", "--", "sleep", "30"],
-                     env={"PYINIT_TERMINATION_LOG": str(log)})
+    run = run_pyinit(
+        mode, ["-D", "exit 4", "--", "sleep", "30"], env={"PYINIT_TERMINATION_LOG": str(log)}
+    )
     assert run.wait() == 4
     text = log.read_text()
     assert text.count("\n") == 1
@@ -64,11 +79,9 @@ def test_termination_log_names_the_task_and_status(mode: str, run_pyinit,
 
 
 @pytest.mark.timeout(30)
-def test_no_termination_log_when_the_file_is_absent(mode: str, run_pyinit,
-                                                     tmp_path: Path) -> None:
+def test_no_termination_log_when_the_file_is_absent(mode: str, run_pyinit, tmp_path: Path) -> None:
     """pyinit should not create the termination log: only Kubernetes decides it exists."""
     log = tmp_path / "termination-log"
-    run = run_pyinit(mode, ["--", "sh", "-c", "exit 6"],
-                     env={"PYINIT_TERMINATION_LOG": str(log)})
+    run = run_pyinit(mode, ["--", "sh", "-c", "exit 6"], env={"PYINIT_TERMINATION_LOG": str(log)})
     assert run.wait() == 6
     assert not log.exists()

@@ -16,18 +16,35 @@ PACKAGE = Path(__file__).resolve().parents[1] / "pyinit"
 
 LAYERS = {
     # the smallest leaves: stdlib only
-    "errors": 0, "signals": 0, "record": 0, "status": 0,
+    "errors": 0,
+    "signals": 0,
+    "record": 0,
+    "status": 0,
     # leaves: stdlib, and the smallest leaves at most
-    "output": 1, "sink": 1, "log": 1, "procctl": 1, "notify": 1,
-    "supervisor": 1, "waitpolicy": 1, "forwarding": 1, "leftovers": 1,
+    "output": 1,
+    "sink": 1,
+    "log": 1,
+    "procctl": 1,
+    "notify": 1,
+    "supervisor": 1,
+    "waitpolicy": 1,
+    "forwarding": 1,
+    "leftovers": 1,
     # every TrivialRC difference by name (it names the wait-policy class of each mode)
     "mode": 2,
     # the plan, from the command line, the environment and the work directory
     "config": 3,
     # OS mechanics, bash items, the plan in words
-    "reaper": 4, "spawn": 4, "shell": 4, "plan_text": 4,
+    "reaper": 4,
+    "spawn": 4,
+    "shell": 4,
+    "plan_text": 4,
     # the loop, the stages, the command line, the entry point
-    "loop": 5, "stages": 6, "cli": 7, "__main__": 8, "__init__": 0,
+    "loop": 5,
+    "stages": 6,
+    "cli": 7,
+    "__main__": 8,
+    "__init__": 0,
 }
 
 
@@ -56,4 +73,5 @@ def test_imports_point_down(module: str) -> None:
     """A module should import only modules of lower layers."""
     for imported in pyinit_imports(PACKAGE / f"{module}.py"):
         assert LAYERS[imported] < LAYERS[module], (
-            f"{module} (layer {LAYERS[module]}) imports {imported} (layer {LAYERS[imported]})")
+            f"{module} (layer {LAYERS[module]}) imports {imported} (layer {LAYERS[imported]})"
+        )

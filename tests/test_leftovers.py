@@ -11,8 +11,8 @@ from pyinit import leftovers
 from pyinit.leftovers import Proc
 
 pytestmark = pytest.mark.timeout(10)
-ME = 1          # pyinit
-TASK = 10       # the task's main process (gone), so its session id
+ME = 1  # pyinit
+TASK = 10  # the task's main process (gone), so its session id
 STARTED = 100.0  # when the task's run began, in seconds since boot
 
 
@@ -24,8 +24,9 @@ def no_marks(pid: int) -> str | None:
     return None
 
 
-def find(procs: dict[int, Proc], claimed: dict[int, str] | None = None,
-         mark: object = no_marks) -> list[int]:
+def find(
+    procs: dict[int, Proc], claimed: dict[int, str] | None = None, mark: object = no_marks
+) -> list[int]:
     return [p.pid for p in leftovers.find(procs, ME, "web", TASK, STARTED, claimed or {}, mark)]
 
 
@@ -46,18 +47,23 @@ def test_parse_stat_refuses_what_is_not_a_stat_line(data: bytes) -> None:
 def test_the_task_session_and_its_descendants_are_its_leftovers() -> None:
     """should find the re-parented children still in the task's session, and their children
     wherever they are (a worker's own child)."""
-    procs = table(Proc(11, ME, TASK, TASK, 101, "gunicorn"),
-                  Proc(12, ME, TASK, TASK, 101, "gunicorn"),
-                  Proc(13, 12, 13, 13, 102, "helper"), Proc(20, ME, 20, 20, 50, "other"))
+    procs = table(
+        Proc(11, ME, TASK, TASK, 101, "gunicorn"),
+        Proc(12, ME, TASK, TASK, 101, "gunicorn"),
+        Proc(13, 12, 13, 13, 102, "helper"),
+        Proc(20, ME, 20, 20, 50, "other"),
+    )
     assert find(procs, {20: "db"}) == [11, 12, 13]
 
 
 def test_a_daemon_that_left_the_session_is_found_by_its_start_time() -> None:
     """should count a setsid'd child of pyinit with no readable mark (nginx writes its title
     over its environment) as the task's when it started after the task's run began."""
-    procs = table(Proc(30, ME, 30, 30, STARTED + 0.02, "nginx"),
-                  Proc(31, 30, 30, 30, STARTED + 0.03, "nginx"),
-                  Proc(40, ME, 40, 40, STARTED - 5, "older"))
+    procs = table(
+        Proc(30, ME, 30, 30, STARTED + 0.02, "nginx"),
+        Proc(31, 30, 30, 30, STARTED + 0.03, "nginx"),
+        Proc(40, ME, 40, 40, STARTED - 5, "older"),
+    )
     assert find(procs) == [30, 31]
 
 
@@ -72,8 +78,9 @@ def test_a_mark_decides_before_the_start_time() -> None:
 def test_a_running_task_keeps_what_is_in_its_session() -> None:
     """should leave alone a process in a running task's session or group, and the running
     tasks themselves."""
-    procs = table(Proc(20, ME, 20, 20, STARTED + 1, "db"),
-                  Proc(21, ME, 20, 20, STARTED + 1, "db-worker"))
+    procs = table(
+        Proc(20, ME, 20, 20, STARTED + 1, "db"), Proc(21, ME, 20, 20, STARTED + 1, "db-worker")
+    )
     assert find(procs, {20: "db"}) == []
 
 
@@ -104,12 +111,15 @@ def test_describe_and_advice() -> None:
     assert leftovers.describe(found[:1]) == "1 process (nginx)"
     assert leftovers.advice(found, "web") == (
         "it daemonized itself; run it in the foreground (nginx -g 'daemon off;') or set "
-        "type = \"forking\" in [task.web]")
+        'type = "forking" in [task.web]'
+    )
     assert "foreground or set" in leftovers.advice([Proc(5, ME, 5, 5, 1, "mystery")], "x")
 
 
-@pytest.mark.parametrize(("text", "pid"), [(b"123\n", 123), (b"  77 ", 77), (b"", None),
-                                           (b"0", None), (b"-5", None), (b"12a", None)])
+@pytest.mark.parametrize(
+    ("text", "pid"),
+    [(b"123\n", 123), (b"  77 ", 77), (b"", None), (b"0", None), (b"-5", None), (b"12a", None)],
+)
 def test_read_pid_file(tmp_path: Path, text: bytes, pid: int | None) -> None:
     """should read a positive pid and nothing else."""
     path = tmp_path / "x.pid"

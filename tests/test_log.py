@@ -57,8 +57,9 @@ def frozen(monkeypatch: pytest.MonkeyPatch) -> types.SimpleNamespace:
     monkeypatch.setenv("TZ", "UTC")
     time.tzset()
     clock = types.SimpleNamespace(now=1796119200.25)  # 2026-12-01 10:00:00.250 UTC
-    fake = types.SimpleNamespace(time=lambda: clock.now, strftime=time.strftime,
-                                 localtime=time.localtime, gmtime=time.gmtime)
+    fake = types.SimpleNamespace(
+        time=lambda: clock.now, strftime=time.strftime, localtime=time.localtime, gmtime=time.gmtime
+    )
     monkeypatch.setattr(log_module, "time", fake)
     yield clock
     monkeypatch.undo()
@@ -79,8 +80,9 @@ def test_text_format_is_trivialrcs() -> None:
     stamp, name, ns, pid, message = match.groups()
     assert (name, ns, pid) == (b"pyinit", b"async", b"42")
     assert message == b"Launching in the background: trc.d/async.web"
-    allowed = {time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)).encode()
-               for t in (before, after)}
+    allowed = {
+        time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)).encode() for t in (before, after)
+    }
     assert stamp in allowed
 
 
@@ -91,7 +93,8 @@ def test_exact_line_with_a_fixed_clock(frozen: types.SimpleNamespace) -> None:
     rc.warn("Exiting in the background (exitcode=1): trc.d/async.web", "async", 42)
     assert out.lines == [
         b"2026-12-01 10:00:00 trc [async/42]: Exiting in the background (exitcode=1): "
-        b"trc.d/async.web\n"]
+        b"trc.d/async.web\n"
+    ]
 
 
 @pytest.mark.timeout(10)
@@ -107,8 +110,12 @@ def test_timestamp_follows_the_clock(frozen: types.SimpleNamespace) -> None:
     frozen.now += 3600
     rc.warn("d")
     stamps = [TEXT.match(line).group(1) for line in out.lines]  # type: ignore[union-attr]
-    assert stamps == [b"2026-12-01 10:00:00", b"2026-12-01 10:00:00", b"2026-12-01 10:00:01",
-                      b"2026-12-01 11:00:01"]
+    assert stamps == [
+        b"2026-12-01 10:00:00",
+        b"2026-12-01 10:00:00",
+        b"2026-12-01 10:00:01",
+        b"2026-12-01 11:00:01",
+    ]
 
 
 @pytest.mark.timeout(10)
@@ -120,12 +127,15 @@ def test_pid_defaults_to_pyinits_own() -> None:
 
 
 @pytest.mark.timeout(10)
-@pytest.mark.parametrize(("verbosity", "shown"), [
-    (ERROR, ["error"]),
-    (WARN, ["error", "warn"]),
-    (INFO, ["error", "warn", "info"]),
-    (DEBUG, ["error", "warn", "info", "debug"]),
-])
+@pytest.mark.parametrize(
+    ("verbosity", "shown"),
+    [
+        (ERROR, ["error"]),
+        (WARN, ["error", "warn"]),
+        (INFO, ["error", "warn", "info"]),
+        (DEBUG, ["error", "warn", "info", "debug"]),
+    ],
+)
 def test_levels_gated_by_verbosity(verbosity: int, shown: list[str]) -> None:
     """should show errors only with -q, warnings too by default, launch/exit (info) lines with
     -v, debug lines with -vv."""
@@ -134,11 +144,14 @@ def test_levels_gated_by_verbosity(verbosity: int, shown: list[str]) -> None:
     rc.warn("warn")
     rc.info("info")
     rc.debug("debug")
-    messages = [TEXT.match(line).group(5).lstrip(b" -").decode()  # type: ignore[union-attr]
-                for line in out.lines]
+    messages = [
+        TEXT.match(line).group(5).lstrip(b" -").decode()  # type: ignore[union-attr]
+        for line in out.lines
+    ]
     assert messages == shown
     assert [rc.enabled(level) for level in (ERROR, WARN, INFO, DEBUG)] == [
-        level <= verbosity for level in (ERROR, WARN, INFO, DEBUG)]
+        level <= verbosity for level in (ERROR, WARN, INFO, DEBUG)
+    ]
 
 
 @pytest.mark.timeout(10)
@@ -228,13 +241,22 @@ def test_json_fields(frozen: types.SimpleNamespace) -> None:
     assert first.endswith(b"\n")
     assert first.count(b"\n") == 1
     assert json.loads(first) == {
-        "time": "2026-12-01T10:00:00.250Z", "task": "web", "stage": "async", "pid": 42,
-        "stream": "stderr", "level": "warn",
-        "message": "web exited (exitcode=1): restart 1 in 1s"}
+        "time": "2026-12-01T10:00:00.250Z",
+        "task": "web",
+        "stage": "async",
+        "pid": 42,
+        "stream": "stderr",
+        "level": "warn",
+        "message": "web exited (exitcode=1): restart 1 in 1s",
+    }
     record = json.loads(second)
     assert set(record) == JSON_FIELDS
     assert (record["task"], record["stage"], record["pid"], record["level"]) == (
-        "pyinit", "pyinit", 1, "info")
+        "pyinit",
+        "pyinit",
+        1,
+        "info",
+    )
 
 
 @pytest.mark.timeout(10)
@@ -264,8 +286,10 @@ def test_json_time_is_now() -> None:
 @pytest.mark.timeout(10)
 def test_json_levels_and_streams() -> None:
     """should name each level and the stream it went to, in both stream modes."""
-    for split, streams in ((False, ["stderr"] * 4),
-                           (True, ["stderr", "stderr", "stdout", "stdout"])):
+    for split, streams in (
+        (False, ["stderr"] * 4),
+        (True, ["stderr", "stderr", "stdout", "stdout"]),
+    ):
         rc, out = make(json=True, verbosity=DEBUG, split_streams=split)
         rc.error("e")
         rc.warn("w")
@@ -340,11 +364,15 @@ def test_task_line_json_fields() -> None:
     assert line.endswith(b"}\n")
     assert line.count(b"\n") == 1
     assert json.loads(line) == {
-        "time": "2026-12-01T10:00:00.250Z", "task": "web", "stage": "async", "pid": 42,
-        "stream": "stderr", "line": 'listening \ufffd "on" \\ :8080\t\x01',
-        "line_b64": base64.b64encode(b'listening \xff "on" \\ :8080\t\x01').decode()}
-    assert list(json.loads(line)) == ["time", "task", "stage", "pid", "stream", "line",
-                                      "line_b64"]
+        "time": "2026-12-01T10:00:00.250Z",
+        "task": "web",
+        "stage": "async",
+        "pid": 42,
+        "stream": "stderr",
+        "line": 'listening \ufffd "on" \\ :8080\t\x01',
+        "line_b64": base64.b64encode(b'listening \xff "on" \\ :8080\t\x01').decode(),
+    }
+    assert list(json.loads(line)) == ["time", "task", "stage", "pid", "stream", "line", "line_b64"]
     assert "line_b64" not in json.loads(fmt(b"valid \xc3\xa9"))  # only when it was not UTF-8
 
 
@@ -353,9 +381,16 @@ def test_task_line_json_matches_json_line() -> None:
     """should give exactly what json_line gives for the same fields (one JSON style)."""
     fmt = task_line_json("café", "main", 7, "stdout", clock=lambda: 1796119200.5)
     for raw in (b"", b"plain", b"na\xc3\xafve \xe2\x80\xa8", b"\x00\x1b[1m"):
-        assert fmt(raw) == json_line({
-            "time": "2026-12-01T10:00:00.500Z", "task": "café", "stage": "main", "pid": 7,
-            "stream": "stdout", "line": raw.decode(errors="replace")})
+        assert fmt(raw) == json_line(
+            {
+                "time": "2026-12-01T10:00:00.500Z",
+                "task": "café",
+                "stage": "main",
+                "pid": 7,
+                "stream": "stdout",
+                "line": raw.decode(errors="replace"),
+            }
+        )
 
 
 @pytest.mark.timeout(10)
@@ -367,9 +402,13 @@ def test_task_line_json_time_follows_the_clock() -> None:
     for step in (0.0, 0.0004, 0.0011, 1.5, 86400.0):
         now[0] += step
         stamps.append(json.loads(fmt(b"x"))["time"])
-    assert stamps == ["2026-12-01T10:00:00.000Z", "2026-12-01T10:00:00.000Z",
-                      "2026-12-01T10:00:00.001Z", "2026-12-01T10:00:01.501Z",
-                      "2026-12-02T10:00:01.501Z"]
+    assert stamps == [
+        "2026-12-01T10:00:00.000Z",
+        "2026-12-01T10:00:00.000Z",
+        "2026-12-01T10:00:00.001Z",
+        "2026-12-01T10:00:01.501Z",
+        "2026-12-02T10:00:01.501Z",
+    ]
 
 
 @pytest.mark.timeout(10)

@@ -27,14 +27,18 @@ def test_a_mode_must_answer_every_question() -> None:
         Mode(**fields)
 
 
-@pytest.mark.parametrize(("args", "env", "program", "mode"), [
-    ([], {}, "pyinit", PYINIT),
-    (["--compat=trc"], {}, "pyinit", TRC),
-    ([], {"PYINIT_COMPAT": "trc"}, "pyinit", TRC),
-    ([], {}, "trc", TRC),
-])
-def test_config_picks_the_mode(args: list[str], env: dict[str, str], program: str,
-                               mode: Mode) -> None:
+@pytest.mark.parametrize(
+    ("args", "env", "program", "mode"),
+    [
+        ([], {}, "pyinit", PYINIT),
+        (["--compat=trc"], {}, "pyinit", TRC),
+        ([], {"PYINIT_COMPAT": "trc"}, "pyinit", TRC),
+        ([], {}, "trc", TRC),
+    ],
+)
+def test_config_picks_the_mode(
+    args: list[str], env: dict[str, str], program: str, mode: Mode
+) -> None:
     """should give the plan the TrivialRC mode record, by option, variable or name, and take
     the mode's defaults (prefix, verbosity) unless given."""
     plan = config.load([*args, "--", "true"], {"PATH": os.environ["PATH"], **env}, program)

@@ -64,8 +64,9 @@ def script(tmp_path: Path, name: str, text: str) -> Path:
     return path
 
 
-def by_prefix(data: bytes, names: list[bytes], others: re.Pattern[bytes] | None = None
-              ) -> dict[bytes, list[bytes]]:
+def by_prefix(
+    data: bytes, names: list[bytes], others: re.Pattern[bytes] | None = None
+) -> dict[bytes, list[bytes]]:
     """Split pyinit's output into each task's lines (prefix `NAME: ` removed). Every line must
     be a task's line or match `others` (pyinit's own lines, ns_init's report)."""
     assert data.endswith(b"\n") or not data, data[-200:]
@@ -99,18 +100,29 @@ def read_pty(master: int, timeout: float = 20) -> bytes:
 
 # -- every line, whole, once, in order ---------------------------------------------------------
 
+
 @pytest.mark.timeout(60)
-def test_two_busy_tasks_every_line_whole_once_in_order(mode: str, tmp_path: Path,
-                                                       run_pyinit) -> None:
+def test_two_busy_tasks_every_line_whole_once_in_order(
+    mode: str, tmp_path: Path, run_pyinit
+) -> None:
     """should deliver every line of two tasks writing 200,000 lines each at once exactly once,
     whole, with the task's prefix, on the stream the task used, in the task's order; keep a
     64 KiB line whole, cut a longer one with the mark, and end the last unterminated line."""
     writer = script(tmp_path, "writer.py", WRITER)
     out_path = tmp_path / "stdout"
     with open(out_path, "wb") as out:
-        run = run_pyinit(mode, ["--wait", "wait_all",
-                                "-D", f"exec {PY} {writer} a 200000 1",
-                                "-D", f"exec {PY} {writer} b 200000 2"], stdout=out.fileno())
+        run = run_pyinit(
+            mode,
+            [
+                "--wait",
+                "wait_all",
+                "-D",
+                f"exec {PY} {writer} a 200000 1",
+                "-D",
+                f"exec {PY} {writer} b 200000 2",
+            ],
+            stdout=out.fileno(),
+        )
         assert run.wait(50) == 0, run.text()
     stdout = by_prefix(out_path.read_bytes(), [b"D1", b"D2"])
     stderr = by_prefix(b"".join(run.lines["stderr"]), [b"D1", b"D2"], OWN_LINE)
@@ -124,8 +136,9 @@ def test_two_busy_tasks_every_line_whole_once_in_order(mode: str, tmp_path: Path
 def test_bytes_pass_unchanged(mode: str, tmp_path: Path, run_pyinit) -> None:
     """should pass invalid UTF-8, NUL, \\r and escape sequences byte for byte."""
     payload = b"\xff\xfebad\x80\n\x00nul\x00\ncr\r\n\x1b[1mbold\x1b[0m\n\xc3\x28 \xed\xa0\x80\n"
-    path = script(tmp_path, "bytes.py",
-                  f"import os\nos.write(1, {payload!r})\nos.write(2, {payload!r})\n")
+    path = script(
+        tmp_path, "bytes.py", f"import os\nos.write(1, {payload!r})\nos.write(2, {payload!r})\n"
+    )
     run = run_pyinit(mode, ["--wait", "wait_all", "-D", f"exec {PY} {path}"])
     assert run.wait() == 0
     expected = [b"D1: " + line + b"\n" for line in payload.split(b"\n")[:-1]]
@@ -137,8 +150,9 @@ def test_bytes_pass_unchanged(mode: str, tmp_path: Path, run_pyinit) -> None:
 def test_unterminated_last_line_is_written_at_exit(mode: str, run_pyinit) -> None:
     """should write a task's last line that has no newline when the task ends, as a line of
     its own, before pyinit's news of the task's exit."""
-    run = run_pyinit(mode, ["-v", "--wait", "wait_all", "-D", "printf 'one\\ntwo'",
-                            "-D", "printf 'err' >&2"])
+    run = run_pyinit(
+        mode, ["-v", "--wait", "wait_all", "-D", "printf 'one\\ntwo'", "-D", "printf 'err' >&2"]
+    )
     assert run.wait() == 0
     assert run.lines["stdout"] == [b"D1: one\n", b"D1: two\n"]
     err = run.text()
@@ -164,8 +178,9 @@ os.kill(os.getpid(), signal.SIGKILL)
 
 @pytest.mark.timeout(30)
 @pytest.mark.parametrize("how", ["self", "group"])
-def test_task_killed_mid_write_loses_nothing(mode: str, tmp_path: Path, run_pyinit,
-                                             how: str) -> None:
+def test_task_killed_mid_write_loses_nothing(
+    mode: str, tmp_path: Path, run_pyinit, how: str
+) -> None:
     """should deliver every byte a task wrote before it was SIGKILLed (by itself, or with its
     whole process group), the unfinished last line included, and end with 128+9."""
     killer = script(tmp_path, "killer.py", KILLER)
@@ -181,23 +196,27 @@ def test_task_killed_mid_write_loses_nothing(mode: str, tmp_path: Path, run_pyin
 def test_lines_written_at_shutdown_are_not_lost(mode: str, tmp_path: Path, run_pyinit) -> None:
     """should deliver what a task writes while it stops (its TERM handler's output), even when
     the run is ending."""
-    code = ("import os, signal, sys, time\n"
-            "def bye(*_):\n"
-            "    os.write(1, b''.join(b'bye %d\\n' % i for i in range(20000)) + b'gone')\n"
-            "    sys.exit(0)\n"
-            "signal.signal(signal.SIGTERM, bye)\n"
-            "os.write(1, b'ready\\n')\n"
-            "while True: time.sleep(1)\n")
+    code = (
+        "import os, signal, sys, time\n"
+        "def bye(*_):\n"
+        "    os.write(1, b''.join(b'bye %d\\n' % i for i in range(20000)) + b'gone')\n"
+        "    sys.exit(0)\n"
+        "signal.signal(signal.SIGTERM, bye)\n"
+        "os.write(1, b'ready\\n')\n"
+        "while True: time.sleep(1)\n"
+    )
     path = script(tmp_path, "stopper.py", code)
     run = run_pyinit(mode, ["-D", f"exec {PY} {path}", "--", "sh", "-c", "sleep 30"])
     run.expect("^D1: ready", "stdout")
     run.signal(15)
     assert run.wait() == 143
-    assert run.lines["stdout"] == [b"D1: ready\n"] + [b"D1: bye %d\n" % i for i in range(20000)] \
-        + [b"D1: gone\n"]
+    assert run.lines["stdout"] == [b"D1: ready\n"] + [b"D1: bye %d\n" % i for i in range(20000)] + [
+        b"D1: gone\n"
+    ]
 
 
 # -- a reader that is gone or slow -------------------------------------------------------------
+
 
 @pytest.mark.timeout(30)
 def test_stdout_reader_gone_pyinit_carries_on(mode: str, tmp_path: Path, run_pyinit) -> None:
@@ -206,15 +225,19 @@ def test_stdout_reader_gone_pyinit_carries_on(mode: str, tmp_path: Path, run_pyi
     writer = script(tmp_path, "writer.py", WRITER)
     r, w = os.pipe()
     os.close(r)
-    run = run_pyinit(mode, ["-v", "--wait", "wait_all", "-D", f"{PY} {writer} a 100000; exit 3",
-                            "-D", "seq 1000 >&2"], stdout=w)
+    run = run_pyinit(
+        mode,
+        ["-v", "--wait", "wait_all", "-D", f"{PY} {writer} a 100000; exit 3", "-D", "seq 1000 >&2"],
+        stdout=w,
+    )
     os.close(w)
     assert run.wait() == 3
     err = run.text()
     assert "Traceback" not in err
     assert "(exitcode=3)" in err
     assert [line for line in run.lines["stderr"] if line.startswith(b"D2: ")] == [
-        b"D2: %d\n" % i for i in range(1, 1001)]
+        b"D2: %d\n" % i for i in range(1, 1001)
+    ]
 
 
 @pytest.mark.timeout(30)
@@ -224,8 +247,10 @@ def test_stderr_reader_gone_stdout_still_complete(mode: str, tmp_path: Path) -> 
     writer = script(tmp_path, "writer.py", WRITER)
     args = ["-v", "--wait", "wait_all", "-D", f"{PY} {writer} a 20000; exit 4"]
     # Only pyinit's stderr loses its reader (ns_init must still be able to report).
-    no_reader = ("import os, sys; r, w = os.pipe(); os.close(r); os.dup2(w, 2); "
-                 "os.execvp(sys.argv[1], sys.argv[1:])")
+    no_reader = (
+        "import os, sys; r, w = os.pipe(); os.close(r); os.dup2(w, 2); "
+        "os.execvp(sys.argv[1], sys.argv[1:])"
+    )
     inner = [PY, "-c", no_reader, *PYINIT, *args]
     base = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"]
     cmd = [*base, *inner] if mode == "pid1" else [*base, PY, str(NS_INIT), *inner]
@@ -238,15 +263,19 @@ def test_stderr_reader_gone_stdout_still_complete(mode: str, tmp_path: Path) -> 
 
 
 @pytest.mark.timeout(30)
-def test_stdout_to_a_file_shared_with_the_main_command(mode: str, tmp_path: Path,
-                                                       run_pyinit) -> None:
+def test_stdout_to_a_file_shared_with_the_main_command(
+    mode: str, tmp_path: Path, run_pyinit
+) -> None:
     """should, with stdout a regular file the main command also writes to, keep every line of
     both: pyinit writes at the same file offset, never over the command's lines."""
     out_path = tmp_path / "log"
     main = "i=0; while [ $i -lt 500 ]; do echo main $i; i=$((i+1)); done"
     with open(out_path, "wb") as out:
-        run = run_pyinit(mode, ["--wait", "wait_all", "-D", "seq 2000", "--", "sh", "-c", main],
-                         stdout=out.fileno())
+        run = run_pyinit(
+            mode,
+            ["--wait", "wait_all", "-D", "seq 2000", "--", "sh", "-c", main],
+            stdout=out.fileno(),
+        )
         assert run.wait() == 0
     lines = out_path.read_bytes().split(b"\n")
     assert lines[-1] == b""
@@ -263,8 +292,9 @@ def test_slow_reader_keeps_memory_bounded(mode: str, run_pyinit) -> None:
     text = b"a line of text for the slow reader, forty-some bytes"
     total = 200_000_000
     r, w = os.pipe()
-    run = run_pyinit(mode, ["--wait", "wait_all", "-D",
-                            f"yes '{text.decode()}' | head -c {total}"], stdout=w)
+    run = run_pyinit(
+        mode, ["--wait", "wait_all", "-D", f"yes '{text.decode()}' | head -c {total}"], stdout=w
+    )
     os.close(w)
     line = b"D1: " + text + b"\n"
     got = 0
@@ -309,19 +339,29 @@ def test_stdout_and_stderr_one_pipe_lines_never_mix(mode: str, tmp_path: Path) -
     """should, when pyinit's stdout and stderr are one pipe (`2>&1`) read slowly, still keep
     every line whole: a stderr line never lands inside a stdout line pyinit was half-way
     through writing."""
-    wide = ("import os, sys\nfd = int(sys.argv[1])\n"
-            "data = b''.join(b'%s %06d ' % (sys.argv[2].encode(), i) + b'.' * 300 + b'\\n'"
-            " for i in range(20000))\n"
-            "pos = 0\n"
-            "while pos < len(data):\n"
-            "    pos += os.write(fd, data[pos:pos + 50000])\n")
+    wide = (
+        "import os, sys\nfd = int(sys.argv[1])\n"
+        "data = b''.join(b'%s %06d ' % (sys.argv[2].encode(), i) + b'.' * 300 + b'\\n'"
+        " for i in range(20000))\n"
+        "pos = 0\n"
+        "while pos < len(data):\n"
+        "    pos += os.write(fd, data[pos:pos + 50000])\n"
+    )
     path = script(tmp_path, "wide.py", wide)
     r, w = os.pipe()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    args = ["-v", "--wait", "wait_all", "-D", f"exec {PY} {path} 1 out",
-            "-D", f"exec {PY} {path} 2 err"]
-    proc = subprocess.Popen(command(mode, args), stdout=w, stderr=w, env=env,
-                            stdin=subprocess.DEVNULL)
+    args = [
+        "-v",
+        "--wait",
+        "wait_all",
+        "-D",
+        f"exec {PY} {path} 1 out",
+        "-D",
+        f"exec {PY} {path} 2 err",
+    ]
+    proc = subprocess.Popen(
+        command(mode, args), stdout=w, stderr=w, env=env, stdin=subprocess.DEVNULL
+    )
     os.close(w)
     chunks = []
     read = 0
@@ -377,8 +417,19 @@ def test_json_every_line_is_an_object(mode: str, tmp_path: Path, run_pyinit) -> 
     message."""
     path = script(tmp_path, "task.py", JSON_TASK)
     started = time.time()
-    run = run_pyinit(mode, ["-v", "--log-format=json", "--wait", "wait_all",
-                            "-D", f"exec {PY} {path}", "-D", f"exec {PY} {path}"])
+    run = run_pyinit(
+        mode,
+        [
+            "-v",
+            "--log-format=json",
+            "--wait",
+            "wait_all",
+            "-D",
+            f"exec {PY} {path}",
+            "-D",
+            f"exec {PY} {path}",
+        ],
+    )
     assert run.wait() == 0
     out = parse_json_lines(b"".join(run.lines["stdout"]))
     err = parse_json_lines(b"".join(run.lines["stderr"]), re.compile(rb"^ns_init: left"))
@@ -402,8 +453,11 @@ def test_json_every_line_is_an_object(mode: str, tmp_path: Path, run_pyinit) -> 
         hello = lines[0]["line"]
         assert hello.startswith("hello from ")
         pid = int(hello.split()[-1])
-        assert [r["line"] for r in lines] == [hello, 'bad \ufffd\ufffd utf-8 "quoted" \\ back',
-                                              "no newline at the end"]
+        assert [r["line"] for r in lines] == [
+            hello,
+            'bad \ufffd\ufffd utf-8 "quoted" \\ back',
+            "no newline at the end",
+        ]
         assert base64.b64decode(lines[1]["line_b64"]) == b'bad \xff\xfe utf-8 "quoted" \\ back'
         assert {r["pid"] for r in lines} == {pid}
         [oops] = [r for r in tasks_err if r["task"] == name]
@@ -422,9 +476,19 @@ def test_json_every_line_is_an_object(mode: str, tmp_path: Path, run_pyinit) -> 
 def test_json_pid_of_lines_written_after_the_task_exited(mode: str, run_pyinit) -> None:
     """should give a line that a task's background child writes after the task exited the
     task's pid, not 0 (a sync item's: a service's leftovers are stopped when it exits)."""
-    run = run_pyinit(mode, ["--log-format=json", "--wait", "wait_err",
-                            "-F", "echo \"pid $$\"; (sleep 0.3; echo late) & exit 0",
-                            "--", "sleep", "1"])
+    run = run_pyinit(
+        mode,
+        [
+            "--log-format=json",
+            "--wait",
+            "wait_err",
+            "-F",
+            'echo "pid $$"; (sleep 0.3; echo late) & exit 0',
+            "--",
+            "sleep",
+            "1",
+        ],
+    )
     assert run.wait() == 0
     records = parse_json_lines(b"".join(run.lines["stdout"]))
     assert [r["line"] for r in records] == [records[0]["line"], "late"]
@@ -436,8 +500,17 @@ def test_json_pid_of_lines_written_after_the_task_exited(mode: str, run_pyinit) 
 def test_json_main_command_output_is_json_with_prefix_main(mode: str, run_pyinit) -> None:
     """should, with --log-format=json and --prefix-main, write the main command's lines as
     JSON objects too."""
-    run = run_pyinit(mode, ["--log-format=json", "--prefix-main", "--",
-                            "sh", "-c", "echo main out; echo main err >&2"])
+    run = run_pyinit(
+        mode,
+        [
+            "--log-format=json",
+            "--prefix-main",
+            "--",
+            "sh",
+            "-c",
+            "echo main out; echo main err >&2",
+        ],
+    )
     assert run.wait() == 0
     [out] = parse_json_lines(b"".join(run.lines["stdout"]))
     assert (out["task"], out["line"], out["stream"]) == ("sh", "main out", "stdout")
@@ -450,11 +523,13 @@ def test_json_one_stage_vocabulary(mode: str, run_pyinit) -> None:
     """should give a task's output lines and pyinit's own lines about it the same stage: boot
     for a boot item, main for the main command (TrivialRC's log namespaces are main and sync),
     and `pyinit` to lines about no task."""
-    run = run_pyinit(mode, ["-v", "--log-format=json", "-B", "echo booting",
-                            "--", "sh", "-c", "echo serving"])
+    run = run_pyinit(
+        mode, ["-v", "--log-format=json", "-B", "echo booting", "--", "sh", "-c", "echo serving"]
+    )
     assert run.wait() == 0
-    records = parse_json_lines(b"".join(run.lines["stdout"] + run.lines["stderr"]),
-                               re.compile(rb"^ns_init: left"))
+    records = parse_json_lines(
+        b"".join(run.lines["stdout"] + run.lines["stderr"]), re.compile(rb"^ns_init: left")
+    )
     stages: dict[str, set[str]] = {}
     for record in records:
         stages.setdefault(record["task"], set()).add(record["stage"])
@@ -514,11 +589,21 @@ def test_json_main_command_output_is_json_by_default(mode: str, run_pyinit) -> N
 
 # -- prefix formats and the main command -------------------------------------------------------
 
+
 @pytest.mark.timeout(30)
 def test_prefix_format_name_pid_stage(mode: str, run_pyinit) -> None:
     """should expand {name}, {pid} and {stage} in --prefix."""
-    run = run_pyinit(mode, ["--prefix", "[{name}:{pid}:{stage}] ", "--wait", "wait_all",
-                            "-D", "echo \"pid $$\"; echo \"err $$\" >&2"])
+    run = run_pyinit(
+        mode,
+        [
+            "--prefix",
+            "[{name}:{pid}:{stage}] ",
+            "--wait",
+            "wait_all",
+            "-D",
+            'echo "pid $$"; echo "err $$" >&2',
+        ],
+    )
     assert run.wait() == 0
     [line] = run.lines["stdout"]
     match = re.match(rb"^\[D1:(\d+):async\] pid (\d+)\n$", line)
@@ -531,8 +616,17 @@ def test_prefix_format_name_pid_stage(mode: str, run_pyinit) -> None:
 def test_prefix_format_time(mode: str, run_pyinit) -> None:
     """should put the local time of each line in {time}."""
     before = time.time()
-    run = run_pyinit(mode, ["--prefix", "{time} {name}| ", "--wait", "wait_all",
-                            "-D", "echo one; echo two; printf three"])
+    run = run_pyinit(
+        mode,
+        [
+            "--prefix",
+            "{time} {name}| ",
+            "--wait",
+            "wait_all",
+            "-D",
+            "echo one; echo two; printf three",
+        ],
+    )
     assert run.wait() == 0
     after = time.time()
     lines = run.lines["stdout"]
@@ -549,9 +643,20 @@ def test_prefix_format_time(mode: str, run_pyinit) -> None:
 def test_prefix_pid_of_lines_written_after_the_task_exited(mode: str, run_pyinit) -> None:
     """should give {pid} the task's pid for lines read after the task exited (a background
     child's, which a sync item may leave), also on the per-line {time} path."""
-    run = run_pyinit(mode, ["--prefix", "{time} [{pid}] ", "--wait", "wait_err",
-                            "-F", "echo \"pid $$\"; (sleep 0.3; echo late) & exit 0",
-                            "--", "sleep", "1"])
+    run = run_pyinit(
+        mode,
+        [
+            "--prefix",
+            "{time} [{pid}] ",
+            "--wait",
+            "wait_err",
+            "-F",
+            'echo "pid $$"; (sleep 0.3; echo late) & exit 0',
+            "--",
+            "sleep",
+            "1",
+        ],
+    )
     assert run.wait() == 0
     first, late = run.lines["stdout"]
     pid = first.split()[-1]
@@ -574,8 +679,21 @@ def test_empty_prefix_passes_through(mode: str, tmp_path: Path, run_pyinit) -> N
 def test_per_task_prefix_from_pyinit_toml(mode: str, tmp_path: Path, run_pyinit) -> None:
     """should use a task's own `prefix` from pyinit.toml over --prefix."""
     (tmp_path / "pyinit.toml").write_text('[task.D1]\nprefix = "<one> "\n')
-    run = run_pyinit(mode, ["-w", str(tmp_path), "--prefix", "{name}> ", "--wait", "wait_all",
-                            "-D", "echo a", "-D", "sleep 0.2; echo b"])
+    run = run_pyinit(
+        mode,
+        [
+            "-w",
+            str(tmp_path),
+            "--prefix",
+            "{name}> ",
+            "--wait",
+            "wait_all",
+            "-D",
+            "echo a",
+            "-D",
+            "sleep 0.2; echo b",
+        ],
+    )
     assert run.wait() == 0
     assert sorted(run.lines["stdout"]) == [b"<one> a\n", b"D2> b\n"]
 
@@ -584,8 +702,19 @@ def test_per_task_prefix_from_pyinit_toml(mode: str, tmp_path: Path, run_pyinit)
 def test_main_command_passes_through_unprefixed(mode: str, run_pyinit) -> None:
     """should pass the main command's stdout and stderr through untouched by default, while
     other tasks' lines are prefixed."""
-    run = run_pyinit(mode, ["--wait", "wait_err", "-D", "echo from async", "--", "sh", "-c",
-                            "sleep 0.3; echo from main; echo main err >&2"])
+    run = run_pyinit(
+        mode,
+        [
+            "--wait",
+            "wait_err",
+            "-D",
+            "echo from async",
+            "--",
+            "sh",
+            "-c",
+            "sleep 0.3; echo from main; echo main err >&2",
+        ],
+    )
     assert run.wait() == 0
     assert sorted(run.lines["stdout"]) == [b"D1: from async\n", b"from main\n"]
     assert b"main err\n" in run.lines["stderr"]
@@ -595,14 +724,16 @@ def test_main_command_passes_through_unprefixed(mode: str, run_pyinit) -> None:
 @pytest.mark.timeout(30)
 def test_prefix_main_prefixes_the_main_command(mode: str, run_pyinit) -> None:
     """should prefix the main command's lines with its name with --prefix-main."""
-    run = run_pyinit(mode, ["--prefix-main", "--", "sh", "-c",
-                            "echo from main; printf 'main err' >&2"])
+    run = run_pyinit(
+        mode, ["--prefix-main", "--", "sh", "-c", "echo from main; printf 'main err' >&2"]
+    )
     assert run.wait() == 0
     assert run.lines["stdout"] == [b"sh: from main\n"]
     assert b"sh: main err\n" in run.lines["stderr"]
 
 
 # -- colours -------------------------------------------------------------------------------------
+
 
 def run_on_pty(mode: str, args: list[str], env: dict[str, str]) -> tuple[bytes, Run]:
     """Run pyinit with its stdout on a terminal (stderr stays a pipe); its terminal output."""
@@ -651,7 +782,8 @@ def test_no_colours_on_a_pipe(mode: str, run_pyinit) -> None:
 
 @pytest.mark.timeout(30)
 def test_no_colours_on_stderr_pipe_when_stdout_is_a_terminal(
-    mode: str, monkeypatch: pytest.MonkeyPatch,
+    mode: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """should decide colours per stream: stderr to a pipe stays plain when stdout is a
     terminal."""

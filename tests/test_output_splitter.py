@@ -23,7 +23,8 @@ LEADLESS = bytes(b & 0xBF if b >= 0xC0 else b for b in range(256))
 #: every length around a small limit, and real lines that end like a cut mark.
 chunk_lists = st.lists(
     st.binary(max_size=40).map(
-        lambda b: no_utf8_leads(b).replace(b"\x01", b"\n").replace(b"\x02", b"\\")),
+        lambda b: no_utf8_leads(b).replace(b"\x01", b"\n").replace(b"\x02", b"\\")
+    ),
     max_size=20,
 )
 
@@ -51,7 +52,7 @@ def restore(output: bytes, prefix: bytes, limit: int, formatted: bool = False) -
             content = line[1:-1]
         else:
             assert line.startswith(prefix), line[:50]
-            content = line[len(prefix):]
+            content = line[len(prefix) :]
         assert len(content) <= limit + len(CUT_MARK), len(content)
         if len(content) == limit + len(CUT_MARK) and content.endswith(CUT_MARK):
             restored.append(content[: -len(CUT_MARK)])
@@ -193,15 +194,21 @@ def test_cut_of_bytes_that_are_not_utf8_stays_at_the_limit() -> None:
     assert utf8_cut(b"aaaaaaaaa\xe2\x82\xac", 9, 10) == 10  # would leave an empty piece
     assert utf8_cut(b"aaaaaaaa\xc3\xa9", 0, 10) == 10  # the character ends at the limit
     out = LineSplitter(b"", limit=10).feed(b"\xff" * 25 + b"\n")
-    assert out == b"\xff" * 10 + CUT_MARK + b"\n" + b"\xff" * 10 + CUT_MARK + b"\n" + b"\xff" * 5 \
-        + b"\n"
+    assert (
+        out
+        == b"\xff" * 10 + CUT_MARK + b"\n" + b"\xff" * 10 + CUT_MARK + b"\n" + b"\xff" * 5 + b"\n"
+    )
 
 
 @pytest.mark.timeout(60)
 @settings(max_examples=300, deadline=None)
-@given(text=st.text(st.characters(blacklist_characters="\n\\", blacklist_categories=("Cs",)),
-                    max_size=60),
-       sizes=st.lists(st.integers(1, 17), min_size=1, max_size=8), limit=st.integers(4, 12))
+@given(
+    text=st.text(
+        st.characters(blacklist_characters="\n\\", blacklist_categories=("Cs",)), max_size=60
+    ),
+    sizes=st.lists(st.integers(1, 17), min_size=1, max_size=8),
+    limit=st.integers(4, 12),
+)
 def test_property_utf8_round_trip(text: str, sizes: list[int], limit: int) -> None:
     """should, for any UTF-8 text and chunking, give pieces that each decode and join back
     into the text."""
@@ -362,10 +369,18 @@ def test_round_trip_large_stream() -> None:
     rng = random.Random(7)
     parts = []
     for i in range(20000):
-        length = rng.choice((0, 1, 80, 500, LINE_LIMIT - 1, LINE_LIMIT, LINE_LIMIT + 1)) \
-            if i % 50 == 0 else rng.randrange(0, 200)
-        parts.append(no_utf8_leads(bytes(rng.getrandbits(8) for _ in range(min(length, 40))))
-                     .replace(b"\n", b"") + b"z" * max(0, length - 40) + b"\n")
+        length = (
+            rng.choice((0, 1, 80, 500, LINE_LIMIT - 1, LINE_LIMIT, LINE_LIMIT + 1))
+            if i % 50 == 0
+            else rng.randrange(0, 200)
+        )
+        parts.append(
+            no_utf8_leads(bytes(rng.getrandbits(8) for _ in range(min(length, 40)))).replace(
+                b"\n", b""
+            )
+            + b"z" * max(0, length - 40)
+            + b"\n"
+        )
     data = b"".join(parts) + b"unterminated"
     chunks, pos = [], 0
     while pos < len(data):

@@ -22,13 +22,27 @@ def sh(tmp_path) -> shell.Shell:
 @pytest.mark.timeout(10)
 def test_a_message_from_bash(sh: shell.Shell) -> None:
     """should give level, ns, pid, task and message for what `warn` sends from a bash item."""
-    env = {"PATH": os.environ["PATH"], "PYINIT_FUNCTIONS": shell.FUNCTIONS,
-           "PYINIT_LOG_FD": str(shell.LOG_FD), "PYINIT_LOG_NS": "async",
-           "PYINIT_LOG_PID": "42", "PYINIT_TASK": "web"}
+    env = {
+        "PATH": os.environ["PATH"],
+        "PYINIT_FUNCTIONS": shell.FUNCTIONS,
+        "PYINIT_LOG_FD": str(shell.LOG_FD),
+        "PYINIT_LOG_NS": "async",
+        "PYINIT_LOG_PID": "42",
+        "PYINIT_TASK": "web",
+    }
     os.set_inheritable(sh.log_write, True)
-    subprocess.run(["bash", "-c", f'exec {shell.LOG_FD}>&{sh.log_write}; '
-                    f'. "$PYINIT_FUNCTIONS"; warn "disk" "80%	full"'],
-                   env=env, pass_fds=(sh.log_write,), check=True, timeout=10)
+    subprocess.run(
+        [
+            "bash",
+            "-c",
+            f"exec {shell.LOG_FD}>&{sh.log_write}; "
+            f'. "$PYINIT_FUNCTIONS"; warn "disk" "80%	full"',
+        ],
+        env=env,
+        pass_fds=(sh.log_write,),
+        check=True,
+        timeout=10,
+    )
     assert sh.read_messages() == [("warn", "async", 42, "web", "disk 80%\tfull")]
 
 
@@ -38,8 +52,9 @@ def test_a_message_from_bash(sh: shell.Shell) -> None:
 def test_anything_written_to_the_pipe_is_parsed_or_dropped(tmp_path_factory, data: bytes) -> None:
     """should never raise on what an item writes to the pipe: well-formed lines become
     messages, the rest are dropped."""
-    plan = config.load(["-w", str(tmp_path_factory.mktemp("w")), "-B", "true"],
-                       {"PATH": os.environ["PATH"]})
+    plan = config.load(
+        ["-w", str(tmp_path_factory.mktemp("w")), "-B", "true"], {"PATH": os.environ["PATH"]}
+    )
     sh = shell.Shell(plan, {"PATH": os.environ["PATH"]})
     try:
         os.write(sh.log_write, data + b"\ninfo\tmain\t7\tB1\tlast\n")

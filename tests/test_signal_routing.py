@@ -20,8 +20,16 @@ from conftest import ROOT
 pytestmark = pytest.mark.timeout(90)
 
 PRINTER = str(ROOT / "tests" / "children" / "signal_printer.py")
-ORDER = [signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
-         signal.SIGTERM, signal.SIGWINCH, signal.SIGCONT]
+ORDER = [
+    signal.SIGHUP,
+    signal.SIGINT,
+    signal.SIGQUIT,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+    signal.SIGTERM,
+    signal.SIGWINCH,
+    signal.SIGCONT,
+]
 
 
 def _name(signum: int) -> str:
@@ -36,19 +44,36 @@ def _wait_for_lines(run, marker: bytes, count: int, timeout: float = 10) -> None
         time.sleep(0.005)
 
 
-@pytest.mark.parametrize(("rewrite", "dropped", "as_"), [
-    ([], None, {}),
-    (["--rewrite", "TERM:QUIT"], None, {signal.SIGTERM: signal.SIGQUIT}),
-    (["--rewrite", "INT:0"], signal.SIGINT, {}),
-], ids=["plain", "TERM-as-QUIT", "INT-dropped"])
-def test_every_signal_reaches_the_command_while_stopping(mode: str, run_pyinit, rewrite,
-                                                         dropped, as_) -> None:
+@pytest.mark.parametrize(
+    ("rewrite", "dropped", "as_"),
+    [
+        ([], None, {}),
+        (["--rewrite", "TERM:QUIT"], None, {signal.SIGTERM: signal.SIGQUIT}),
+        (["--rewrite", "INT:0"], signal.SIGINT, {}),
+    ],
+    ids=["plain", "TERM-as-QUIT", "INT-dropped"],
+)
+def test_every_signal_reaches_the_command_while_stopping(
+    mode: str, run_pyinit, rewrite, dropped, as_
+) -> None:
     """HUP, INT, QUIT, USR1, USR2, TERM, WINCH and CONT sent one after another should each
     reach the command once, in order, although the first of INT/QUIT/TERM starts the shutdown;
     a --rewrite applies to every one of them, and SIG:0 drops that one and no other."""
     expected = [as_.get(s, s) for s in ORDER if s != dropped]
-    run = run_pyinit(mode, ["-v", *rewrite, "--", sys.executable, PRINTER, "--name", "app",
-                            "--exit-after", str(len(expected))])
+    run = run_pyinit(
+        mode,
+        [
+            "-v",
+            *rewrite,
+            "--",
+            sys.executable,
+            PRINTER,
+            "--name",
+            "app",
+            "--exit-after",
+            str(len(expected)),
+        ],
+    )
     run.expect("^app ready", "stdout")
     seen = 0
     for signum in ORDER:
@@ -80,12 +105,25 @@ def test_a_lone_command_drains_as_long_as_it_wants(mode: str, run_pyinit) -> Non
     assert "SIGKILL" not in run.text()
 
 
-def test_the_same_command_in_a_group_gets_sigkill_after_the_grace(mode: str,
-                                                                    run_pyinit) -> None:
+def test_the_same_command_in_a_group_gets_sigkill_after_the_grace(mode: str, run_pyinit) -> None:
     """In a group run (here with one background item) the grace works as before: the
     draining command gets SIGKILL after --grace 2, and the status is 137."""
-    run = run_pyinit(mode, ["--grace", "2", "-D", "exec sleep 100", "--",
-                            sys.executable, PRINTER, "--name", "app", "--drain", "8"])
+    run = run_pyinit(
+        mode,
+        [
+            "--grace",
+            "2",
+            "-D",
+            "exec sleep 100",
+            "--",
+            sys.executable,
+            PRINTER,
+            "--name",
+            "app",
+            "--drain",
+            "8",
+        ],
+    )
     run.expect("^app ready", "stdout")
     start = time.monotonic()
     run.signal(signal.SIGTERM)
@@ -96,8 +134,11 @@ def test_the_same_command_in_a_group_gets_sigkill_after_the_grace(mode: str,
 
 def test_an_explicit_grace_applies_to_a_lone_command(mode: str, run_pyinit) -> None:
     """PYINIT_GRACE (like --grace) should bring the SIGKILL back to a tini-style run."""
-    run = run_pyinit(mode, ["--", sys.executable, PRINTER, "--name", "app", "--drain", "8"],
-                     env={"PYINIT_GRACE": "1"})
+    run = run_pyinit(
+        mode,
+        ["--", sys.executable, PRINTER, "--name", "app", "--drain", "8"],
+        env={"PYINIT_GRACE": "1"},
+    )
     run.expect("^app ready", "stdout")
     run.signal(signal.SIGTERM)
     assert run.wait(30) == 137
@@ -106,8 +147,22 @@ def test_an_explicit_grace_applies_to_a_lone_command(mode: str, run_pyinit) -> N
 def test_grace_inf_never_kills_in_a_group(mode: str, run_pyinit, tmp_path: Path) -> None:
     """`grace = inf` in pyinit.toml should mean "never SIGKILL", in a group run too."""
     (tmp_path / "pyinit.toml").write_text("[defaults]\ngrace = inf\n")
-    run = run_pyinit(mode, ["-w", str(tmp_path), "-D", "exec sleep 100", "--",
-                            sys.executable, PRINTER, "--name", "app", "--drain", "6"])
+    run = run_pyinit(
+        mode,
+        [
+            "-w",
+            str(tmp_path),
+            "-D",
+            "exec sleep 100",
+            "--",
+            sys.executable,
+            PRINTER,
+            "--name",
+            "app",
+            "--drain",
+            "6",
+        ],
+    )
     run.expect("^app ready", "stdout")
     run.signal(signal.SIGTERM)
     assert run.wait(30) == 0
@@ -117,8 +172,9 @@ def test_grace_inf_never_kills_in_a_group(mode: str, run_pyinit, tmp_path: Path)
 def test_rewrite_term_to_0_ignores_term(mode: str, run_pyinit) -> None:
     """--rewrite TERM:0 should ignore TERM: no shutdown, nothing forwarded; INT still stops
     the run (dumb-init's -r 15:0)."""
-    run = run_pyinit(mode, ["-v", "--rewrite", "TERM:0", "--", sys.executable, PRINTER,
-                            "--name", "app"])
+    run = run_pyinit(
+        mode, ["-v", "--rewrite", "TERM:0", "--", sys.executable, PRINTER, "--name", "app"]
+    )
     run.expect("^app ready", "stdout")
     run.signal(signal.SIGTERM)
     run.expect("ignored SIGTERM")
@@ -143,8 +199,23 @@ def test_signals_key_picks_what_each_task_gets(mode: str, run_pyinit, tmp_path: 
     reach exactly the tasks whose setting lets them through."""
     (tmp_path / "pyinit.toml").write_text(TOML_ROUTES)
     item = f"exec {sys.executable} {PRINTER}"
-    run = run_pyinit(mode, ["-w", str(tmp_path), "--wait", "wait_forever", "--prefix", "",
-                            "-D", item, "-D", item, "-D", item])
+    run = run_pyinit(
+        mode,
+        [
+            "-w",
+            str(tmp_path),
+            "--wait",
+            "wait_forever",
+            "--prefix",
+            "",
+            "-D",
+            item,
+            "-D",
+            item,
+            "-D",
+            item,
+        ],
+    )
     for task in ("D1", "D2", "D3"):
         run.expect(rf"^{task} ready", "stdout")
     for signum in (signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
@@ -154,8 +225,15 @@ def test_signals_key_picks_what_each_task_gets(mode: str, run_pyinit, tmp_path: 
     run.signal(signal.SIGTERM)
     assert run.wait() == 143
     got = {ln.decode().strip() for ln in run.lines["stdout"] if b" got " in ln}
-    assert got == {"D1 got SIGHUP", "D3 got SIGHUP", "D3 got SIGUSR1", "D3 got SIGUSR2",
-                   "D1 got SIGTERM", "D2 got SIGTERM", "D3 got SIGTERM"}
+    assert got == {
+        "D1 got SIGHUP",
+        "D3 got SIGHUP",
+        "D3 got SIGUSR1",
+        "D3 got SIGUSR2",
+        "D1 got SIGTERM",
+        "D2 got SIGTERM",
+        "D3 got SIGTERM",
+    }
 
 
 def test_signal_target_pid_spares_the_workers(mode: str, run_pyinit, tmp_path: Path) -> None:
@@ -163,8 +241,10 @@ def test_signal_target_pid_spares_the_workers(mode: str, run_pyinit, tmp_path: P
     to the child in its group; the default reaches both."""
     (tmp_path / "pyinit.toml").write_text('[task.D1]\nsignal_target = "pid"\n')
     item = f"exec {sys.executable} {PRINTER} --fork"
-    run = run_pyinit(mode, ["-w", str(tmp_path), "--wait", "wait_forever", "--prefix", "",
-                            "-D", item, "-D", item])
+    run = run_pyinit(
+        mode,
+        ["-w", str(tmp_path), "--wait", "wait_forever", "--prefix", "", "-D", item, "-D", item],
+    )
     for task in ("D1", "D1-child", "D2", "D2-child"):
         run.expect(rf"^{task} ready", "stdout")
     run.signal(signal.SIGUSR1)
@@ -178,8 +258,17 @@ def test_signal_target_pid_spares_the_workers(mode: str, run_pyinit, tmp_path: P
 def test_a_task_killed_by_a_forwarded_signal_is_told_why(mode: str, run_pyinit) -> None:
     """A task that dies of a signal pyinit forwarded (USR1 ends a process by default) should
     get a warning naming the signal and the `signals` key that keeps it away."""
-    run = run_pyinit(mode, ["--wait", "wait_forever", "-D", "exec sleep 100", "-D",
-                            f"exec {sys.executable} {PRINTER}"])
+    run = run_pyinit(
+        mode,
+        [
+            "--wait",
+            "wait_forever",
+            "-D",
+            "exec sleep 100",
+            "-D",
+            f"exec {sys.executable} {PRINTER}",
+        ],
+    )
     run.expect("^D2: D2 ready", "stdout")
     run.signal(signal.SIGUSR1)
     line = run.expect(r"D1 was killed by SIGUSR1, which pyinit forwarded")
@@ -191,8 +280,7 @@ def test_a_task_killed_by_a_forwarded_signal_is_told_why(mode: str, run_pyinit) 
 
 @pytest.mark.parametrize("problem", ["malformed", "writable"])
 @pytest.mark.parametrize("flag", ["--help", "-V", "-l"])
-def test_help_works_whatever_the_work_dir_holds(tmp_path: Path, problem: str,
-                                                flag: str) -> None:
+def test_help_works_whatever_the_work_dir_holds(tmp_path: Path, problem: str, flag: str) -> None:
     """--help, -V and -l should answer with status 0 even when the current directory's
     pyinit.toml is malformed or writable by others: they read nothing from it."""
     toml = tmp_path / "pyinit.toml"
@@ -200,8 +288,14 @@ def test_help_works_whatever_the_work_dir_holds(tmp_path: Path, problem: str,
     if problem == "writable":
         toml.chmod(0o666)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-m", "pyinit", flag], cwd=tmp_path, env=env,
-                          capture_output=True, timeout=30, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "pyinit", flag],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stderr == b""
     expected = {"--help": b"Usage: pyinit", "-V": b"pyinit ", "-l": b"MIT"}[flag]
@@ -219,14 +313,27 @@ signals = "none"
 
 
 @pytest.mark.timeout(120)
-def test_forwarding_stays_right_while_tasks_restart(mode: str, run_pyinit,
-                                                    tmp_path: Path) -> None:
+def test_forwarding_stays_right_while_tasks_restart(mode: str, run_pyinit, tmp_path: Path) -> None:
     """USR1 sent to pyinit in a tight loop while a task restarts every 10 ms: pyinit should stay
     up, every run of the restarting task be reaped with its own status (3), and the
     long-running task beside it receive USR1."""
     (tmp_path / "pyinit.toml").write_text(STORM_TOML)
-    run = run_pyinit(mode, ["-w", str(tmp_path), "-v", "--wait", "wait_forever", "--prefix",
-                            "", "-D", "exit 3", "-D", f"exec {sys.executable} {PRINTER}"])
+    run = run_pyinit(
+        mode,
+        [
+            "-w",
+            str(tmp_path),
+            "-v",
+            "--wait",
+            "wait_forever",
+            "--prefix",
+            "",
+            "-D",
+            "exit 3",
+            "-D",
+            f"exec {sys.executable} {PRINTER}",
+        ],
+    )
     run.expect("^D2 ready", "stdout")
     run.expect("restart 5 in")
     stop = time.monotonic() + 4
@@ -270,8 +377,9 @@ def app(environ, start_response):
 """
 
 
-def test_gunicorn_reloads_on_hup_with_signal_target_pid(mode: str, run_pyinit,
-                                                        tmp_path: Path) -> None:
+def test_gunicorn_reloads_on_hup_with_signal_target_pid(
+    mode: str, run_pyinit, tmp_path: Path
+) -> None:
     """A real gunicorn master with 2 workers and `signal_target = "pid"` should reload on
     HUP gracefully: a request in flight gets its 200, and no worker dies of the signal."""
     gunicorn = shutil.which("gunicorn", path=os.path.dirname(sys.executable))
@@ -280,8 +388,22 @@ def test_gunicorn_reloads_on_hup_with_signal_target_pid(mode: str, run_pyinit,
     (tmp_path / "app.py").write_text(APP)
     (tmp_path / "pyinit.toml").write_text('[task.gunicorn]\nsignal_target = "pid"\n')
     port = 18000 + os.getpid() % 1000 + (500 if mode == "pid1" else 0)
-    run = run_pyinit(mode, ["-w", str(tmp_path), "--", gunicorn, "-w", "2", "-b",
-                            f"127.0.0.1:{port}", "--chdir", str(tmp_path), "app:app"])
+    run = run_pyinit(
+        mode,
+        [
+            "-w",
+            str(tmp_path),
+            "--",
+            gunicorn,
+            "-w",
+            "2",
+            "-b",
+            f"127.0.0.1:{port}",
+            "--chdir",
+            str(tmp_path),
+            "app:app",
+        ],
+    )
     run.expect("Booting worker", "stderr", timeout=30)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 20
@@ -321,8 +443,10 @@ def test_a_stopped_main_command_never_counts_as_success(mode: str, run_pyinit) -
     """A background item that exits 0 (a daemon that forked away) while the main command runs
     should end a wait_any run with a warning and the main command's status after the stop
     (143), never 0: a CI job that pyinit stopped did not pass."""
-    run = run_pyinit(mode, ["-D", "sleep 0.3; exit 0", "--", "sh", "-c",
-                            "echo started; sleep 30; echo TESTS PASSED"])
+    run = run_pyinit(
+        mode,
+        ["-D", "sleep 0.3; exit 0", "--", "sh", "-c", "echo started; sleep 30; echo TESTS PASSED"],
+    )
     run.expect("^started", "stdout")
     assert run.wait() == 143
     run.expect(r"D1 ended \(exitcode=0\) while sh was running: stopping it \(wait_any\)")
@@ -331,8 +455,10 @@ def test_a_stopped_main_command_never_counts_as_success(mode: str, run_pyinit) -
 
 def test_a_stopped_main_command_that_exits_0_still_fails(mode: str, run_pyinit) -> None:
     """The same when the main command exits 0 on SIGTERM: the run's status is 143."""
-    run = run_pyinit(mode, ["-D", "sleep 0.3; exit 0", "--", sys.executable, PRINTER,
-                            "--name", "app", "--drain", "0"])
+    run = run_pyinit(
+        mode,
+        ["-D", "sleep 0.3; exit 0", "--", sys.executable, PRINTER, "--name", "app", "--drain", "0"],
+    )
     run.expect("^app ready", "stdout")
     assert run.wait() == 143
     run.expect("^app drained", "stdout")
@@ -345,17 +471,27 @@ def test_a_background_group_keeps_its_rule(mode: str, run_pyinit) -> None:
     assert run.wait() == 0
 
 
-def test_a_daemonizing_redis_cannot_turn_a_ci_job_green(mode: str, run_pyinit,
-                                                        tmp_path: Path) -> None:
+def test_a_daemonizing_redis_cannot_turn_a_ci_job_green(
+    mode: str, run_pyinit, tmp_path: Path
+) -> None:
     """`redis-server --daemonize yes` as a background item: its parent exits 0 at once, which
     must not end the run with 0; the job is stopped, the warning names redis, status 143."""
     redis = shutil.which("redis-server")
     if redis is None:
         pytest.skip("needs redis-server (apt-get install redis-server)")
     port = 16000 + os.getpid() % 1000 + (500 if mode == "pid1" else 0)
-    run = run_pyinit(mode, ["-D", f"exec {redis} --port {port} --daemonize yes --save '' "
-                            f"--dir {tmp_path} --pidfile {tmp_path}/redis.pid", "--", "sh", "-c",
-                            "sleep 5; echo TESTS FAILED; exit 1"])
+    run = run_pyinit(
+        mode,
+        [
+            "-D",
+            f"exec {redis} --port {port} --daemonize yes --save '' "
+            f"--dir {tmp_path} --pidfile {tmp_path}/redis.pid",
+            "--",
+            "sh",
+            "-c",
+            "sleep 5; echo TESTS FAILED; exit 1",
+        ],
+    )
     assert run.wait() == 143
     run.expect(r"D1 ended \(exitcode=0\) while sh was running: stopping it")
     assert b"TESTS FAILED\n" not in run.lines["stdout"]

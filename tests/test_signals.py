@@ -27,10 +27,26 @@ while True:
     time.sleep(3600)
 """
 
-FORWARDED = [signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH, signal.SIGCONT,
-             signal.SIGALRM, signal.SIGABRT, signal.SIGURG, signal.SIGXCPU, signal.SIGVTALRM,
-             signal.SIGPROF, signal.SIGTSTP, signal.SIGPWR, signal.SIGSYS, signal.SIGTRAP,
-             signal.SIGRTMIN, signal.SIGRTMIN + 5, signal.SIGRTMAX]
+FORWARDED = [
+    signal.SIGHUP,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+    signal.SIGWINCH,
+    signal.SIGCONT,
+    signal.SIGALRM,
+    signal.SIGABRT,
+    signal.SIGURG,
+    signal.SIGXCPU,
+    signal.SIGVTALRM,
+    signal.SIGPROF,
+    signal.SIGTSTP,
+    signal.SIGPWR,
+    signal.SIGSYS,
+    signal.SIGTRAP,
+    signal.SIGRTMIN,
+    signal.SIGRTMIN + 5,
+    signal.SIGRTMAX,
+]
 STOPPING = [signal.SIGTERM, signal.SIGINT, signal.SIGQUIT]
 
 
@@ -57,8 +73,9 @@ def test_every_signal_reaches_the_whole_group(mode: str, run_pyinit) -> None:
 
 @pytest.mark.timeout(30)
 @pytest.mark.parametrize("signum", STOPPING)
-def test_stop_signals_reach_the_command_which_decides_the_status(mode: str, run_pyinit,
-                                                                   signum: int) -> None:
+def test_stop_signals_reach_the_command_which_decides_the_status(
+    mode: str, run_pyinit, signum: int
+) -> None:
     """TERM, INT and QUIT should stop the run: the command gets the signal itself and its exit
     status becomes pyinit's. SIGINT must not kill pyinit with a KeyboardInterrupt."""
     run = start_catcher(run_pyinit, mode)
@@ -99,8 +116,10 @@ def test_single_child_signals_only_the_command(mode: str, run_pyinit) -> None:
 def test_stubborn_command_is_killed_after_the_grace(mode: str, run_pyinit) -> None:
     """A command that ignores SIGTERM should get SIGKILL after --grace, and the run still end,
     with status 137."""
-    run = run_pyinit(mode, ["--grace", "1", "--", "sh", "-c",
-                            "trap '' TERM; echo ready; while :; do sleep 1; done"])
+    run = run_pyinit(
+        mode,
+        ["--grace", "1", "--", "sh", "-c", "trap '' TERM; echo ready; while :; do sleep 1; done"],
+    )
     run.expect("^ready", "stdout")
     start = time.monotonic()
     run.signal(signal.SIGTERM)

@@ -85,7 +85,8 @@ def pump(sinks: list[Sink], r: int, limit: float = 10.0) -> bytes:
 
 @pytest.mark.timeout(10)
 def test_write_to_a_full_pipe_returns_and_queues(
-    pipe: tuple[int, int], new_sink: Callable[[int], Sink],
+    pipe: tuple[int, int],
+    new_sink: Callable[[int], Sink],
 ) -> None:
     """should return at once when the pipe is full, keep the rest queued, and say `full` once
     HIGH_WATER bytes wait."""
@@ -120,7 +121,8 @@ def test_full_only_at_high_water(pipe: tuple[int, int], new_sink: Callable[[int]
 
 @pytest.mark.timeout(20)
 def test_flush_after_the_reader_drains(
-    pipe: tuple[int, int], new_sink: Callable[[int], Sink],
+    pipe: tuple[int, int],
+    new_sink: Callable[[int], Sink],
 ) -> None:
     """should write out everything queued, whole and in order, as the reader makes room."""
     r, w = pipe
@@ -137,7 +139,8 @@ def test_flush_after_the_reader_drains(
 
 @pytest.mark.timeout(20)
 def test_big_chunks_stay_in_order_after_partial_writes(
-    pipe: tuple[int, int], new_sink: Callable[[int], Sink],
+    pipe: tuple[int, int],
+    new_sink: Callable[[int], Sink],
 ) -> None:
     """should continue a chunk the pipe took only part of before starting the next one."""
     r, w = pipe
@@ -155,7 +158,8 @@ def test_big_chunks_stay_in_order_after_partial_writes(
 
 @pytest.mark.timeout(10)
 def test_flush_when_the_pipe_is_still_full_does_nothing(
-    pipe: tuple[int, int], new_sink: Callable[[int], Sink],
+    pipe: tuple[int, int],
+    new_sink: Callable[[int], Sink],
 ) -> None:
     """should return from flush without raising or losing bytes while the pipe stays full."""
     r, w = pipe
@@ -170,7 +174,8 @@ def test_flush_when_the_pipe_is_still_full_does_nothing(
 
 @pytest.mark.timeout(10)
 def test_epipe_breaks_the_sink_without_raising(
-    pipe: tuple[int, int], new_sink: Callable[[int], Sink],
+    pipe: tuple[int, int],
+    new_sink: Callable[[int], Sink],
 ) -> None:
     """should, when the reader is gone (EPIPE), mark the sink broken and drop what was queued
     and everything after, counting it, without raising."""
@@ -218,7 +223,8 @@ def test_closed_fd_is_a_broken_sink(pipe: tuple[int, int], new_sink: Callable[[i
 
 @pytest.mark.timeout(10)
 def test_original_pipe_fd_stays_blocking(
-    pipe: tuple[int, int], new_sink: Callable[[int], Sink],
+    pipe: tuple[int, int],
+    new_sink: Callable[[int], Sink],
 ) -> None:
     """should leave the fd it was given (shared with the main command) blocking: the sink
     writes through a description of its own."""
@@ -278,7 +284,8 @@ def test_socket_stdout_never_blocks_and_stays_blocking(new_sink: Callable[[int],
 
 @pytest.mark.timeout(10)
 def test_socket_uses_send_with_msg_dontwait(
-    monkeypatch: pytest.MonkeyPatch, new_sink: Callable[[int], Sink],
+    monkeypatch: pytest.MonkeyPatch,
+    new_sink: Callable[[int], Sink],
 ) -> None:
     """should write to a socket with send(MSG_DONTWAIT), a non-blocking call on a blocking
     socket."""
@@ -368,7 +375,8 @@ def test_full_disk_drops_without_raising(new_sink: Callable[[int], Sink]) -> Non
 
 @pytest.mark.timeout(10)
 def test_own_lines_dropped_past_hard_limit(
-    pipe: tuple[int, int], new_sink: Callable[[int], Sink],
+    pipe: tuple[int, int],
+    new_sink: Callable[[int], Sink],
 ) -> None:
     """should queue pyinit's own lines past HIGH_WATER but drop (and count) them past
     HARD_LIMIT, so a stalled reader cannot grow pyinit's memory without bound."""
@@ -389,7 +397,8 @@ def test_own_lines_dropped_past_hard_limit(
 
 @pytest.mark.timeout(10)
 def test_many_small_own_lines_drain_fast(
-    pipe: tuple[int, int], new_sink: Callable[[int], Sink],
+    pipe: tuple[int, int],
+    new_sink: Callable[[int], Sink],
 ) -> None:
     """should drain 8 MB of small queued lines in well under a second's worth of CPU (no
     per-line quadratic work)."""
@@ -407,7 +416,8 @@ def test_many_small_own_lines_drain_fast(
 
 @pytest.mark.timeout(10)
 def test_drain_gives_up_after_the_timeout(
-    pipe: tuple[int, int], new_sink: Callable[[int], Sink],
+    pipe: tuple[int, int],
+    new_sink: Callable[[int], Sink],
 ) -> None:
     """should stop waiting for a reader that never reads once the timeout is over."""
     _r, w = pipe
@@ -422,7 +432,8 @@ def test_drain_gives_up_after_the_timeout(
 
 @pytest.mark.timeout(10)
 def test_drain_delivers_to_a_slow_reader(
-    pipe: tuple[int, int], new_sink: Callable[[int], Sink],
+    pipe: tuple[int, int],
+    new_sink: Callable[[int], Sink],
 ) -> None:
     """should, at exit, write everything queued to a reader that keeps reading."""
     import threading
@@ -452,7 +463,9 @@ def test_drain_delivers_to_a_slow_reader(
 
 @pytest.mark.timeout(10)
 def test_polled_fallback_writes_pipe_buf_at_a_time(
-    pipe: tuple[int, int], monkeypatch: pytest.MonkeyPatch, new_sink: Callable[[int], Sink],
+    pipe: tuple[int, int],
+    monkeypatch: pytest.MonkeyPatch,
+    new_sink: Callable[[int], Sink],
 ) -> None:
     """should, when the fd cannot be reopened, write the shared fd only on flush (after the
     loop's poll said writable), at most PIPE_BUF bytes at once, and leave it blocking."""
@@ -476,7 +489,8 @@ def test_polled_fallback_writes_pipe_buf_at_a_time(
 
 @pytest.mark.timeout(20)
 def test_stdout_and_stderr_on_one_pipe_never_mix_lines(
-    pipe: tuple[int, int], new_sink: Callable[[int], Sink],
+    pipe: tuple[int, int],
+    new_sink: Callable[[int], Sink],
 ) -> None:
     """should, when pyinit's stdout and stderr are the same pipe (`2>&1`, a terminal), keep
     every line whole even when one sink's write was partial: the other sink must not write
@@ -505,7 +519,8 @@ def test_stdout_and_stderr_on_one_pipe_never_mix_lines(
 
 @pytest.mark.timeout(10)
 def test_private_fd_is_not_inherited_and_nonblocking(
-    pipe: tuple[int, int], new_sink: Callable[[int], Sink],
+    pipe: tuple[int, int],
+    new_sink: Callable[[int], Sink],
 ) -> None:
     """should open its private description close-on-exec and O_NONBLOCK."""
     _r, w = pipe

@@ -51,18 +51,25 @@ def assert_nothing_left(run) -> None:
 
 # --- restarts ---------------------------------------------------------------------------------
 
+
 @pytest.mark.timeout(30)
 def test_crash_loop_backs_off_then_gives_up(mode: str, run_pyinit, tmp_path: Path) -> None:
     """should restart a failing task after 0.2, 0.4, 0.8, 0.8 s (doubling, capped), give up
     after max_restarts with a "failed for good" line and its reason, and exit with its status."""
-    workdir = write_toml(tmp_path, '[defaults]\nrestart = "on-failure"\nrestart_delay = 0.2\n'
-                                   "restart_max_delay = 0.8\nmax_restarts = 4\n")
+    workdir = write_toml(
+        tmp_path,
+        '[defaults]\nrestart = "on-failure"\nrestart_delay = 0.2\n'
+        "restart_max_delay = 0.8\nmax_restarts = 4\n",
+    )
     run = run_pyinit(mode, [*workdir, "-v", "--log-format=json", "-D", "exit 3"])
     assert run.wait() == 3
     lines = restarts(run)
     assert [RESTART.search(e["message"]).groups() for e in lines] == [
-        ("D1", "3", "1", "0.2"), ("D1", "3", "2", "0.4"), ("D1", "3", "3", "0.8"),
-        ("D1", "3", "4", "0.8")]
+        ("D1", "3", "1", "0.2"),
+        ("D1", "3", "2", "0.4"),
+        ("D1", "3", "3", "0.8"),
+        ("D1", "3", "4", "0.8"),
+    ]
     assert {(e["level"], e["task"]) for e in lines} == {("warn", "D1")}
     starts = launches(run, "D1")
     assert len(starts) == 5
@@ -84,16 +91,30 @@ def test_crash_loop_backs_off_then_gives_up(mode: str, run_pyinit, tmp_path: Pat
 def test_restart_lines_are_warnings_at_default_verbosity(mode: str, run_pyinit) -> None:
     """should, with only the command line, restart exactly --max-restarts times, saying for
     each the task, its status, the restart count and the next delay, then give up."""
-    run = run_pyinit(mode, ["--restart", "on-failure", "--restart-delay", "0.05",
-                            "--max-restarts", "3", "-D", "echo run; exit 3"])
+    run = run_pyinit(
+        mode,
+        [
+            "--restart",
+            "on-failure",
+            "--restart-delay",
+            "0.05",
+            "--max-restarts",
+            "3",
+            "-D",
+            "echo run; exit 3",
+        ],
+    )
     assert run.wait() == 3
     assert out_lines(run) == ["D1: run"] * 4
     text = run.text()
     lines = [line for line in text.splitlines() if RESTART.search(line)]
     assert len(lines) == 3, text
     for number, (line, delay) in enumerate(zip(lines, ["0.05", "0.1", "0.2"], strict=True), 1):
-        assert re.search(rf"pyinit \[async/\d+\]: D1 exited \(exitcode=3\): restart {number} "
-                         rf"in {delay}s$", line), line
+        assert re.search(
+            rf"pyinit \[async/\d+\]: D1 exited \(exitcode=3\): restart {number} "
+            rf"in {delay}s$",
+            line,
+        ), line
     gave_up = [line for line in text.splitlines() if "failed for good" in line]
     assert len(gave_up) == 1, text
     assert "D1" in gave_up[0]
@@ -105,8 +126,21 @@ def test_restart_lines_are_warnings_at_default_verbosity(mode: str, run_pyinit) 
 @pytest.mark.timeout(30)
 def test_the_main_command_is_restarted_too(mode: str, run_pyinit) -> None:
     """should restart the main command under --restart on-failure and end with its status."""
-    run = run_pyinit(mode, ["--restart", "on-failure", "--restart-delay", "0.05",
-                            "--max-restarts", "2", "--", "sh", "-c", "echo run; exit 4"])
+    run = run_pyinit(
+        mode,
+        [
+            "--restart",
+            "on-failure",
+            "--restart-delay",
+            "0.05",
+            "--max-restarts",
+            "2",
+            "--",
+            "sh",
+            "-c",
+            "echo run; exit 4",
+        ],
+    )
     assert run.wait() == 4
     assert out_lines(run) == ["run"] * 3
     assert len(RESTART.findall(run.text())) == 2
@@ -116,9 +150,21 @@ def test_the_main_command_is_restarted_too(mode: str, run_pyinit) -> None:
 def test_on_failure_does_not_restart_a_success(mode: str, run_pyinit) -> None:
     """should leave a task that exited 0 alone under on-failure (another task keeps the run
     going for a second, long enough for a wrong restart to show)."""
-    run = run_pyinit(mode, ["--wait", "wait_all", "--restart", "on-failure",
-                            "--restart-delay", "0.05", "-D", "echo run; exit 0",
-                            "-D", "sleep 1"])
+    run = run_pyinit(
+        mode,
+        [
+            "--wait",
+            "wait_all",
+            "--restart",
+            "on-failure",
+            "--restart-delay",
+            "0.05",
+            "-D",
+            "echo run; exit 0",
+            "-D",
+            "sleep 1",
+        ],
+    )
     assert run.wait() == 0
     assert out_lines(run) == ["D1: run"]
     assert not RESTART.search(run.text())
@@ -127,8 +173,19 @@ def test_on_failure_does_not_restart_a_success(mode: str, run_pyinit) -> None:
 @pytest.mark.timeout(30)
 def test_always_restarts_a_success(mode: str, run_pyinit) -> None:
     """should restart a task that exited 0 under always, up to the limit, and end with 0."""
-    run = run_pyinit(mode, ["--restart", "always", "--restart-delay", "0.05",
-                            "--max-restarts", "2", "-D", "echo run; exit 0"])
+    run = run_pyinit(
+        mode,
+        [
+            "--restart",
+            "always",
+            "--restart-delay",
+            "0.05",
+            "--max-restarts",
+            "2",
+            "-D",
+            "echo run; exit 0",
+        ],
+    )
     assert run.wait() == 0
     assert out_lines(run) == ["D1: run"] * 3
     found = RESTART.findall(run.text())
@@ -139,28 +196,46 @@ def test_always_restarts_a_success(mode: str, run_pyinit) -> None:
 def test_always_reaching_the_limit_is_logged(mode: str, run_pyinit) -> None:
     """should say at the default verbosity that an `always` task will not be restarted any
     more once it reached the limit, even though its last status was 0."""
-    run = run_pyinit(mode, ["--restart", "always", "--restart-delay", "0.05",
-                            "--max-restarts", "2", "-D", "exit 0"])
+    run = run_pyinit(
+        mode,
+        ["--restart", "always", "--restart-delay", "0.05", "--max-restarts", "2", "-D", "exit 0"],
+    )
     assert run.wait() == 0
     after = run.text().split("restart 2 in", 1)[1]
-    assert re.search(r"D1.*(restart limit|not be restarted|no more restarts)", after), \
-        run.text()
+    assert re.search(r"D1.*(restart limit|not be restarted|no more restarts)", after), run.text()
 
 
 @pytest.mark.timeout(30)
-@pytest.mark.parametrize(("toml", "policy", "code", "runs"), [
-    ("", "on-failure", 125, 1),
-    ("", "always", 125, 1),
-    ("[task.D1]\nno_restart_code = 42\n", "on-failure", 42, 1),
-    ("[task.D1]\nno_restart_code = 42\n", "on-failure", 125, 2),
-], ids=["default-125", "default-125-always", "configured-42", "125-once-42-is-configured"])
-def test_the_do_not_restart_code(mode: str, run_pyinit, tmp_path: Path, toml: str,
-                                 policy: str, code: int, runs: int) -> None:
+@pytest.mark.parametrize(
+    ("toml", "policy", "code", "runs"),
+    [
+        ("", "on-failure", 125, 1),
+        ("", "always", 125, 1),
+        ("[task.D1]\nno_restart_code = 42\n", "on-failure", 42, 1),
+        ("[task.D1]\nno_restart_code = 42\n", "on-failure", 125, 2),
+    ],
+    ids=["default-125", "default-125-always", "configured-42", "125-once-42-is-configured"],
+)
+def test_the_do_not_restart_code(
+    mode: str, run_pyinit, tmp_path: Path, toml: str, policy: str, code: int, runs: int
+) -> None:
     """should not restart a task that exits with the "do not restart" code (125 unless
     configured otherwise), log why, and end the run with that code; other codes restart."""
     workdir = write_toml(tmp_path, toml)
-    run = run_pyinit(mode, [*workdir, "--restart", policy, "--restart-delay", "0.05",
-                            "--max-restarts", "1", "-D", f"echo run; exit {code}"])
+    run = run_pyinit(
+        mode,
+        [
+            *workdir,
+            "--restart",
+            policy,
+            "--restart-delay",
+            "0.05",
+            "--max-restarts",
+            "1",
+            "-D",
+            f"echo run; exit {code}",
+        ],
+    )
     assert run.wait() == code
     assert out_lines(run) == ["D1: run"] * runs
     text = run.text()
@@ -183,15 +258,17 @@ exit 3
 def test_backoff_resets_after_a_stable_run(mode: str, run_pyinit, tmp_path: Path) -> None:
     """should go back to restart_delay after a run longer than restart_reset: the third run
     stays up 0.6 s (reset 0.3 s), so the delays are 0.2, 0.4, then 0.2 again, then 0.4."""
-    workdir = write_toml(tmp_path, '[defaults]\nrestart = "on-failure"\nrestart_delay = 0.2\n'
-                                   "restart_max_delay = 0.8\nrestart_reset = 0.3\n"
-                                   "max_restarts = 4\n")
+    workdir = write_toml(
+        tmp_path,
+        '[defaults]\nrestart = "on-failure"\nrestart_delay = 0.2\n'
+        "restart_max_delay = 0.8\nrestart_reset = 0.3\n"
+        "max_restarts = 4\n",
+    )
     code = COUNTED.format(counter=tmp_path / "counter")
     run = run_pyinit(mode, [*workdir, "-v", "--log-format=json", "-D", code])
     assert run.wait() == 3
     lines = restarts(run)
-    assert [RESTART.search(e["message"]).group(4) for e in lines] == ["0.2", "0.4", "0.2",
-                                                                        "0.4"]
+    assert [RESTART.search(e["message"]).group(4) for e in lines] == ["0.2", "0.4", "0.2", "0.4"]
     starts = launches(run, "D1")
     measured = [stamp(start) - stamp(line) for line, start in zip(lines, starts[1:], strict=True)]
     print(f"\nrestart delays ({mode}): " + ", ".join(f"{d:.3f}" for d in measured))
@@ -204,10 +281,12 @@ def test_backoff_resets_after_a_stable_run(mode: str, run_pyinit, tmp_path: Path
 def test_boot_and_halt_items_run_once(mode: str, run_pyinit, tmp_path: Path) -> None:
     """should run boot and halt items once even when their policy says always; a failing halt
     item still turns the successful run into a failure."""
-    workdir = write_toml(tmp_path, '[task.B1]\nrestart = "always"\nrestart_delay = 0\n'
-                                   '[task.H1]\nrestart = "always"\nrestart_delay = 0\n')
-    run = run_pyinit(mode, [*workdir, "-B", "echo boot", "-H", "echo halt; exit 4",
-                            "--", "true"])
+    workdir = write_toml(
+        tmp_path,
+        '[task.B1]\nrestart = "always"\nrestart_delay = 0\n'
+        '[task.H1]\nrestart = "always"\nrestart_delay = 0\n',
+    )
+    run = run_pyinit(mode, [*workdir, "-B", "echo boot", "-H", "echo halt; exit 4", "--", "true"])
     assert run.wait() == 4
     assert out_lines(run) == ["B1: boot", "H1: halt"]
     assert not RESTART.search(run.text())
@@ -216,8 +295,9 @@ def test_boot_and_halt_items_run_once(mode: str, run_pyinit, tmp_path: Path) -> 
 @pytest.mark.timeout(30)
 def test_a_stop_cancels_a_pending_restart(mode: str, run_pyinit) -> None:
     """should stop at once, without the restart, when SIGTERM comes during a backoff."""
-    run = run_pyinit(mode, ["--restart", "on-failure", "--restart-delay", "30",
-                            "-D", "echo run; exit 3"])
+    run = run_pyinit(
+        mode, ["--restart", "on-failure", "--restart-delay", "30", "-D", "echo run; exit 3"]
+    )
     run.expect(r"D1 exited \(exitcode=3\): restart 1 in 30s")
     start = time.monotonic()
     run.signal(signal.SIGTERM)
@@ -228,6 +308,7 @@ def test_a_stop_cancels_a_pending_restart(mode: str, run_pyinit) -> None:
 
 
 # --- stopping ---------------------------------------------------------------------------------
+
 
 @pytest.mark.timeout(30)
 def test_a_stubborn_task_is_killed_after_the_grace(mode: str, run_pyinit) -> None:
@@ -265,14 +346,17 @@ def test_fifty_tasks_stop_at_once(mode: str, run_pyinit) -> None:
 
 
 @pytest.mark.timeout(30)
-def test_a_second_signal_is_delivered_and_changes_nothing(mode: str, run_pyinit,
-                                                          tmp_path: Path) -> None:
+def test_a_second_signal_is_delivered_and_changes_nothing(
+    mode: str, run_pyinit, tmp_path: Path
+) -> None:
     """should, on a second SIGTERM during the stop and a SIGINT during halt, deliver them (to
     the task still stopping, to the halt item running) and log them at -v; the plan and the
     status stand: the halt item still completes and the status stays 143 (not 130)."""
     marker = tmp_path / "halted"
-    slow_stop = ("trap 'echo stopping; sleep 0.3; exit 0' TERM; echo ready; "
-                 "while :; do sleep 0.05 || :; done")
+    slow_stop = (
+        "trap 'echo stopping; sleep 0.3; exit 0' TERM; echo ready; "
+        "while :; do sleep 0.05 || :; done"
+    )
     halt = f"trap 'echo got INT' INT; echo halting; sleep 0.5 || :; touch {marker}"
     run = run_pyinit(mode, ["-v", "-D", slow_stop, "-H", halt])
     run.expect("^D1: ready", "stdout")
@@ -295,10 +379,13 @@ def test_per_task_stop_signal(mode: str, run_pyinit, tmp_path: Path) -> None:
     """should stop a task with its own stop_signal: one that only exits on SIGUSR1 stops
     promptly, well before the 5 s grace, and nothing needs SIGKILL."""
     workdir = write_toml(tmp_path, '[task.D1]\nstop_signal = "USR1"\n')
-    only_usr1 = ("trap '' TERM; trap 'echo got-usr1; exit 0' USR1; echo ready; "
-                 "while :; do sleep 0.05 || :; done")
-    run = run_pyinit(mode, [*workdir, "--grace", "5", "-D", only_usr1,
-                            "-D", "echo ready; exec sleep 1000"])
+    only_usr1 = (
+        "trap '' TERM; trap 'echo got-usr1; exit 0' USR1; echo ready; "
+        "while :; do sleep 0.05 || :; done"
+    )
+    run = run_pyinit(
+        mode, [*workdir, "--grace", "5", "-D", only_usr1, "-D", "echo ready; exec sleep 1000"]
+    )
     run.expect("^D1: ready", "stdout")
     run.expect("^D2: ready", "stdout")
     start = time.monotonic()
@@ -342,13 +429,13 @@ def identities(run) -> dict[str, dict[str, str]]:
 
 
 @pytest.mark.timeout(30)
-def test_user_drops_privileges_for_that_task_only(mode: str, run_pyinit,
-                                                  tmp_path: Path) -> None:
+def test_user_drops_privileges_for_that_task_only(mode: str, run_pyinit, tmp_path: Path) -> None:
     """should run a task with `user = "nobody"` as 65534 with no root group, one with only
     `group` under that group alone, and the others as root."""
     workdir = write_toml(tmp_path, '[task.D1]\nuser = "nobody"\n[task.D2]\ngroup = "nogroup"\n')
-    run = run_pyinit(mode, [*workdir, "--wait", "wait_all", "-D", IDENTITY, "-D", IDENTITY,
-                            "-D", IDENTITY])
+    run = run_pyinit(
+        mode, [*workdir, "--wait", "wait_all", "-D", IDENTITY, "-D", IDENTITY, "-D", IDENTITY]
+    )
     assert run.wait() == 0, run.text()
     ids = identities(run)
     assert ids["D1"]["uid"] == "65534"
@@ -362,8 +449,9 @@ def test_user_drops_privileges_for_that_task_only(mode: str, run_pyinit,
 
 
 @pytest.mark.timeout(30)
-def test_a_numeric_user_without_passwd_entry_is_not_root(mode: str, run_pyinit,
-                                                         tmp_path: Path) -> None:
+def test_a_numeric_user_without_passwd_entry_is_not_root(
+    mode: str, run_pyinit, tmp_path: Path
+) -> None:
     """should run a task with `user = "54321"` (no passwd entry, as common in containers) as
     uid 54321, never silently as root."""
     workdir = write_toml(tmp_path, '[task.D1]\nuser = "54321"\ngroup = "nogroup"\n')
@@ -382,9 +470,15 @@ def test_cwd_and_env_per_task(mode: str, run_pyinit, tmp_path: Path) -> None:
     toml = f'[task.D1]\ncwd = "{tmp_path / "srv"}"\n'
     workdir = write_toml(tmp_path, toml + 'env = { GREETING = "hello", SHARED = "task" }\n')
     show = 'echo "$PYINIT_TASK pwd=$(pwd) greeting=${GREETING:-none} shared=$SHARED"'
-    run = run_pyinit(mode, [*workdir, "--wait", "wait_all", "-D", show, "-D", show],
-                     env={"SHARED": "pyinit"}, cwd=tmp_path)
+    run = run_pyinit(
+        mode,
+        [*workdir, "--wait", "wait_all", "-D", show, "-D", show],
+        env={"SHARED": "pyinit"},
+        cwd=tmp_path,
+    )
     assert run.wait() == 0, run.text()
     lines = set(out_lines(run))
-    assert lines == {f"D1: D1 pwd={tmp_path / 'srv'} greeting=hello shared=task",
-                     f"D2: D2 pwd={tmp_path} greeting=none shared=pyinit"}
+    assert lines == {
+        f"D1: D1 pwd={tmp_path / 'srv'} greeting=hello shared=task",
+        f"D2: D2 pwd={tmp_path} greeting=none shared=pyinit",
+    }

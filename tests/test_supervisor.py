@@ -617,7 +617,8 @@ def test_module_imports_nothing_but_its_record_base() -> None:
     tree = ast.parse(pathlib.Path(supervisor.__file__).read_text())
     imports = [n for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))]
     assert [(n.module if isinstance(n, ast.ImportFrom) else None) for n in imports] == [
-        "pyinit.record"]
+        "pyinit.record"
+    ]
 
 
 # --- properties -------------------------------------------------------------------------------

@@ -13,14 +13,21 @@ import pytest
 from conftest import ROOT
 
 pytestmark = pytest.mark.timeout(60)
-TOML = ('[task.main]\nrestart = "on-failure"\nmax_restarts = 0\n'
-        '[task.gunicorn]\nsignal_target = "pid"\n')
+TOML = (
+    '[task.main]\nrestart = "on-failure"\nmax_restarts = 0\n'
+    '[task.gunicorn]\nsignal_target = "pid"\n'
+)
 
 
 def pyinit(workdir: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "pyinit", "-w", str(workdir), *args],
-                          capture_output=True, env=env, timeout=30, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "pyinit", "-w", str(workdir), *args],
+        capture_output=True,
+        env=env,
+        timeout=30,
+        check=False,
+    )
 
 
 def test_another_main_command_starts_with_a_warning(tmp_path: Path) -> None:
@@ -46,7 +53,8 @@ def test_check_speaks_like_a_person_and_hides_env_values(tmp_path: Path) -> None
     with their values masked (no secret in a CI log), never Python reprs."""
     (tmp_path / "pyinit.toml").write_text(
         '[task.main]\nstop_signal = "QUIT"\nrestart_delay = 0.5\nsignals = ["HUP"]\n'
-        'env = { SECRET_TOKEN = "hunter2" }\n')
+        'env = { SECRET_TOKEN = "hunter2" }\n'
+    )
     done = pyinit(tmp_path, "--check", "--", "sh")
     assert done.returncode == 0, done.stderr
     line = next(ln for ln in done.stdout.decode().splitlines() if ln.startswith("task sh:"))

@@ -23,8 +23,10 @@ WAYS = ("name", "option", "env")
 #: `python -c` with argv[0] set, the way a `trc` console script or symlink starts pyinit.
 AS_TRC = "import sys; sys.argv[0] = 'trc'; from pyinit.cli import entry; entry()"
 #: TrivialRC's log line: date, time, SELF_NAME, [ns/pid], message.
-LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (\S+) \[(main|async|sync|halt)/(\d+)\]: "
-                      r"(.*)$")
+LOG_LINE = re.compile(
+    r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (\S+) \[(main|async|sync|halt)/(\d+)\]: "
+    r"(.*)$"
+)
 
 
 class Done:
@@ -34,8 +36,11 @@ class Done:
         self.status = status
         self.elapsed = elapsed
         self.out = run.text("stdout")
-        self.err = "".join(line for line in run.text("stderr").splitlines(keepends=True)
-                           if not line.startswith("ns_init: "))
+        self.err = "".join(
+            line
+            for line in run.text("stderr").splitlines(keepends=True)
+            if not line.startswith("ns_init: ")
+        )
 
     def captured(self) -> str:
         """stdout as a shell's `$(...)` gives it: trailing newlines removed."""
@@ -43,20 +48,24 @@ class Done:
 
     def exitcodes(self) -> str:
         """TrivialRC's tests: `sed -n 's|^.*(exitcode=\\([0-9]*\\)):.*$|\\1|p' | tr '\\n' ' '`."""
-        return "".join(m[1] + " " for m in re.finditer(r"^.*\(exitcode=(\d*)\):.*$", self.out,
-                                                       re.MULTILINE))
+        return "".join(
+            m[1] + " " for m in re.finditer(r"^.*\(exitcode=(\d*)\):.*$", self.out, re.MULTILINE)
+        )
 
     def log(self) -> list[tuple[str, str, int, str]]:
         """TrivialRC's log lines on stdout, as (name, ns, pid, message)."""
-        return [(m[1], m[2], int(m[3]), m[4])
-                for m in map(LOG_LINE.match, self.out.splitlines()) if m]
+        return [
+            (m[1], m[2], int(m[3]), m[4]) for m in map(LOG_LINE.match, self.out.splitlines()) if m
+        ]
 
 
 @pytest.fixture
 def trc(mode: str, run_pyinit, monkeypatch: pytest.MonkeyPatch):
     """trc(*args, env=..., way="name") -> Done: pyinit in TrivialRC mode, until it exits."""
-    def go(*args: str, env: dict[str, str] | None = None, way: str = "name",
-           timeout: float = 20) -> Done:
+
+    def go(
+        *args: str, env: dict[str, str] | None = None, way: str = "name", timeout: float = 20
+    ) -> Done:
         env = dict(env or {})
         argv = list(args)
         start = time.monotonic()
@@ -74,6 +83,7 @@ def trc(mode: str, run_pyinit, monkeypatch: pytest.MonkeyPatch):
         if mode == "subreaper":
             assert run.left_running() == 0, run.text("stderr")  # nothing outlives pyinit
         return Done(run, status, time.monotonic() - start)
+
     return go
 
 
@@ -82,8 +92,9 @@ def trc(mode: str, run_pyinit, monkeypatch: pytest.MonkeyPatch):
 
 CONFIG_TEST = {
     "boot.funcs": 'print() { echo -en "$@"; }\ndeclare -fx print\n',
-    "boot.setvars": ('export MYIP="127.0.0.1"\nexport MYHOSTNAME="test-host"\n'
-                     "export WAIT_TIME=0.2\n"),  # 1 in TrivialRC's tests
+    "boot.setvars": (
+        'export MYIP="127.0.0.1"\nexport MYHOSTNAME="test-host"\nexport WAIT_TIME=0.2\n'
+    ),  # 1 in TrivialRC's tests
     "async.info": 'print "host: ${MYHOSTNAME}; ip: ${MYIP}. "\n',
     "sync.sleep": "sleep ${WAIT_TIME}\n",
     "halt.goodbye": 'print "Good bye\\n"\n',
@@ -113,8 +124,13 @@ SYNC_0_4_5 = ["-F", "exit 0", "-F", "exit 4", "exit", "5"]
 @pytest.mark.timeout(60)
 def test_exitcodes_a_catches_all_exitcodes(trc) -> None:
     """should, under wait_all, log every exit code in order: sync 0 4 5, async 2 3, halt 0"""
-    done = trc("-H", "exit 0", *ASYNC_2_3, *SYNC_0_4_5,
-               env={"RC_VERBOSE": "true", "RC_WAIT_POLICY": "wait_all"})
+    done = trc(
+        "-H",
+        "exit 0",
+        *ASYNC_2_3,
+        *SYNC_0_4_5,
+        env={"RC_VERBOSE": "true", "RC_WAIT_POLICY": "wait_all"},
+    )
     assert done.exitcodes() == "0 4 5 2 3 0 "
     assert done.status == 0  # the last halt item's
 
@@ -129,11 +145,15 @@ def test_exitcodes_b_till_errs_in_sync(trc) -> None:
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize(("args", "status"), [
-    (["-H", "exit 11", "exit", "5"], 11),             # (c) halt rewrites to an error
-    (["-H", "exit 0", "exit", "5"], 0),               # (d) halt rewrites to success
-    (["-B", "exit 22", "-H", "exit 0", "exit", "5"], 22),  # (e) boot fails: halt skipped
-], ids=["c-halt-to-err", "d-halt-to-ok", "e-fails-on-booting"])
+@pytest.mark.parametrize(
+    ("args", "status"),
+    [
+        (["-H", "exit 11", "exit", "5"], 11),  # (c) halt rewrites to an error
+        (["-H", "exit 0", "exit", "5"], 0),  # (d) halt rewrites to success
+        (["-B", "exit 22", "-H", "exit 0", "exit", "5"], 22),  # (e) boot fails: halt skipped
+    ],
+    ids=["c-halt-to-err", "d-halt-to-ok", "e-fails-on-booting"],
+)
 def test_exitcodes_c_d_e(trc, args: list[str], status: int) -> None:
     """should take the last halt item's status, or a failing boot item's (halt skipped)"""
     done = trc(*args)
@@ -144,8 +164,13 @@ def test_exitcodes_c_d_e(trc, args: list[str], status: int) -> None:
 @pytest.mark.timeout(60)
 def test_exitcodes_f_143_on_async_any(trc) -> None:
     """should, under wait_any, end with 143 when an async task ends, printing only `11`"""
-    done = trc("-D", "echo 11; exit 11", "-D", "sleep 1; echo 22; exit 22",
-               env={"RC_WAIT_POLICY": "wait_any"})
+    done = trc(
+        "-D",
+        "echo 11; exit 11",
+        "-D",
+        "sleep 1; echo 22; exit 22",
+        env={"RC_WAIT_POLICY": "wait_any"},
+    )
     assert done.status == 143
     assert done.captured() == "11"
     assert done.elapsed < 10  # D2 was stopped, not waited for
@@ -154,8 +179,9 @@ def test_exitcodes_f_143_on_async_any(trc) -> None:
 @pytest.mark.timeout(60)
 def test_exitcodes_g_last_status_on_sync_any(trc) -> None:
     """should, under wait_any, stop after the first sync item, with its status 11"""
-    done = trc("-F", "echo 11; exit 11", "-F", "echo 22; exit 22",
-               env={"RC_WAIT_POLICY": "wait_any"})
+    done = trc(
+        "-F", "echo 11; exit 11", "-F", "echo 22; exit 22", env={"RC_WAIT_POLICY": "wait_any"}
+    )
     assert done.status == 11
     assert done.captured() == "11"
 
@@ -171,8 +197,15 @@ def test_exitcodes_h_mix_any(trc) -> None:
     # printed `11` yet, and F2 never runs. pyinit's answer is 143, without `22`. F1 waits a
     # moment before it ends so that "D1 ends first" holds on a loaded machine too: on a busy
     # CI host D1's exit could otherwise be noticed after F1's, and F1 would then decide.
-    done = trc("-D", "exit 33", "-F", "sleep 0.5; echo 11; exit 11", "-F", "echo 22; exit 22",
-               env={"RC_WAIT_POLICY": "wait_any"})
+    done = trc(
+        "-D",
+        "exit 33",
+        "-F",
+        "sleep 0.5; echo 11; exit 11",
+        "-F",
+        "echo 22; exit 22",
+        env={"RC_WAIT_POLICY": "wait_any"},
+    )
     assert done.status == 143
     assert done.captured() == ""
 
@@ -180,23 +213,52 @@ def test_exitcodes_h_mix_any(trc) -> None:
 # ---------------------------------------------------------------------------------------------
 # TrivialRC's tests/modes-test.sh
 
+
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize(("policy", "args", "output"), [
-    # it_async_any: the first async task to end stops the run
-    ("wait_any", ["-D", "echo Hello", "-D", "sleep 1; echo World"], "Hello"),
-    # it_async_all
-    ("wait_all", ["-D", 'echo -n "Hello "', "-D", "sleep 0.2; echo World"], "Hello World"),
-    # it_sync_any: the first sync item to end stops the run
-    ("wait_any", ["-F", "echo Hello", "echo", "World"], "Hello"),
-    # it_sync_all
-    ("wait_all", ["-F", 'echo -n "Hello "', "-F", "echo World"], "Hello World"),
-    # it_mix_all: an exported boot variable reaches an async task
-    ("wait_all", ["-B", "export wait_sec=0.2", "-D", "sleep ${wait_sec}; echo Hello",
-                  "-F", 'echo -n "World "'], "World Hello"),
-    # it_isolated: only boot's variables reach other items (halt included)
-    ("wait_all", ["-B", "export v1=A", "-H", 'echo "${v1}${v2}${v3}"', "-D", "export v2=B",
-                  "-F", "export v3=C", "-F", 'echo -n "${v1}${v2}${v3}"'], "AA"),
-], ids=["async-any", "async-all", "sync-any", "sync-all", "mix-all", "isolated"])
+@pytest.mark.parametrize(
+    ("policy", "args", "output"),
+    [
+        # it_async_any: the first async task to end stops the run
+        ("wait_any", ["-D", "echo Hello", "-D", "sleep 1; echo World"], "Hello"),
+        # it_async_all
+        ("wait_all", ["-D", 'echo -n "Hello "', "-D", "sleep 0.2; echo World"], "Hello World"),
+        # it_sync_any: the first sync item to end stops the run
+        ("wait_any", ["-F", "echo Hello", "echo", "World"], "Hello"),
+        # it_sync_all
+        ("wait_all", ["-F", 'echo -n "Hello "', "-F", "echo World"], "Hello World"),
+        # it_mix_all: an exported boot variable reaches an async task
+        (
+            "wait_all",
+            [
+                "-B",
+                "export wait_sec=0.2",
+                "-D",
+                "sleep ${wait_sec}; echo Hello",
+                "-F",
+                'echo -n "World "',
+            ],
+            "World Hello",
+        ),
+        # it_isolated: only boot's variables reach other items (halt included)
+        (
+            "wait_all",
+            [
+                "-B",
+                "export v1=A",
+                "-H",
+                'echo "${v1}${v2}${v3}"',
+                "-D",
+                "export v2=B",
+                "-F",
+                "export v3=C",
+                "-F",
+                'echo -n "${v1}${v2}${v3}"',
+            ],
+            "AA",
+        ),
+    ],
+    ids=["async-any", "async-all", "sync-any", "sync-all", "mix-all", "isolated"],
+)
 def test_modes(trc, policy: str, args: list[str], output: str) -> None:
     """should print what TrivialRC's modes-test expects for each wait policy and stage mix"""
     done = trc(*args, env={"RC_WAIT_POLICY": policy})
@@ -211,6 +273,7 @@ def test_modes_boot(trc) -> None:
 
 # ---------------------------------------------------------------------------------------------
 # TrivialRC's tests/verbose-test.sh, and the message catalogue
+
 
 @pytest.mark.timeout(60)
 def test_verbose(trc, tmp_path: Path) -> None:
@@ -230,8 +293,16 @@ def test_verbose(trc, tmp_path: Path) -> None:
 def test_silent_without_rc_verbose(trc, tmp_path: Path) -> None:
     """should print nothing of its own without RC_VERBOSE=true, also when tasks fail, are
     stopped, or log with the integrated functions"""
-    done = trc("-w", str(tmp_path), "-D", "log L; warn W; sleep 30", "-F", "sleep 0.1; exit 3",
-               "-H", "debug G; exit 4")
+    done = trc(
+        "-w",
+        str(tmp_path),
+        "-D",
+        "log L; warn W; sleep 30",
+        "-F",
+        "sleep 0.1; exit 3",
+        "-H",
+        "debug G; exit 4",
+    )
     assert done.status == 4
     assert (done.out, done.err) == ("", "")
 
@@ -247,8 +318,17 @@ def test_message_catalogue(mode: str, trc, tmp_path: Path, way: str) -> None:
     boot.write_text("true\n")
     halt = tmp_path / "trc.d" / "halt.cleanup"
     halt.write_text("exit 0\n")
-    done = trc("-w", str(tmp_path), "-D", "sleep 0.2; exit 3", "-H", "exit 0", "true",
-               env={"RC_VERBOSE": "true", "RC_WAIT_POLICY": "wait_all"}, way=way)
+    done = trc(
+        "-w",
+        str(tmp_path),
+        "-D",
+        "sleep 0.2; exit 3",
+        "-H",
+        "exit 0",
+        "true",
+        env={"RC_VERBOSE": "true", "RC_WAIT_POLICY": "wait_all"},
+        way=way,
+    )
     assert done.status == 0, done.err
     assert done.err == ""
     name = "trc" if way == "name" else "pyinit"
@@ -285,8 +365,17 @@ def test_message_catalogue(mode: str, trc, tmp_path: Path, way: str) -> None:
 def test_message_catalogue_on_boot_failure(trc, tmp_path: Path) -> None:
     """should, when boot fails, still print the lines of TrivialRC's EXIT hook: `Trying to
     terminate sub-processes...` then `Exited (exitcode=N)` (docs/trc.md §3.1)"""
-    done = trc("-w", str(tmp_path), "-B", "exit 22", "-H", "exit 0", "exit", "5",
-               env={"RC_VERBOSE": "true"})
+    done = trc(
+        "-w",
+        str(tmp_path),
+        "-B",
+        "exit 22",
+        "-H",
+        "exit 0",
+        "exit",
+        "5",
+        env={"RC_VERBOSE": "true"},
+    )
     assert done.status == 22
     assert [(ns, message) for _n, ns, _pid, message in done.log()] == [
         ("main", "The wait policy: wait_any"),
@@ -312,8 +401,7 @@ def test_three_ways_into_trivialrc_mode(trc, way: str) -> None:
 def test_integrated_functions_print_in_trc_format(trc) -> None:
     """should print `log` on stdout and `warn` on stderr, as TrivialRC lines tagged with the
     item's stage and pid, only with RC_VERBOSE=true (`debug` also needs RC_VERBOSE_EXTRA)"""
-    done = trc("-F", "log to-stdout; debug not-shown; warn to-stderr",
-               env={"RC_VERBOSE": "true"})
+    done = trc("-F", "log to-stdout; debug not-shown; warn to-stderr", env={"RC_VERBOSE": "true"})
     assert done.status == 0
     sync_pids = {pid for _n, ns, pid, m in done.log() if ns == "sync"}
     assert len(sync_pids) == 1
@@ -328,8 +416,16 @@ def test_integrated_functions_print_in_trc_format(trc) -> None:
 def test_integrated_functions_tag_lines_as_trivialrc(trc) -> None:
     """should tag `log` lines as TrivialRC does: a boot item's with [main/MAINPID] (boot ran in
     trc's main process), a sync item's and the main command's with [sync/their pid]"""
-    done = trc("-B", "log from-boot", "-B", "f() { log from-main; }", "-F", "log from-sync", "f",
-               env={"RC_VERBOSE": "true", "RC_WAIT_POLICY": "wait_all"})
+    done = trc(
+        "-B",
+        "log from-boot",
+        "-B",
+        "f() { log from-main; }",
+        "-F",
+        "log from-sync",
+        "f",
+        env={"RC_VERBOSE": "true", "RC_WAIT_POLICY": "wait_all"},
+    )
     assert done.status == 0, done.err
     log = [(ns, pid, message) for _n, ns, pid, message in done.log()]
     main_pid = log[0][1]
@@ -341,6 +437,7 @@ def test_integrated_functions_tag_lines_as_trivialrc(trc) -> None:
 
 # ---------------------------------------------------------------------------------------------
 # The wait-policy table in TrivialRC mode (spec §4, docs/trc.md §3.7 and §4)
+
 
 @pytest.mark.timeout(60)
 def test_trc_wait_any_first_foreground_item_stops_the_run(trc) -> None:
@@ -362,18 +459,23 @@ def test_trc_wait_any_async_end_gives_143(trc) -> None:
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize(("policy", "args", "status", "at_least"), [
-    # the last-listed async task's status, though another failed first in time
-    ("wait_all", ["-D", "sleep 0.1; exit 4", "-D", "sleep 0.3; exit 5", "true"], 5, 0.3),
-    # an earlier async failure is not reflected
-    ("wait_all", ["-D", "exit 3", "-D", "sleep 0.2"], 0, 0.2),
-    # the last sync status when the last-listed async succeeded
-    ("wait_all", ["-D", "sleep 0.2", "sh", "-c", "exit 6"], 6, 0.2),
-    # wait_err does not act on an async failure before the end
-    ("wait_err", ["-D", "exit 3", "-D", "sleep 0.3"], 0, 0.3),
-], ids=["all-last-listed", "all-earlier-fails", "all-last-sync", "err-async-later"])
-def test_trc_wait_all_and_err_take_the_last_listed_async(trc, policy: str, args: list[str],
-                                                         status: int, at_least: float) -> None:
+@pytest.mark.parametrize(
+    ("policy", "args", "status", "at_least"),
+    [
+        # the last-listed async task's status, though another failed first in time
+        ("wait_all", ["-D", "sleep 0.1; exit 4", "-D", "sleep 0.3; exit 5", "true"], 5, 0.3),
+        # an earlier async failure is not reflected
+        ("wait_all", ["-D", "exit 3", "-D", "sleep 0.2"], 0, 0.2),
+        # the last sync status when the last-listed async succeeded
+        ("wait_all", ["-D", "sleep 0.2", "sh", "-c", "exit 6"], 6, 0.2),
+        # wait_err does not act on an async failure before the end
+        ("wait_err", ["-D", "exit 3", "-D", "sleep 0.3"], 0, 0.3),
+    ],
+    ids=["all-last-listed", "all-earlier-fails", "all-last-sync", "err-async-later"],
+)
+def test_trc_wait_all_and_err_take_the_last_listed_async(
+    trc, policy: str, args: list[str], status: int, at_least: float
+) -> None:
     """should end wait_all/wait_err with the last sync status, replaced by the last-listed
     async task's when that is non-zero, once every task ended"""
     done = trc(*args, env={"RC_WAIT_POLICY": policy})
@@ -393,8 +495,9 @@ def test_trc_every_halt_item_reads_the_runs_status(trc) -> None:
     """should give every halt item the run's status as `_exit_status`, not an earlier halt
     item's, so `exit ${_exit_status}` in the last one keeps the run's status (trivialrc.md
     §3.5-§3.6; the process-manager example's halt.remove-logs relies on it)"""
-    done = trc("-H", "exit 3", "-H", 'echo "seen=$_exit_status"; exit $_exit_status',
-               "sh", "-c", "exit 5")
+    done = trc(
+        "-H", "exit 3", "-H", 'echo "seen=$_exit_status"; exit $_exit_status', "sh", "-c", "exit 5"
+    )
     assert done.out == "seen=5\n"
     assert done.status == 5
 
@@ -403,11 +506,12 @@ def test_trc_every_halt_item_reads_the_runs_status(trc) -> None:
 def test_trc_wait_forever_signal_gives_128_plus_n(mode: str, run_pyinit) -> None:
     """should end a TrivialRC-mode wait_forever run on SIGTERM with 143 (trc gave 0, a bash
     artefact spec §4 does not copy), after running halt"""
-    run = run_pyinit(mode, ["--compat=trc", "-D", "exit 3",
-                            "-H", "echo halt $_exit_status; exit $_exit_status"],
-                     env={"RC_VERBOSE": "true", "RC_WAIT_POLICY": "wait_forever"})
-    run.expect(r"Activated infinite loop! To stop, press <Ctrl\+C> or send SIGTERM\.\.\.",
-               "stdout")
+    run = run_pyinit(
+        mode,
+        ["--compat=trc", "-D", "exit 3", "-H", "echo halt $_exit_status; exit $_exit_status"],
+        env={"RC_VERBOSE": "true", "RC_WAIT_POLICY": "wait_forever"},
+    )
+    run.expect(r"Activated infinite loop! To stop, press <Ctrl\+C> or send SIGTERM\.\.\.", "stdout")
     run.expect(r"Exiting in the background \(exitcode=3\)", "stdout")
     run.signal(signal.SIGTERM)
     assert run.wait() == 143
@@ -415,12 +519,17 @@ def test_trc_wait_forever_signal_gives_128_plus_n(mode: str, run_pyinit) -> None
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize(("signum", "args", "status"), [
-    (signal.SIGQUIT, ["-D", "sleep 30"], 131),  # trc ignored SIGQUIT
-    (signal.SIGTERM, ["-F", "sleep 30"], 143),  # trc waited for the running sync item to end
-], ids=["QUIT", "TERM-during-sync"])
-def test_trc_signals_are_neither_ignored_nor_deferred(mode: str, run_pyinit, signum: int,
-                                                      args: list[str], status: int) -> None:
+@pytest.mark.parametrize(
+    ("signum", "args", "status"),
+    [
+        (signal.SIGQUIT, ["-D", "sleep 30"], 131),  # trc ignored SIGQUIT
+        (signal.SIGTERM, ["-F", "sleep 30"], 143),  # trc waited for the running sync item to end
+    ],
+    ids=["QUIT", "TERM-during-sync"],
+)
+def test_trc_signals_are_neither_ignored_nor_deferred(
+    mode: str, run_pyinit, signum: int, args: list[str], status: int
+) -> None:
     """should stop a TrivialRC-mode run at once on SIGQUIT or on SIGTERM during a sync item
     (bash artefacts spec §4 does not copy)"""
     run = run_pyinit(mode, ["--compat=trc", *args], env={"RC_VERBOSE": "true"})

@@ -33,9 +33,25 @@ def as_nobody(workdir: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
         pytest.skip("needs root, setpriv and /usr/bin/python3 to run pyinit as nobody")
     workdir.chmod(0o755)
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}
-    return subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                           SYSTEM_PYTHON, "-m", "pyinit", "-w", str(workdir), *args],
-                          capture_output=True, env=env, cwd=workdir, timeout=30, check=False)
+    return subprocess.run(
+        [
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            SYSTEM_PYTHON,
+            "-m",
+            "pyinit",
+            "-w",
+            str(workdir),
+            *args,
+        ],
+        capture_output=True,
+        env=env,
+        cwd=workdir,
+        timeout=30,
+        check=False,
+    )
 
 
 def test_the_user_pyinit_already_is_works(open_dir: Path) -> None:

@@ -25,8 +25,9 @@ POLICIES = ("wait_any", "wait_err", "wait_all", "wait_forever")
 Event = tuple[str, int] | tuple[str, int, int]
 
 
-def policy(name: str, *, compat: bool = False, async_tasks: int = 0,
-           foreground: bool = True) -> WaitPolicy:
+def policy(
+    name: str, *, compat: bool = False, async_tasks: int = 0, foreground: bool = True
+) -> WaitPolicy:
     """A WaitPolicy as stages.run makes it; with no foreground sequence it says so at once."""
     rules = TrcWaitPolicy if compat else WaitPolicy
     p = rules(name, async_tasks=async_tasks, foreground=foreground)
@@ -54,6 +55,7 @@ def ended_with(p: WaitPolicy) -> int | None:
 
 # ---------------------------------------------------------------------------------------------
 # pyinit's mode: wait_any
+
 
 @pytest.mark.parametrize("status", [0, 3, 143])
 def test_wait_any_ends_when_an_async_task_ends(status: int) -> None:
@@ -100,6 +102,7 @@ def test_the_first_end_decides() -> None:
 # ---------------------------------------------------------------------------------------------
 # pyinit's mode: wait_err
 
+
 def test_wait_err_only_logs_successes() -> None:
     """should not end a wait_err run when tasks succeed, only when one fails, with its status"""
     p = policy("wait_err", async_tasks=3)
@@ -136,6 +139,7 @@ def test_wait_err_without_foreground() -> None:
 
 # ---------------------------------------------------------------------------------------------
 # pyinit's mode: wait_all
+
 
 def test_wait_all_waits_for_every_task_and_keeps_the_first_failure() -> None:
     """should end a wait_all run only when every task has ended, with the first failure in
@@ -175,6 +179,7 @@ def test_wait_all_status_is_the_first_failure_in_time(asyncs: list[int], main: i
 # ---------------------------------------------------------------------------------------------
 # pyinit's mode: wait_forever, stop signals, the timeout
 
+
 @pytest.mark.parametrize("compat", [False, True])
 def test_wait_forever_is_not_ended_by_tasks(compat: bool) -> None:
     """should keep a wait_forever run going whatever the tasks do, and run every foreground
@@ -189,7 +194,8 @@ def test_wait_forever_is_not_ended_by_tasks(compat: bool) -> None:
 @pytest.mark.parametrize("name", POLICIES)
 @pytest.mark.parametrize(("signum", "expected"), [(15, 143), (2, 130), (3, 131)])
 def test_stop_signal_with_no_foreground_item_gives_128_plus_n(
-        name: str, compat: bool, signum: int, expected: int) -> None:
+    name: str, compat: bool, signum: int, expected: int
+) -> None:
     """should end any run stopped by signal N with 128+N when no foreground item was running
     (TrivialRC mode too: trc's 0 for wait_forever + TERM and its ignored QUIT are bash
     artefacts spec §4 does not copy)"""
@@ -230,6 +236,7 @@ def test_a_signal_after_the_end_changes_nothing() -> None:
 # ---------------------------------------------------------------------------------------------
 # TrivialRC mode (docs/trc.md §3.7, §4)
 
+
 @pytest.mark.parametrize("status", [0, 11])
 def test_trc_wait_any_first_foreground_item_stops_the_run(status: int) -> None:
     """should, in TrivialRC mode, end a wait_any run when the first foreground item ends,
@@ -253,25 +260,36 @@ def test_trc_wait_any_with_nothing_to_wait_for_ends_with_0() -> None:
     assert ended_with(policy("wait_any", compat=True, foreground=False)) == 0
 
 
-@pytest.mark.parametrize(("events", "expected"), [
-    # -D 'exit 3' -D 'sleep 0.2': the earlier async's failure is not reflected
-    ([("async", 0, 3), ("async", 1, 0)], 0),
-    # -D 'sleep 0.2' -D 'exit 3': the last-listed async's status, though it ended first
-    ([("async", 1, 3), ("async", 0, 0)], 3),
-    # -D ... -F 'exit 4': the last sync status when the last-listed async succeeded
-    ([("fg", 0), ("last", 4), ("async", 1, 0), ("async", 0, 2)], 4),
-    # ... replaced by the last-listed async's status when that is non-zero
-    ([("fg", 0), ("last", 4), ("async", 0, 2), ("async", 1, 3)], 3),
-    # a failing sync item that is not the last: only the last sync status counts
-    ([("fg", 5), ("last", 0), ("async", 0, 0), ("async", 1, 0)], 0),
-], ids=["earlier-async-fails", "last-listed-fails-first", "last-sync", "last-async-wins",
-        "earlier-sync-fails"])
-def test_trc_wait_all_takes_the_last_listed_async_status(events: list[Event],
-                                                         expected: int) -> None:
+@pytest.mark.parametrize(
+    ("events", "expected"),
+    [
+        # -D 'exit 3' -D 'sleep 0.2': the earlier async's failure is not reflected
+        ([("async", 0, 3), ("async", 1, 0)], 0),
+        # -D 'sleep 0.2' -D 'exit 3': the last-listed async's status, though it ended first
+        ([("async", 1, 3), ("async", 0, 0)], 3),
+        # -D ... -F 'exit 4': the last sync status when the last-listed async succeeded
+        ([("fg", 0), ("last", 4), ("async", 1, 0), ("async", 0, 2)], 4),
+        # ... replaced by the last-listed async's status when that is non-zero
+        ([("fg", 0), ("last", 4), ("async", 0, 2), ("async", 1, 3)], 3),
+        # a failing sync item that is not the last: only the last sync status counts
+        ([("fg", 5), ("last", 0), ("async", 0, 0), ("async", 1, 0)], 0),
+    ],
+    ids=[
+        "earlier-async-fails",
+        "last-listed-fails-first",
+        "last-sync",
+        "last-async-wins",
+        "earlier-sync-fails",
+    ],
+)
+def test_trc_wait_all_takes_the_last_listed_async_status(
+    events: list[Event], expected: int
+) -> None:
     """should, in TrivialRC mode, end wait_all with the last sync item's status, replaced by the
     last-listed async task's status when that is non-zero"""
-    p = policy("wait_all", compat=True, async_tasks=2,
-               foreground=any(e[0] != "async" for e in events))
+    p = policy(
+        "wait_all", compat=True, async_tasks=2, foreground=any(e[0] != "async" for e in events)
+    )
     go_on = feed(p, *events)
     assert all(go_on[:-1])  # a failing sync item does not stop the later ones
     assert ended_with(p) == expected
@@ -295,10 +313,14 @@ def test_trc_wait_err_does_not_act_on_async_failures() -> None:
     assert ended_with(p) == 0
 
 
-@given(st.lists(st.integers(0, 255), min_size=1, max_size=6), st.integers(0, 255),
-       st.randoms(use_true_random=False))
-def test_trc_wait_all_status_rule_for_any_order(asyncs: list[int], last_sync: int,
-                                                rnd: random.Random) -> None:
+@given(
+    st.lists(st.integers(0, 255), min_size=1, max_size=6),
+    st.integers(0, 255),
+    st.randoms(use_true_random=False),
+)
+def test_trc_wait_all_status_rule_for_any_order(
+    asyncs: list[int], last_sync: int, rnd: random.Random
+) -> None:
     """should, in TrivialRC mode and for any order of ends, give the last-listed async task's
     status if non-zero, else the last sync item's"""
     p = policy("wait_all", compat=True, async_tasks=len(asyncs))
@@ -312,6 +334,7 @@ def test_trc_wait_all_status_rule_for_any_order(asyncs: list[int], last_sync: in
 # ---------------------------------------------------------------------------------------------
 # Halt items (spec §4: "never hides an earlier failure"; trc: the last halt item's status)
 
+
 def final_status(run_status: int, halts: list[int], compat: bool) -> int:
     """What stages.run_halt computes: each halt item's status folded into the run's."""
     final = run_status
@@ -320,36 +343,43 @@ def final_status(run_status: int, halts: list[int], compat: bool) -> int:
     return final
 
 
-@pytest.mark.parametrize(("run_status", "halts", "expected"), [
-    (0, [], 0),
-    (0, [0], 0),
-    (0, [4], 4),          # a failing halt item turns a success into a failure
-    (3, [4], 3),          # ... but never hides an earlier failure
-    (3, [0], 3),          # and a successful one does not clear it
-    (0, [4, 0], 4),       # an earlier halt item's failure stands too
-    (0, [0, 4, 5], 4),
-    (143, [0], 143),
-])
+@pytest.mark.parametrize(
+    ("run_status", "halts", "expected"),
+    [
+        (0, [], 0),
+        (0, [0], 0),
+        (0, [4], 4),  # a failing halt item turns a success into a failure
+        (3, [4], 3),  # ... but never hides an earlier failure
+        (3, [0], 3),  # and a successful one does not clear it
+        (0, [4, 0], 4),  # an earlier halt item's failure stands too
+        (0, [0, 4, 5], 4),
+        (143, [0], 143),
+    ],
+)
 def test_halt_in_pyinit_mode(run_status: int, halts: list[int], expected: int) -> None:
     """should let a failing halt item turn 0 into its status, never replacing a failure"""
     assert final_status(run_status, halts, compat=False) == expected
 
 
-@pytest.mark.parametrize(("run_status", "halts", "expected"), [
-    (5, [], 5),
-    (5, [11], 11),        # exitcodes-test (c): -H 'exit 11' exit 5 -> 11
-    (5, [0], 0),          # exitcodes-test (d): -H 'exit 0' exit 5 -> 0
-    (0, [4, 0], 0),       # the last halt item's status, not the first failure
-    (143, [7, 0, 9], 9),
-])
+@pytest.mark.parametrize(
+    ("run_status", "halts", "expected"),
+    [
+        (5, [], 5),
+        (5, [11], 11),  # exitcodes-test (c): -H 'exit 11' exit 5 -> 11
+        (5, [0], 0),  # exitcodes-test (d): -H 'exit 0' exit 5 -> 0
+        (0, [4, 0], 0),  # the last halt item's status, not the first failure
+        (143, [7, 0, 9], 9),
+    ],
+)
 def test_halt_in_trc_mode(run_status: int, halts: list[int], expected: int) -> None:
     """should, in TrivialRC mode, replace the run's status with the last halt item's"""
     assert final_status(run_status, halts, compat=True) == expected
 
 
 @pytest.mark.parametrize(("after_stop", "final"), [(143, 143), (137, 137), (0, 143), (None, 143)])
-def test_wait_any_a_stopped_foreground_decides_and_never_succeeds(after_stop: int | None,
-                                                                  final: int) -> None:
+def test_wait_any_a_stopped_foreground_decides_and_never_succeeds(
+    after_stop: int | None, final: int
+) -> None:
     """should, when an async task ends with 0 while the foreground runs, end the run and take
     the foreground's status once stopped, with 0 (or no status) becoming 128 + its stop
     signal"""

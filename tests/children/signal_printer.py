@@ -15,8 +15,17 @@ import signal
 import sys
 import time
 
-CAUGHT = [signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
-          signal.SIGTERM, signal.SIGWINCH, signal.SIGCONT, signal.SIGALRM]
+CAUGHT = [
+    signal.SIGHUP,
+    signal.SIGINT,
+    signal.SIGQUIT,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+    signal.SIGTERM,
+    signal.SIGWINCH,
+    signal.SIGCONT,
+    signal.SIGALRM,
+]
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--drain", type=float, default=None)
