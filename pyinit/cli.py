@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 
-from pyinit import __version__, config, status
+from pyinit import __version__, config, options, status
 from pyinit.errors import PyinitError
 
 TYPE_CHECKING = False
@@ -21,45 +21,6 @@ if TYPE_CHECKING:
     from pyinit.log import Log
     from pyinit.loop import Loop
 
-USAGE = """\
-Usage: pyinit [OPTIONS] [-w DIR] [-B CODE]... [-D CODE]... [-F CODE]... [-H CODE]...
-              [--] [COMMAND [ARG]...]
-
-A container init: reaps zombies, forwards signals, runs TrivialRC-style stages from a work
-directory (trc.d/boot.*, async.*, sync.*, halt.*), restarts tasks, prefixes their output.
-
-Stages:
-  -w, --workdir DIR       where trc.d/ and trc.STAGE.* are looked up (RC_WORK_DIR, else .)
-  -B CODE / -D CODE / -F CODE / -H CODE
-                          a boot / background / foreground / halt item as bash code
-  COMMAND [ARG]...        the main command, run as argv (no shell), last foreground item
-Policies:
-  --wait POLICY           wait_any (default), wait_err, wait_all, wait_forever (RC_WAIT_POLICY)
-  --restart POLICY        never (default), on-failure, always (PYINIT_RESTART)
-  --restart-delay SEC     first restart delay, doubling up to 30 s (PYINIT_RESTART_DELAY)
-  --max-restarts N        crash-loop limit within 60 s (PYINIT_MAX_RESTARTS)
-  --grace SEC             stop signal -> SIGKILL delay, default 5 (PYINIT_GRACE)
-  --stop-signal SIG       default TERM (PYINIT_STOP_SIGNAL)
-  --timeout SEC           stop everything after SEC and exit 124 (PYINIT_TIMEOUT)
-  --halt-timeout SEC      time limit for each halt item, default 4 (PYINIT_HALT_TIMEOUT)
-Signals:
-  --rewrite SIG:SIG       forward the first signal as the second (0 drops it) (PYINIT_REWRITE)
-  -c, --single-child      signal the task's pid only, not its process group
-  -p SIG                  signal pyinit gets when its parent dies (tini)
-  -s, -g                  tini's subreaper and process-group flags: always on in pyinit
-  -e CODE                 exit with 0 when the run's status is CODE (tini; repeatable)
-Output:
-  --prefix FMT            task line prefix, default '{name}: ' ({name} {pid} {stage} {time});
-                          empty passes output through (PYINIT_PREFIX)
-  --prefix-main           prefix the main command's output too (PYINIT_PREFIX_MAIN)
-  --log-format FMT        text (default) or json (PYINIT_LOG_FORMAT)
-  -v, -vv, -q             more (launch/exit lines, debug) or fewer (errors only) log lines
-Other:
-  --compat trc            TrivialRC mode (PYINIT_COMPAT; also when started as `trc`)
-  --check                 print the plan and exit, run nothing: 0, 1 with warnings, 2 errors
-  --show-env              with --check: show env values (masked by default)
-  -h, --help; -V, --version; -l, --license
-"""
 
 LICENSE = """\
 pyinit is released under the MIT licence. The optional python-prctl extra is GPL-3.0-or-later;
@@ -118,13 +79,11 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
 
 def answer_only(opts: dict[str, object]) -> str | None:
     """The text of --help, --version or --license when one was asked for (the first wins)."""
-    for flag, text in (
-        ("help", USAGE),
-        ("version", f"pyinit {__version__}\n"),
-        ("license", LICENSE),
-    ):
+    for flag in ("help", "version", "license"):
         if opts.get(flag):
-            return text
+            if flag == "help":
+                return options.usage()  # built from the option table, only when asked
+            return f"pyinit {__version__}\n" if flag == "version" else LICENSE
     return None
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import os
 
-from pyinit import signals
+from pyinit import options, signals
 from pyinit.errors import ConfigError, UsageError
 from pyinit.mode import PYINIT, TRC, Mode
 from pyinit.record import Record
@@ -240,77 +240,8 @@ class Plan(Record):
 # ---------------------------------------------------------------------------------------------
 # The command line
 
-#: long option -> (key, kind). kind: "flag", "count", "value" or "list".
-LONG_OPTIONS: dict[str, tuple[str, str]] = {
-    "workdir": ("workdir", "value"),
-    "wait": ("wait", "value"),
-    "restart": ("restart", "value"),
-    "restart-delay": ("restart_delay", "value"),
-    "max-restarts": ("max_restarts", "value"),
-    "grace": ("grace", "value"),
-    "stop-signal": ("stop_signal", "value"),
-    "timeout": ("timeout", "value"),
-    "halt-timeout": ("halt_timeout", "value"),
-    "prefix": ("prefix", "value"),
-    "prefix-main": ("prefix_main", "flag"),
-    "log-format": ("log_format", "value"),
-    "rewrite": ("rewrite", "list"),
-    "single-child": ("single_child", "flag"),
-    "compat": ("compat", "value"),
-    "check": ("check", "flag"),
-    "version": ("version", "flag"),
-    "help": ("help", "flag"),
-    "verbose": ("verbose", "count"),
-    "quiet": ("quiet", "flag"),
-    "remap-exit": ("remap", "list"),
-    "pdeathsig": ("pdeathsig", "value"),
-    "subreaper": ("subreaper", "flag"),
-    "license": ("license", "flag"),
-    "show-env": ("show_env", "flag"),
-    "boot": ("B", "list"),
-    "background": ("D", "list"),
-    "foreground": ("F", "list"),
-    "halt": ("H", "list"),
-}
-#: short option -> long option. tini's -s -g -e -p -l and dumb-init's -c -r keep their meanings.
-SHORT_OPTIONS = {
-    "w": "workdir",
-    "B": "boot",
-    "D": "background",
-    "F": "foreground",
-    "H": "halt",
-    "v": "verbose",
-    "q": "quiet",
-    "c": "single-child",
-    "r": "rewrite",
-    "h": "help",
-    "s": "subreaper",
-    "g": "kill-process-group",
-    "e": "remap-exit",
-    "p": "pdeathsig",
-    "l": "license",
-    "V": "version",
-}
-LONG_OPTIONS["kill-process-group"] = ("kill_group", "flag")  # tini -g: already pyinit's default
-
-#: Settings that an environment variable can give (command line still wins).
-ENV_OPTIONS = {
-    "wait": "RC_WAIT_POLICY",
-    "workdir": "RC_WORK_DIR",
-    "restart": "PYINIT_RESTART",
-    "restart_delay": "PYINIT_RESTART_DELAY",
-    "max_restarts": "PYINIT_MAX_RESTARTS",
-    "grace": "PYINIT_GRACE",
-    "stop_signal": "PYINIT_STOP_SIGNAL",
-    "timeout": "PYINIT_TIMEOUT",
-    "halt_timeout": "PYINIT_HALT_TIMEOUT",
-    "prefix": "PYINIT_PREFIX",
-    "log_format": "PYINIT_LOG_FORMAT",
-    "compat": "PYINIT_COMPAT",
-    "rewrite": "PYINIT_REWRITE",
-    "single_child": "PYINIT_SINGLE_CHILD",
-    "prefix_main": "PYINIT_PREFIX_MAIN",
-}
+#: The options are one table, options.py: long form, short form, variable, kind, help.
+ENV_OPTIONS = options.ENV  # setting key -> the environment variable that gives it
 
 
 def parse_args(argv: list[str]) -> tuple[dict[str, object], list[str], list[tuple[str, str]]]:
@@ -330,9 +261,9 @@ def parse_args(argv: list[str]) -> tuple[dict[str, object], list[str], list[tupl
             return opts, argv[i:], items
         if word.startswith("--"):
             longname, eq, inline = word[2:].partition("=")
-            if longname not in LONG_OPTIONS:
+            if longname not in options.LONG:
                 raise UsageError(f"unknown option --{longname} (see --help)")
-            key, kind = LONG_OPTIONS[longname]
+            key, kind = options.LONG[longname].key, options.LONG[longname].kind
             if kind in ("value", "list"):
                 if eq:
                     value = inline
@@ -352,9 +283,9 @@ def parse_args(argv: list[str]) -> tuple[dict[str, object], list[str], list[tupl
         j = 1
         while j < len(word):
             letter = word[j]
-            if letter not in SHORT_OPTIONS:
+            if letter not in options.SHORT:
                 raise UsageError(f"unknown option -{letter} (see --help)")
-            key, kind = LONG_OPTIONS[SHORT_OPTIONS[letter]]
+            key, kind = options.SHORT[letter].key, options.SHORT[letter].kind
             if kind in ("value", "list"):
                 if j + 1 < len(word):
                     value = word[j + 1 :]

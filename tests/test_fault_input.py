@@ -28,7 +28,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from pyinit import cli, config
+from pyinit import cli, config, options
 from pyinit.errors import ConfigError, PyinitError
 
 from conftest import ROOT, command
@@ -136,8 +136,8 @@ NASTY = st.sampled_from(
     ]
 )
 OPTION = st.sampled_from(
-    [f"--{name}" for name in config.LONG_OPTIONS]
-    + [f"-{c}" for c in config.SHORT_OPTIONS]
+    [f"--{name}" for name in options.LONG]
+    + [f"-{c}" for c in options.SHORT]
     + [
         "--bogus",
         "-Z",
@@ -156,7 +156,7 @@ OPTION = st.sampled_from(
 )
 WORD = st.one_of(OPTION, NASTY, TEXT)
 #: A value per environment variable pyinit reads.
-ENV_NAMES = sorted({*config.ENV_OPTIONS.values(), "RC_VERBOSE", "RC_VERBOSE_EXTRA"})
+ENV_NAMES = sorted({*options.ENV.values(), "RC_VERBOSE", "RC_VERBOSE_EXTRA"})
 ENVIRONMENTS = st.dictionaries(st.sampled_from(ENV_NAMES), st.one_of(NASTY, TEXT), max_size=4)
 
 
@@ -264,7 +264,7 @@ def test_fuzz_environment(empty_dir: Path, environ: dict[str, str]) -> None:
         message = str(outcome)
         one_line(message)
         # The variable, its value or the setting it stands for (`restart_delay`, `--grace`).
-        setting = {v: k for k, v in config.ENV_OPTIONS.items()}
+        setting = {v: k for k, v in options.ENV.items()}
         named = [
             k
             for k, v in environ.items()
@@ -292,7 +292,7 @@ def test_a_restart_delay_above_30_seconds_is_usable(empty_dir: Path, how: str) -
 
 
 @pytest.mark.timeout(30)
-@pytest.mark.parametrize("variable", sorted(config.ENV_OPTIONS.values()))
+@pytest.mark.parametrize("variable", sorted(options.ENV.values()))
 def test_every_bad_variable_is_named(empty_dir: Path, variable: str) -> None:
     """should name the environment variable a bad value came from (not only the option it
     stands for: the user did not type `--timeout`)."""

@@ -30,6 +30,7 @@ LAYERS = {
     "waitpolicy": 1,
     "forwarding": 1,
     "leftovers": 1,
+    "options": 1,
     # every TrivialRC difference by name (it names the wait-policy class of each mode)
     "mode": 2,
     # the plan, from the command line, the environment and the work directory
