@@ -566,7 +566,12 @@ class Loop:
             if other.running:
                 claimed[other.pid] = claimed[other.session] = other.name
         return leftovers.find(
-            leftovers.scan(), os.getpid(), task.name, task.session, task.born, claimed
+            leftovers.scan_below(os.getpid()),
+            os.getpid(),
+            task.name,
+            task.session,
+            task.born,
+            claimed,
         )
 
     def _hand_over(self, task: Task, pid: int, found: list[leftovers.Proc]) -> bool:
@@ -637,7 +642,7 @@ class Loop:
         if written is not None and task.running:
             task.pid_file_due = None
             if written != task.pid:
-                proc = leftovers.scan().get(written)
+                proc = leftovers.read_proc(written)
                 if proc is not None:
                     self._become(task, proc)
             return

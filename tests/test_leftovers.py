@@ -3,6 +3,9 @@ process tables: pure and exact."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -135,3 +138,29 @@ def test_scan_sees_this_process() -> None:
     me = leftovers.scan()[os.getpid()]
     assert (me.ppid, me.sid) == (os.getppid(), os.getsid(0))
     assert 0 < me.start <= leftovers.now()
+
+
+@pytest.mark.timeout(30)
+def test_scan_below_finds_the_descendants_the_full_scan_finds() -> None:
+    """should give, from the kernel's children lists, exactly the descendants of a process
+    that the full /proc scan gives (a child and its grandchild here), reading far fewer."""
+    child = subprocess.Popen(["sh", "-c", "sleep 30 & echo started; wait"], stdout=subprocess.PIPE)
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline() == b"started\n"
+        below = leftovers.scan_below(os.getpid())
+        full = leftovers.scan()
+        roots = [p for p in full.values() if p.ppid == os.getpid()]
+        expected = {p.pid for p in leftovers._with_descendants(full, roots)}
+        assert set(below) == expected
+        assert child.pid in below
+        assert any(p.comm == "sleep" and p.ppid == child.pid for p in below.values())
+        assert leftovers.read_proc(child.pid) == full[child.pid]
+        assert leftovers.read_proc(2**22 + 1) is None  # above pid_max: never a process
+    finally:
+        # The sleep first, so that sh's `wait` reaps it: nothing is left to the host's PID 1,
+        # which reaps no orphans.
+        for proc in leftovers.scan_below(child.pid).values():
+            os.kill(proc.pid, signal.SIGKILL)
+        child.wait(10)
+        child.stdout.close()  # type: ignore[union-attr]
