@@ -133,7 +133,12 @@ def read_only_tmp(args: list[str], env: dict[str, str]) -> subprocess.CompletedP
     container without a tmpfs), in a mount namespace of its own."""
     if os.geteuid() != 0 or not shutil.which("unshare"):
         pytest.skip("needs root and unshare to make /tmp, /dev/shm and /run read-only")
-    mounts = "for d in /tmp /dev/shm /run; do mount -t tmpfs -o ro tmpfs $d || exit 99; done"
+    # Read-only binds of themselves, not empty mounts: the checkout (and its venv) may be
+    # under /tmp, and must stay readable.
+    mounts = (
+        "for d in /tmp /dev/shm /run; do mount --bind $d $d && mount -o remount,ro,bind $d"
+        " || exit 99; done"
+    )
     script = f'{mounts}; exec "$@"'
     return subprocess.run(
         [
