@@ -240,8 +240,7 @@ class Plan(Record):
 # ---------------------------------------------------------------------------------------------
 # The command line
 
-#: The options are one table, options.py: long form, short form, variable, kind, help.
-ENV_OPTIONS = options.ENV  # setting key -> the environment variable that gives it
+# The options are one table, options.py: long form, short form, variable, kind, help.
 
 
 def parse_args(argv: list[str]) -> tuple[dict[str, object], list[str], list[tuple[str, str]]]:
@@ -810,7 +809,7 @@ def load(
         if key in opts and not isinstance(opts[key], list | bool):
             sources[key] = "command line"
             return str(opts[key])
-        env_name = ENV_OPTIONS.get(key)
+        env_name = options.ENV.get(key)
         if env_name and environ.get(env_name):
             sources[key] = env_name
             return environ[env_name]
@@ -819,7 +818,7 @@ def load(
 
     def said_by(key: str, option: str) -> str:
         """Who gave `key`, for an error message: the option, or the environment variable."""
-        return option if sources.get(key) != ENV_OPTIONS.get(key) else ENV_OPTIONS[key]
+        return option if sources.get(key) != options.ENV.get(key) else options.ENV[key]
 
     # --help, --version and --license never get here: cli answers them before reading anything.
     action = "check" if opts.get("check") else "run"

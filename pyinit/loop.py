@@ -565,9 +565,10 @@ class Loop:
         for other in self.tasks:
             if other.running:
                 claimed[other.pid] = claimed[other.session] = other.name
+        me = os.getpid()
         return leftovers.find(
-            leftovers.scan_below(os.getpid()),
-            os.getpid(),
+            leftovers.scan_below(me),
+            me,
             task.name,
             task.session,
             task.born,
