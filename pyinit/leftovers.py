@@ -210,9 +210,16 @@ def _with_descendants(table: dict[int, Proc], roots: list[Proc]) -> list[Proc]:
     return sorted(found, key=lambda p: p.pid)
 
 
-def daemonized(found: list[Proc], session: int, me: int) -> bool:
-    """The task's processes left its session: it daemonized itself (fork, setsid, exit)."""
-    return any(p.ppid == me and p.sid != session for p in found)
+def daemonized(code: int, found: list[Proc], me: int) -> bool:
+    """The task went to the background: its main process exited 0 and left a process that is
+    now pyinit's child (fork, exit; `setsid` too, usually).
+
+    A daemon's child is not asked whether it has left the session yet: nginx forks, the parent
+    exits, and only then does the child call `setsid()`, so a look in between sees it still in
+    the task's session. An exit 0 that leaves a process running is going to the background
+    either way; workers left by a crash come with a status that is not 0.
+    """
+    return code == 0 and any(p.ppid == me for p in found)
 
 
 def main_process(found: list[Proc], me: int) -> Proc | None:

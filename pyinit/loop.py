@@ -664,7 +664,7 @@ class Loop:
         grace = grace if grace != math.inf else DEFAULT_GRACE  # nothing of theirs drains
         took = self.clock() - task.since
         what = leftovers.describe(found)
-        if code == 0 and leftovers.daemonized(found, task.session, os.getpid()) and not task.forked:
+        if leftovers.daemonized(code, found, os.getpid()) and not task.forked:
             why = leftovers.advice(found, task.name)
         else:
             why = "stopping them first"
