@@ -19,7 +19,6 @@ if TYPE_CHECKING:
 
     from pyinit.config import Plan
     from pyinit.log import Log
-    from pyinit.loop import Loop
 
 
 LICENSE = """\
@@ -91,7 +90,7 @@ def run(plan: Plan, environ: Mapping[str, str]) -> int:
     """Set pyinit up as an init, run the stages, and return the final status."""
     from pyinit import stages
     from pyinit.log import Log
-    from pyinit.loop import Loop
+    from pyinit.runtime import Runtime
     from pyinit.sink import Sink
 
     sinks = {1: Sink(1), 2: Sink(2)}
@@ -111,12 +110,12 @@ def run(plan: Plan, environ: Mapping[str, str]) -> int:
     # so either can be unmounted or removed while it runs (as dumb-init). Tasks still start
     # in the start directory (plan.start_dir), and config reads from there too.
     os.chdir("/")
-    loop = Loop(plan, log, sinks, _task_environment(plan, environ))
+    rt = Runtime(plan, log, sinks, _task_environment(plan, environ))
     try:
-        final = stages.run(plan, loop, environ)
+        final, reason = stages.run(plan, rt, environ)
         final = status.remap(final, plan.remap)
         log.info(f"Exited (exitcode={final})")
-        _write_termination_log(plan.termination_log, loop, final)
+        _write_termination_log(plan.termination_log, reason, final)
     except Exception:  # noqa: BLE001 - the one place that catches any bug, on purpose
         # A bug in pyinit. An init must not leave its processes behind when it dies, so: say
         # what happened (with the traceback: it is a bug report), kill everything, and exit 70
@@ -124,12 +123,10 @@ def run(plan: Plan, environ: Mapping[str, str]) -> int:
         import traceback
 
         _say("pyinit: internal error, killing every process:\n" + traceback.format_exc())
-        loop.kill_everything()
+        rt.shutdown.kill_everything()
         final = status.INTERNAL_ERROR
     finally:
-        loop.close_streams()
-        loop.shell.cleanup()
-        loop.flush_output()
+        rt.close()
     return final
 
 
@@ -176,12 +173,12 @@ def _task_environment(plan: Plan, environ: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
-def _write_termination_log(path: str, loop: Loop, final: int) -> None:
+def _write_termination_log(path: str, reason: str, final: int) -> None:
     """Kubernetes shows /dev/termination-log in `kubectl describe pod` (spec §9): one line,
     written only when the file exists (pyinit never creates it)."""
     if not os.path.exists(path):
         return
-    reason = loop.outcome_reason or "the run ended"
+    reason = reason or "the run ended"
     try:
         with open(path, "w") as f:
             f.write(f"pyinit: {reason}; exit status {final}\n")

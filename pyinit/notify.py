@@ -20,3 +20,18 @@ def send(socket_path: str, message: str) -> bool:
     except OSError:  # systemd gone or the socket not ours: nothing to tell
         return False
     return True
+
+
+class Notifier:
+    """pyinit's own word to systemd (Type=notify): READY=1 once the group is started,
+    STATUS= on restarts, STOPPING=1 at shutdown. The socket is pyinit's, not the tasks': it is
+    taken out of their environment, so that no task can claim readiness for the group."""
+
+    __slots__ = ("socket",)
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.socket = env.pop("NOTIFY_SOCKET", "")
+
+    def send(self, message: str) -> None:
+        if self.socket:
+            send(self.socket, message)

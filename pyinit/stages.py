@@ -20,38 +20,39 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
     from pyinit.config import Item, Plan
-    from pyinit.loop import Loop, Task
+    from pyinit.runtime import Runtime
+    from pyinit.tasks import Task
 
 
-def run(plan: Plan, loop: Loop, environ: Mapping[str, str]) -> int:
-    """Run the whole plan; return the status pyinit exits with (before tini's -e remap)."""
-    log = loop.log
+def run(plan: Plan, rt: Runtime, environ: Mapping[str, str]) -> tuple[int, str]:
+    """Run the whole plan; return the status pyinit exits with (before tini's -e remap), and
+    why the run ended, in words (for the termination log)."""
+    log, tasks, outcome = rt.log, rt.tasks, rt.outcome
     log.info(f"The wait policy: {plan.wait}")
     log.info(f"Work dir: {plan.workdir}")
     for path, why in plan.skipped:
         log.debug(f"skipping {path}: {why}")
 
-    boot_status = run_boot(plan, loop)
+    boot_status = run_boot(plan, rt)
     if boot_status is not None:
         log.info("Trying to terminate sub-processes...")
-        loop.stop_all()
-        loop.outcome_reason = f"boot failed (exitcode={boot_status})"
+        rt.shutdown.stop_all()
         log.note(f"boot failed (exitcode={boot_status}): halt skipped")
-        return boot_status
-    if loop.shell.args != plan.args:
+        return boot_status, f"boot failed (exitcode={boot_status})"
+    if rt.shell.args != plan.args:
         # A boot item rewrote the command line (`pyinit_set_args`, or `set --` in TrivialRC
         # mode, as its self-configuring example does): what follows boot is read from it.
         log.debug("boot rewrote the command line: reading it again")
         try:
             plan = config.load(
-                list(loop.shell.args), environ, plan.self_name, plan.start_dir
+                list(rt.shell.args), environ, plan.self_name, plan.start_dir
             ).without_boot()
         except PyinitError as e:
             how = "set --" if plan.mode.set_rewrites_args else "pyinit_set_args"
             log.error(f"the command line boot made with {how} is wrong: {e}")
-            loop.stop_all()
-            return status.USAGE
-        loop.replan(plan)
+            rt.shutdown.stop_all()
+            return status.USAGE, "the command line boot made was wrong"
+        rt.replan(plan)
 
     policy = plan.mode.wait_policy(
         plan.wait,
@@ -64,10 +65,10 @@ def run(plan: Plan, loop: Loop, environ: Mapping[str, str]) -> int:
     def task_ended(task: Task) -> None:
         # Once a signal or the timeout has ended the run, tasks end because we stop them:
         # that is not news for the wait policy.
-        if loop.interrupted or loop.stopping:
+        if outcome.interrupted or tasks.stopping:
             return
         if task.item.stage == "async" and task.status is not None:
-            foreground = loop.foreground
+            foreground = tasks.foreground
             if (
                 plan.wait == "wait_any"
                 and plan.mode.foreground_stop_fails
@@ -85,53 +86,52 @@ def run(plan: Plan, loop: Loop, environ: Mapping[str, str]) -> int:
                 )
             policy.async_ended(task.index, task.name, task.status)
 
-    loop.on_task_end = task_ended
+    tasks.on_end(task_ended)
     for index, item in enumerate(plan.async_items):
-        loop.start(item, index)
-    loop.notify("READY=1")
+        tasks.start(item, index)
+    rt.notifier.send("READY=1")
 
-    run_foreground(plan, loop, policy)
-    if not policy.ended and not loop.interrupted:
+    run_foreground(plan, rt, policy)
+    if not policy.ended and not outcome.interrupted:
         if plan.wait == "wait_forever":
             log.info("Activated infinite loop! To stop, press <Ctrl+C> or send SIGTERM...")
-        loop.run_until(lambda: policy.ended or loop.interrupted)
+        rt.core.run_until(lambda: policy.ended or outcome.interrupted)
 
-    loop.notify("STOPPING=1")
+    rt.notifier.send("STOPPING=1")
     log.info("Trying to terminate sub-processes...")
-    loop.stop_all()
+    rt.shutdown.stop_all()
     if stopped:
         policy.foreground_stopped(stopped[0].status, stopped[0].settings.stop_signal)
     if not policy.ended:
-        if loop.timed_out:
+        if outcome.timed_out:
             policy.timeout()
         else:
-            signalled = loop.signalled
-            policy.stop_signal(loop.stop_signal, signalled.status if signalled else None)
-    loop.outcome_reason = policy.reason
-    level = log.note if policy.status or loop.interrupted else log.debug
+            signalled = outcome.signalled
+            policy.stop_signal(outcome.stop_signal, signalled.status if signalled else None)
+    level = log.note if policy.status or outcome.interrupted else log.debug
     level(f"run ended: {policy.reason} (exitcode={policy.status})")
-    return run_halt(plan, loop, policy.status)
+    return run_halt(plan, rt, policy.status), policy.reason
 
 
-def run_boot(plan: Plan, loop: Loop) -> int | None:
+def run_boot(plan: Plan, rt: Runtime) -> int | None:
     """Boot items in order; the status of the first that fails, or None when all succeeded."""
     for item in plan.boot:
-        task = run_item(loop, item)
+        task = run_item(rt, item)
         if task.status:
             return task.status
-        if loop.interrupted:
-            return signals_status(loop)
-        if plan.mode.boot_exit_ends_run and loop.shell.exited_early(item):
-            loop.log.debug(f"{item.label} called exit 0: TrivialRC ends the run here")
+        if rt.outcome.interrupted:
+            return signals_status(rt)
+        if plan.mode.boot_exit_ends_run and rt.shell.exited_early(item):
+            rt.log.debug(f"{item.label} called exit 0: TrivialRC ends the run here")
             return 0
-        cwd = loop.shell.load_state(loop.env)
+        cwd = rt.shell.load_state(rt.tasks.env)
         if cwd is not None:
-            loop.cwd = cwd
+            rt.tasks.chdir(cwd)
     return None
 
 
 def run_item(
-    loop: Loop,
+    rt: Runtime,
     item: Item,
     *,
     foreground: bool = True,
@@ -143,29 +143,30 @@ def run_item(
     passes: how boot, sync, main and halt items run, one at a time. A `foreground` item gets a
     stop signal at once (docker stop reaches the job that runs); `task.life.ended` tells the
     caller which way it came back."""
-    task = loop.start(item, extra_env=extra_env)
+    task = rt.tasks.start(item, extra_env=extra_env)
     if foreground:
-        loop.foreground = task
-    loop.run_until(lambda: task.life.ended or (stop_when is not None and stop_when()), deadline)
+        rt.tasks.set_foreground(task)
+    rt.core.run_until(lambda: task.life.ended or (stop_when is not None and stop_when()), deadline)
     if foreground and task.life.ended:
-        loop.foreground = None
+        rt.tasks.set_foreground(None)
     return task
 
 
-def signals_status(loop: Loop) -> int:
-    return status.TIMEOUT if loop.timed_out else status.killed_by(loop.stop_signal)
+def signals_status(rt: Runtime) -> int:
+    outcome = rt.outcome
+    return status.TIMEOUT if outcome.timed_out else status.killed_by(outcome.stop_signal)
 
 
-def run_foreground(plan: Plan, loop: Loop, policy: WaitPolicy) -> None:
+def run_foreground(plan: Plan, rt: Runtime, policy: WaitPolicy) -> None:
     """Sync items, then the main command, one after another, while the policy lets them."""
     sequence: list[Item] = [*plan.sync, *([plan.main] if plan.main else [])]
     if not sequence:
         policy.foreground_absent()
         return
     for number, item in enumerate(sequence, 1):
-        if policy.ended or loop.interrupted:
+        if policy.ended or rt.outcome.interrupted:
             return
-        task = run_item(loop, item, stop_when=lambda: policy.ended or loop.interrupted)
+        task = run_item(rt, item, stop_when=lambda: policy.ended or rt.outcome.interrupted)
         if not task.life.ended:
             return  # stop_all() will stop it
         assert task.status is not None
@@ -173,30 +174,30 @@ def run_foreground(plan: Plan, loop: Loop, policy: WaitPolicy) -> None:
             return
 
 
-def run_halt(plan: Plan, loop: Loop, run_status: int) -> int:
+def run_halt(plan: Plan, rt: Runtime, run_status: int) -> int:
     """Halt items in order, each within `--halt-timeout`; returns the final status."""
     final = run_status
     for item in plan.halt:
         # TrivialRC: every halt item reads the run's status; pyinit: the status so far.
         seen = run_status if plan.mode.halt_sees_run_status else final
         task = run_item(
-            loop,
+            rt,
             item,
             foreground=False,
             extra_env={"_exit_status": str(seen)},
-            deadline=loop.clock() + plan.halt_timeout,
+            deadline=rt.core.clock() + plan.halt_timeout,
         )
         if not task.life.ended:
-            loop.log.warn(
+            rt.log.warn(
                 f"{item.label}: still running after the halt time limit "
                 f"({plan.halt_timeout:g}s): sending SIGKILL",
                 "halt",
                 task.pid,
             )
-            loop.kill(task)
-            loop.run_until(lambda: task.life.ended)  # noqa: B023 - this iteration's task
+            rt.tasks.kill(task)
+            rt.core.run_until(lambda: task.life.ended)  # noqa: B023 - this iteration's task
         assert task.status is not None
         final = after_halt(final, task.status, plan.mode.halt_status_replaces)
     if plan.halt:
-        loop.sweep(loop.clock() + loop.leftover_grace())
+        rt.shutdown.sweep()
     return final

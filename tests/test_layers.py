@@ -40,11 +40,17 @@ LAYERS = {
     "spawn": 4,
     "shell": 4,
     "plan_text": 4,
-    # the loop, the stages, the command line, the entry point
-    "loop": 5,
-    "stages": 6,
-    "cli": 7,
-    "__main__": 8,
+    # the parts of a run (runtime.py wires them): the event core knows no task
+    "loop": 1,
+    "streams": 5,
+    "tasks": 6,
+    "outcome": 7,
+    "shutdown": 8,
+    "runtime": 9,
+    # the stages, the command line, the entry point
+    "stages": 10,
+    "cli": 11,
+    "__main__": 12,
     "__init__": 0,
 }
 

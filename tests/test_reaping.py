@@ -112,8 +112,8 @@ BUGGY = r"""
 import sys
 from pyinit import cli, stages
 
-def broken(plan, loop, policy):
-    loop.start(plan.main)
+def broken(plan, rt, policy):
+    rt.tasks.start(plan.main)
     raise RuntimeError("a planted bug")
 
 stages.run_foreground = broken
