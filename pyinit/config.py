@@ -24,6 +24,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
 
+    from pyinit.ready import ReadyForm
+
 STAGES = ("boot", "async", "sync", "halt")
 WAIT_POLICIES = ("wait_any", "wait_err", "wait_all", "wait_forever")
 RESTART_POLICIES = ("never", "on-failure", "always")
@@ -49,14 +51,19 @@ class TaskSettings(Record):
     """How one task is supervised and started (the `[defaults]`/`[task.NAME]` keys)."""
 
     __slots__ = (
+        "after",
         "cwd",
         "env",
         "grace",
         "group",
+        "main_after",
         "max_restarts",
         "no_restart_code",
         "pid_file",
         "prefix",
+        "ready",
+        "ready_interval",
+        "ready_timeout",
         "restart",
         "restart_delay",
         "restart_max_delay",
@@ -64,6 +71,7 @@ class TaskSettings(Record):
         "restart_window",
         "signal_target",
         "signals",
+        "stop_order",
         "stop_signal",
         "type",
         "user",
@@ -86,6 +94,12 @@ class TaskSettings(Record):
     prefix: str | None
     type: str  # "simple" or "forking"
     pid_file: str | None  # where a forking task's daemon writes its pid
+    ready: ReadyForm | None  # how it tells it is ready (ready.py); None: when exec succeeded
+    ready_timeout: float  # 0: wait for ever
+    ready_interval: float  # between looks, for the polled forms
+    after: tuple[tuple[str, str], ...]  # (task name, condition) it waits for before it starts
+    main_after: str  # [defaults]: the foreground waits for async tasks "ready", or "started"
+    stop_order: str  # [defaults]: "dependents-first" (by `after`) or "parallel"
 
     def __init__(
         self,
@@ -108,6 +122,12 @@ class TaskSettings(Record):
         prefix: str | None = None,
         type: str = "simple",
         pid_file: str | None = None,
+        ready: ReadyForm | None = None,
+        ready_timeout: float = 0.0,
+        ready_interval: float = 0.5,
+        after: tuple[tuple[str, str], ...] = (),
+        main_after: str = "ready",
+        stop_order: str = "dependents-first",
     ) -> None:
         self._set(
             restart=restart,
@@ -128,6 +148,12 @@ class TaskSettings(Record):
             prefix=prefix,
             type=type,
             pid_file=pid_file,
+            ready=ready,
+            ready_timeout=ready_timeout,
+            ready_interval=ready_interval,
+            after=after,
+            main_after=main_after,
+            stop_order=stop_order,
         )
 
     def replace(self, **changes: object) -> TaskSettings:
@@ -235,6 +261,25 @@ class Plan(Record):
 
     def settings(self, name: str) -> TaskSettings:
         return self.tasks.get(name, self.defaults)
+
+    def stop_levels(self) -> list[list[str]] | None:
+        """The order the shutdown stops the tasks in, when any declares `after` and
+        `stop_order` is not "parallel": dependents before what they wait for, level by level
+        (the foreground counts as waiting for the async tasks that declare `ready`, when it
+        waits for them). None: everything at once."""
+        if self.defaults.stop_order == "parallel":
+            return None
+        graph = {name: tuple(n for n, _ in s.after) for name, s in self.tasks.items() if s.after}
+        if not graph:
+            return None
+        names = [i.name for i in self.items() if i.stage in ("async", "sync", "main")]
+        if self.defaults.main_after == "ready":
+            ready = tuple(i.name for i in self.async_items if self.settings(i.name).ready)
+            for item in [*self.sync, *([self.main] if self.main else [])]:
+                graph[item.name] = (*graph.get(item.name, ()), *ready)
+        from pyinit.ready import stop_levels
+
+        return stop_levels(graph, names)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -596,7 +641,16 @@ TASK_KEYS = {
     "prefix": "text",
     "type": "type",
     "pid_file": "path",
+    "ready": "ready",
+    "ready_timeout": "seconds",
+    "ready_interval": "interval",
+    "after": "after",
+    "main_after": "main_after",
+    "stop_order": "stop_order",
 }
+#: Keys that mean something for one task only, or for the whole group only.
+TASK_ONLY = frozenset({"ready", "after"})
+DEFAULTS_ONLY = frozenset({"main_after", "stop_order"})
 
 
 def _toml_settings(table: object, where: str, start_dir: str) -> dict[str, object]:
@@ -610,7 +664,31 @@ def _toml_settings(table: object, where: str, start_dir: str) -> dict[str, objec
         at = f"{where}.{key}"
         if kind is None:
             raise ConfigError(f"{at}: unknown key (expected one of {', '.join(TASK_KEYS)})")
-        if kind == "restart":
+        in_defaults = where.endswith(": defaults")
+        if key in TASK_ONLY and in_defaults:
+            raise ConfigError(f"{at}: {key} belongs in [task.NAME] (one task), not [defaults]")
+        if key in DEFAULTS_ONLY and not in_defaults:
+            raise ConfigError(f"{at}: {key} belongs in [defaults] (the whole group)")
+        if kind in ("ready", "after"):
+            from pyinit import ready  # only for a file that uses them: start-up time
+
+            parse = ready.parse_ready if kind == "ready" else ready.parse_after
+            fields[key] = parse(value, at)
+        elif kind == "main_after":
+            fields[key] = _choice(str(value), ("ready", "started"), at)
+        elif kind == "stop_order":
+            fields[key] = _choice(str(value), ("dependents-first", "parallel"), at)
+        elif kind == "interval":
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not 0.01 <= value <= 3600
+            ):
+                raise ConfigError(
+                    f"{at}: expected a number of seconds from 0.01 to 3600, got {value!r}"
+                )
+            fields[key] = float(value)
+        elif kind == "restart":
             if not isinstance(value, str):
                 raise ConfigError(f"{at}: expected a string, got {value!r}")
             fields[key] = _choice(value, RESTART_POLICIES, at)
@@ -1051,7 +1129,40 @@ def load(
         termination_log=environ.get("PYINIT_TERMINATION_LOG") or "/dev/termination-log",
     )
     _check_runnable(plan, environ)
+    _check_order(plan, toml_path)
     return plan
+
+
+def _check_order(plan: Plan, toml_path: str) -> None:
+    """`after` names tasks that run, not halt items, and has no cycle: status 2 before
+    anything starts, naming the key (and the cycle)."""
+    stage_of = {item.name: item.stage for item in plan.items()}
+    graph: dict[str, tuple[str, ...]] = {}
+    for name, settings in sorted(plan.tasks.items()):
+        if not settings.after:
+            continue
+        at = f"{toml_path}: task.{name}.after"
+        if stage_of.get(name) in ("halt", "boot"):
+            raise ConfigError(
+                f"{at}: a {stage_of[name]} item runs in its stage's order; after is for async, "
+                f"sync and main tasks"
+            )
+        for needed, _condition in settings.after:
+            if needed == name:
+                raise ConfigError(f"{at}: {name} cannot wait for itself")
+            if needed not in stage_of:
+                known = ", ".join(sorted(n for n, s in stage_of.items() if s != "halt"))
+                raise ConfigError(f"{at}: no task named {needed!r} (the tasks: {known})")
+            if stage_of[needed] == "halt":
+                raise ConfigError(f"{at}: {needed} is a halt item: it runs after everything")
+        graph[name] = tuple(n for n, _ in settings.after)
+    if not graph:
+        return
+    from pyinit.ready import cycle
+
+    loop = cycle(graph)
+    if loop:
+        raise ConfigError(f"{toml_path}: task.{loop[0]}.after: cycle {' -> '.join(loop)}")
 
 
 def _check_runnable(plan: Plan, environ: Mapping[str, str]) -> None:

@@ -60,6 +60,7 @@ def describe(plan: Plan, show_env: bool = False) -> str:
             if getattr(settings, k) != getattr(d, k)
         ]
         lines.append(f"task {name}: {', '.join(changed) or 'as defaults'}")
+    lines.extend(start_order(plan))
     for path, why in plan.skipped:
         lines.append(f"skipped: {path} ({why})")
     lines.append("settings from:")
@@ -84,19 +85,27 @@ def check_warnings(plan: Plan) -> list[str]:
 
 def stop_budget(plan: Plan) -> tuple[float, str]:
     """The longest a stop can take, in seconds and in words: the longest grace of the tasks
-    that run until the stop (they get the stop signal together), then each halt item within
-    the halt timeout (README "Signals"). Infinite when a grace is."""
-    graces = [
-        plan.settings(item.name).grace
-        for item in plan.items()
-        if item.stage in ("async", "sync", "main")
+    that run until the stop (they get the stop signal together; with a stop order, the longest
+    of each level, one level after the other), then each halt item within the halt timeout
+    (README "Signals"). Infinite when a grace is."""
+    levels = plan.stop_levels() or [
+        [item.name for item in plan.items() if item.stage in ("async", "sync", "main")]
     ]
-    grace = max(graces, default=0.0)
+    # Each level stops as a group, in its longest grace; the levels one after the other.
+    level_graces = [max((plan.settings(n).grace for n in names), default=0.0) for names in levels]
+    grace = sum(level_graces)
     halts = len(plan.halt) * plan.halt_timeout
     total = grace + halts
     if total == float("inf"):
         return total, "as long as the tasks take (a grace is inf: never SIGKILL)"
-    parts = [f"grace {grace:g}s"] + (
+    graces = (
+        f"grace {grace:g}s"
+        if len(level_graces) == 1
+        else f"graces {' + '.join(f'{g:g}s' for g in level_graces)} (stop order: "
+        + " then ".join(", ".join(names) for names in levels)
+        + ")"
+    )
+    parts = [graces] + (
         [
             f"{len(plan.halt)} halt item{'s' if len(plan.halt) > 1 else ''} of up to "
             f"{plan.halt_timeout:g}s"
@@ -128,7 +137,32 @@ def _grace(seconds: float) -> str:
     return "inf (never SIGKILL)" if seconds == float("inf") else f"{seconds:g}s"
 
 
-SECONDS = frozenset(("restart_delay", "restart_max_delay", "restart_reset", "restart_window"))
+SECONDS = frozenset(
+    (
+        "restart_delay",
+        "restart_max_delay",
+        "restart_reset",
+        "restart_window",
+        "ready_timeout",
+        "ready_interval",
+    )
+)
+
+
+def start_order(plan: Plan) -> list[str]:
+    """The start order as levels, when any task declares `after` or `ready`."""
+    graph = {name: tuple(n for n, _ in s.after) for name, s in plan.tasks.items() if s.after}
+    ready = sorted(name for name, s in plan.tasks.items() if s.ready is not None)
+    if not graph and not ready:
+        return []
+    from pyinit.ready import levels
+
+    lines = ["start order (boot first, then):"]
+    for number, names in enumerate(levels(graph)):
+        lines.append(f"  {number + 1}. {', '.join(names)}")
+    if plan.defaults.main_after == "ready" and ready:
+        lines.append(f"  the foreground waits for: {', '.join(ready)} (ready)")
+    return lines
 
 
 def _value(key: str, value: object, show_env: bool = False) -> str:
@@ -145,6 +179,10 @@ def _value(key: str, value: object, show_env: bool = False) -> str:
         return _grace(value)
     if key in SECONDS and isinstance(value, float):
         return f"{value:g}s"
+    if key == "ready" and value is not None:
+        return f'"{getattr(value, "text", value)}"'
+    if key == "after" and isinstance(value, tuple):
+        return "[" + ", ".join(f"{name}:{condition}" for name, condition in value) + "]"
     if key == "env" and isinstance(value, tuple):
         return "{" + ", ".join(f"{k}={v if show_env else '***'}" for k, v in value) + "}"
     return str(value)

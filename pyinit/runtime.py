@@ -2,9 +2,11 @@
 
     EventLoop (loop.py)      epoll, fd -> handler, deadlines; knows no task
     Streams (streams.py)     task pipes -> splitter -> pyinit's sinks, with back-pressure
+    Probes (probes.py)       how each task tells it is ready: notify socket, fd, log, polls
     Tasks (tasks.py)         start, reap, restart decisions, leftovers, bash log lines
     Outcome (outcome.py)     the stop signal and the timeout, and who they reached
     Shutdown (shutdown.py)   stop signal, grace, SIGKILL, sweep
+    StartOrder (startorder.py)  who may start now (`after`), and the group's readiness
 
 stages.py drives them through this record; none of them drives another's state.
 """
@@ -18,6 +20,7 @@ from pyinit.loop import EventLoop
 from pyinit.notify import Notifier
 from pyinit.outcome import Outcome
 from pyinit.shutdown import Shutdown
+from pyinit.startorder import StartOrder
 from pyinit.streams import Streams
 from pyinit.tasks import Tasks
 
@@ -27,6 +30,7 @@ if TYPE_CHECKING:
 
     from pyinit.config import Plan
     from pyinit.log import Log
+    from pyinit.probes import Probes
     from pyinit.sink import Sink
 
 
@@ -34,7 +38,18 @@ class Runtime:
     """The parts of one run (a record of references: it does nothing itself but hand them
     a new plan, and close them at the end)."""
 
-    __slots__ = ("core", "log", "notifier", "outcome", "shell", "shutdown", "streams", "tasks")
+    __slots__ = (
+        "core",
+        "log",
+        "notifier",
+        "order",
+        "outcome",
+        "probes",
+        "shell",
+        "shutdown",
+        "streams",
+        "tasks",
+    )
 
     def __init__(
         self,
@@ -49,20 +64,36 @@ class Runtime:
         self.notifier = Notifier(env)
         self.shell = shell.Shell(plan, env)
         self.streams = Streams(core, plan, sinks, env)
-        self.tasks = Tasks(core, self.streams, plan, log, env, self.shell, self.notifier)
+        # Readiness probes exist only when a task declares `ready` (an import saved otherwise).
+        self.probes: Probes | None = None
+        if any(s.ready is not None for s in plan.tasks.values()):
+            from pyinit.probes import Probes
+
+            self.probes = Probes(core, log)
+        self.tasks = Tasks(
+            core, self.streams, plan, log, env, self.shell, self.notifier, self.probes
+        )
         self.outcome = Outcome(self.tasks, plan, log, clock())
         self.shutdown = Shutdown(core, self.tasks, self.outcome, log)
+        self.order = StartOrder(self.tasks, plan, log, self.notifier)
         # A signal's byte on this fd wakes the loop; the hooks below do the rest.
         core.watch(reaper.install(plan.mode.stop_signals, plan.rewrite), _ignore)
         core.deadlines(self.outcome.next_deadline)
         core.deadlines(self.tasks.next_deadline)
+        if self.probes is not None:
+            core.deadlines(self.probes.next_deadline)
         # After every wake-up, in this order: signals first (a stop signal that came with a
-        # death is the reason for it), then deaths, then the timeout, then what is due (no
-        # restart once the timeout has passed), and last the sinks, with everything written.
+        # death is the reason for it), then deaths, then the timeout, then what is due
+        # (restarts, leftovers, ready timeouts), the polled readiness probes, who may start
+        # now (a task just ready lets its dependents go), and last the sinks, with everything
+        # written.
         core.after_each_wake(self.outcome.take_signals)
         core.after_each_wake(self.tasks.reap)
         core.after_each_wake(self.outcome.check_timeout)
         core.after_each_wake(self.tasks.tick)
+        if self.probes is not None:
+            core.after_each_wake(self.probes.tick)
+        core.after_each_wake(self.order.check)
         core.after_each_wake(self.streams.watch_sinks)
 
     def replan(self, plan: Plan) -> None:
@@ -70,10 +101,13 @@ class Runtime:
         self.shell.plan = plan
         self.streams.plan = plan
         self.tasks.replan(plan)
+        self.order.plan = plan
 
     def close(self) -> None:
         """At the end, whatever happened: what tasks wrote is flushed, bash state removed."""
         self.streams.close_all()
+        if self.probes is not None:
+            self.probes.close()
         self.shell.cleanup()
         self.streams.flush_sinks()
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
 
 from pyinit import config
 
@@ -45,6 +46,8 @@ INTERNAL = frozenset(
         b"PYINIT_LOG_FD",
         b"PYINIT_LOG_NS",
         b"PYINIT_LOG_PID",
+        b"PYINIT_PYTHON",
+        b"PYINIT_READY_FD",
         b"PYINIT_STATE",
         b"PYINIT_STATE_OUT",
         b"PYINIT_STATE_SAVE",
@@ -97,6 +100,7 @@ class Shell:
         if item.how == config.EXEC and not trc_main:
             return list(item.argv), {}
         env["PYINIT_FUNCTIONS"] = FUNCTIONS
+        env["PYINIT_PYTHON"] = sys.executable  # for `ready` without systemd-notify
         env["PYINIT_LOG_FD"] = str(LOG_FD)
         env["PYINIT_LOG_NS"] = item.ns
         if item.stage == "boot" and self.plan.mode.boot_in_main and "MAINPID" in env:

@@ -1,11 +1,13 @@
 """The stop sequence: each task's stop signal, its grace, SIGKILL, then the sweep of the rest.
 
 Every task is stopped at once, and pyinit goes on as soon as all are gone: a group stops in the
-time its slowest member takes, not in the sum. A task still running at the end of its own
-grace gets SIGKILL on its whole group (systemd's KillMode=mixed). Processes that left their
-group (setsid, double fork) are swept the same way once the tasks are gone: `kill(-1)` as PID
-1, else a signal to each of pyinit's descendants (reaper.py), with the latest grace as the
-deadline.
+time its slowest member takes, not in the sum. When tasks declare `after`, the dependents are
+stopped first, level by level (web before db: it can finish its requests), each level as a
+group; `[defaults] stop_order = "parallel"` keeps everything at once. A task still running at
+the end of its own grace gets SIGKILL on its whole group (systemd's KillMode=mixed). Processes
+that left their group (setsid, double fork) are swept the same way once the tasks are gone:
+`kill(-1)` as PID 1, else a signal to each of pyinit's descendants (reaper.py), with the latest
+grace as the deadline.
 """
 
 from __future__ import annotations
@@ -36,14 +38,39 @@ class Shutdown:
         self.log = log
 
     def stop_all(self) -> None:
-        """Stop every task at once, then every process that escaped, within the grace."""
+        """Stop every task, then every process that escaped, within the grace. With `after`
+        declared, dependents go first, level by level (`Plan.stop_levels`), each level within
+        its grace; else all at once."""
         tasks, clock = self.tasks, self.core.clock
         tasks.stop_restarting()
         ROUTER.stopping = True  # from now on every stop signal is forwarded to everyone
         now = clock()
+        running = [t for t in tasks.all if t.running]
+        levels = tasks.plan.stop_levels()
+        if levels is None:
+            groups = [running]
+        else:
+            number = {name: i for i, names in enumerate(levels) for name in names}
+            groups = [[] for _ in levels] or [[]]
+            for task in running:
+                groups[number.get(task.name, 0)].append(task)
+            groups = [g for g in groups if g]
+        finite: list[float] = []
+        for group in groups:
+            if len(groups) > 1:
+                self.log.info(f"stopping {', '.join(t.name for t in group)}")
+            finite.extend(self._stop_group(group))
+        latest = max(finite, default=now + tasks.leftover_grace())
+        self.sweep(max(latest, clock()))
+
+    def _stop_group(self, group: list[Task]) -> list[float]:
+        """Stop signal to each task of `group` at once, SIGKILL to those still running at the
+        end of their own grace; returns once all are gone, with the finite deadlines."""
+        tasks, clock = self.tasks, self.core.clock
+        now = clock()
         deadlines: dict[Task, float] = {}
         signalled = self.outcome.signalled if self.outcome.signal_delivered else None
-        for task in tasks.all:
+        for task in group:
             if not task.running:
                 continue
             if task.item.stage == "async":
@@ -56,8 +83,6 @@ class Shutdown:
                     f"{task.name} <pid={task.pid}>",
                     task=task.name,
                 )
-        finite = [d for d in deadlines.values() if d != math.inf]
-        latest = max(finite, default=now + tasks.leftover_grace())
         killed: set[Task] = set()
         while alive := [t for t in deadlines if t.running and t not in killed]:
             nearest = min(deadlines[t] for t in alive)
@@ -78,7 +103,7 @@ class Shutdown:
                     killed.add(task)
         if killed:  # SIGKILL is not instant; a process in the kernel (state D) may take a while
             self.core.run_until(lambda: not any(t.running for t in killed), clock() + KILL_WAIT)
-        self.sweep(max(latest, clock()))
+        return [d for d in deadlines.values() if d != math.inf]
 
     def sweep(self, deadline: float | None = None) -> None:
         """Stop processes no task accounts for: TERM, then KILL at `deadline` (by default,

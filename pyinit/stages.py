@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from pyinit import config, status
 from pyinit.errors import PyinitError
+from pyinit.startorder import NEVER, WAIT
 from pyinit.waitpolicy import WaitPolicy, after_halt
 
 TYPE_CHECKING = False
@@ -84,12 +85,14 @@ def run(plan: Plan, rt: Runtime, environ: Mapping[str, str]) -> tuple[int, str]:
                     0,
                     task.name,
                 )
-            policy.async_ended(task.index, task.name, task.status)
+            policy.async_ended(task.index, task.name, task.status, rt.order.one_shot(task.name))
 
     tasks.on_end(task_ended)
-    for index, item in enumerate(plan.async_items):
-        tasks.start(item, index)
-    rt.notifier.send("READY=1")
+    # A task whose dependency failed for good never starts: for the wait policy it has
+    # ended, with the dependency's status.
+    rt.order.on_never(lambda item, index, code: policy.async_ended(index, item.name, code))
+    # In order; those with `after` once it holds. systemd hears READY=1 once all are ready.
+    rt.order.start_async(plan.async_items)
 
     run_foreground(plan, rt, policy)
     if not policy.ended and not outcome.interrupted:
@@ -166,6 +169,14 @@ def run_foreground(plan: Plan, rt: Runtime, policy: WaitPolicy) -> None:
     for number, item in enumerate(sequence, 1):
         if policy.ended or rt.outcome.interrupted:
             return
+        # It waits for its `after`, and for the async tasks that declare `ready`.
+        verdict = rt.order.wait_for(item, lambda: policy.ended or rt.outcome.interrupted)
+        if verdict.word == WAIT:
+            return  # the run ended while it waited
+        if verdict.word == NEVER:
+            if not policy.foreground_item_ended(item.name, verdict.status, number == len(sequence)):
+                return
+            continue
         task = run_item(rt, item, stop_when=lambda: policy.ended or rt.outcome.interrupted)
         if not task.life.ended:
             return  # stop_all() will stop it

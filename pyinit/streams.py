@@ -20,6 +20,8 @@ from pyinit.sink import HIGH_WATER
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from pyinit.config import Item, Plan
     from pyinit.loop import EventLoop
     from pyinit.sink import Sink
@@ -31,15 +33,26 @@ FINAL_FLUSH = 2.0
 
 class Stream:
     """One of a task's output pipes on its way to one of pyinit's sinks. `owner` is the task's
-    list of open streams, which the stream leaves when its pipe closes."""
+    list of open streams, which the stream leaves when its pipe closes. `probe`, while set, sees
+    the raw chunks (a `ready = "log:..."` task that is not ready yet)."""
 
-    __slots__ = ("fd", "owner", "sink", "splitter")
+    __slots__ = ("fd", "no", "owner", "probe", "sink", "splitter")
 
-    def __init__(self, fd: int, sink: Sink, splitter: LineSplitter, owner: list[Stream]) -> None:
+    def __init__(
+        self,
+        fd: int,
+        no: int,
+        sink: Sink,
+        splitter: LineSplitter,
+        owner: list[Stream],
+        probe: Callable[[bytes, int], None] | None,
+    ) -> None:
         self.fd = fd
+        self.no = no
         self.sink = sink
         self.splitter = splitter
         self.owner = owner
+        self.probe = probe
 
 
 class Streams:
@@ -65,14 +78,20 @@ class Streams:
         return bool(self._prefix_format(item)) or self.plan.log_json
 
     def attach(
-        self, fd: int, stream_no: int, item: Item, index: int, pid: int, owner: list[Stream]
+        self,
+        fd: int,
+        stream_no: int,
+        item: Item,
+        index: int,
+        pid: int,
+        owner: list[Stream],
+        probe: Callable[[bytes, int], None] | None = None,
     ) -> None:
         """Read the pipe `fd` a task writes its stream `stream_no` (1 or 2) to, from now on.
         `pid` is bound into its prefix now: lines read after the task exited (a background
-        child's) keep it."""
-        stream = Stream(
-            fd, self.sinks[stream_no], self._splitter(item, index, pid, stream_no), owner
-        )
+        child's) keep it. `probe(chunk, stream_no)` sees what it reads, unprefixed."""
+        splitter = self._splitter(item, index, pid, stream_no)
+        stream = Stream(fd, stream_no, self.sinks[stream_no], splitter, owner, probe)
         self.open[fd] = stream
         owner.append(stream)
         self.core.watch(fd, self._readable, 0 if self.paused else IN)
@@ -95,6 +114,8 @@ class Streams:
             if not chunk:
                 self._close(stream)
                 return
+            if stream.probe is not None:
+                stream.probe(chunk, stream.no)
             out = stream.splitter.feed(chunk)
             if out:
                 stream.sink.write(out)

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from pyinit.log import Log
     from pyinit.loop import EventLoop
     from pyinit.notify import Notifier
+    from pyinit.probes import Probe, Probes
     from pyinit.streams import Stream, Streams
 
 LEVELS = {"error": 0, "warn": 1, "info": 2, "debug": 3}
@@ -46,19 +47,27 @@ class Task:
     __slots__ = (
         "born",
         "cleanup",
+        "done",
+        "exec_ok",
+        "exits",
         "forked",
         "forwarded",
         "index",
         "item",
+        "kill_at",
         "life",
         "pid",
         "pid_file_due",
+        "probe",
+        "ready",
+        "ready_due",
         "route",
         "session",
         "settings",
         "since",
         "status",
         "streams",
+        "was_ready",
     )
 
     def __init__(self, item: Item, settings: TaskSettings, index: int) -> None:
@@ -77,6 +86,14 @@ class Task:
         self.forked = False  # type = "forking": the daemon is its main process
         self.cleanup: Cleanup | None = None  # its leftovers being stopped before it counts
         self.pid_file_due: float | None = None  # until when its pid_file is looked for
+        self.probe: Probe | None = None  # how it tells it is ready, if it declares `ready`
+        self.ready = False  # this run is ready (its exec succeeded, or its probe said so)
+        self.was_ready = False  # ... or an earlier one was
+        self.ready_due: float | None = None  # its ready_timeout ends then
+        self.kill_at: float | None = None  # SIGKILL then, unless it has exited
+        self.exec_ok = False  # an exec of it has succeeded (after's "started")
+        self.done = False  # a run of it exited 0 (after's "done")
+        self.exits = 0  # how many runs have ended (after's "exited")
 
     @property
     def running(self) -> bool:
@@ -128,6 +145,7 @@ class Tasks:
         env: dict[str, str],
         shell_: shell.Shell,
         notifier: Notifier,
+        probes: Probes | None,
     ) -> None:
         self.core = core
         self.clock = core.clock
@@ -137,10 +155,13 @@ class Tasks:
         self.env = env  # the environment every task starts from
         self.shell = shell_
         self.notifier = notifier
+        self.probes = probes
         self.cwd: str | None = None  # set by boot's `cd`
         self.all: list[Task] = []
         self.by_pid: dict[int, Task] = {}
         self.pidfds: dict[int, tuple[Task, int]] = {}  # processes whose end a task awaits
+        self.checks: dict[int, Task] = {}  # pid -> the task whose `ready` command it runs
+        self.check_failed: set[str] = set()  # tasks whose check could not be started
         self._foreground: Task | None = None  # the item running in the foreground now
         self._on_end: Callable[[Task], None] | None = None
         self.stopping = False  # the shutdown has begun: nothing restarts
@@ -157,6 +178,13 @@ class Tasks:
     def set_foreground(self, task: Task | None) -> None:
         self._foreground = task
         ROUTER.foreground = task.pid if task is not None else 0
+
+    def latest(self, name: str) -> Task | None:
+        """The last task started for the item `name` (an item runs once per stage start)."""
+        for task in reversed(self.all):
+            if task.name == name:
+                return task
+        return None
 
     def on_end(self, callback: Callable[[Task], None]) -> None:
         """Call `callback(task)` whenever a task has ended for good (the wait policy's news)."""
@@ -186,8 +214,55 @@ class Tasks:
         task = Task(item, self.plan.settings(item.name), index)
         self.all.append(task)
         self.log.stages[item.name] = item.stage
+        form = task.settings.ready
+        if form is not None and self.probes is not None and item.stage in ("async", "sync", "main"):
+            task.probe = self.probes.make(
+                form,
+                item.name,
+                task.settings.ready_interval,
+                lambda why: self._ready(task, why),
+                lambda argv: self._run_check(task, argv),
+            )
         self._spawn(task, extra_env)
         return task
+
+    def _run_check(self, task: Task, argv: tuple[str, ...]) -> int:
+        """Start a `ready = [...]` check for `task`: as the task's user, with its environment
+        and cwd, in a session of its own, its output to /dev/null. Its pid, or 0."""
+        settings = task.settings
+        env = dict(self.env)
+        env.update(settings.env)
+        env["PYINIT_TASK"] = task.name
+        try:
+            identity = spawn.resolve_identity(settings.user, settings.group)
+        except KeyError:
+            return 0
+        null = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            result = spawn.spawn(
+                argv,
+                env,
+                capture=False,
+                cwd=settings.cwd or self.cwd or self.plan.start_dir,
+                identity=identity,
+                pass_fds={1: null, 2: null},
+            )
+        finally:
+            os.close(null)
+        if result.error and task.name not in self.check_failed:  # said once, not each interval
+            self.check_failed.add(task.name)
+            self.log.warn(f"{task.name}: ready check: {result.error}", task.item.ns, 0, task.name)
+        self.checks[result.pid] = task
+        return result.pid
+
+    def _ready(self, task: Task, why: str) -> None:
+        """The task's probe (probes.py) says this run is ready."""
+        task.ready = task.was_ready = True
+        task.ready_due = None
+        took = self.clock() - task.since
+        self.log.info(
+            f"{task.name} is ready after {took:.2f}s ({why})", task.item.ns, task.pid, task.name
+        )
 
     def _spawn(self, task: Task, extra_env: dict[str, str] | None = None) -> None:
         item, settings = task.item, task.settings
@@ -226,13 +301,18 @@ class Tasks:
             self._publish_routes()
 
         # Tasks start in the directory pyinit was started in (pyinit itself has left it).
+        cwd = settings.cwd or self.cwd or self.plan.start_dir
+        if task.probe is not None:  # its notify socket, its fd:N pipe: made before the fork
+            probe_env, probe_fds = task.probe.prepare(cwd)
+            env.update(probe_env)
+            pass_fds = {**pass_fds, **probe_fds}
         result = spawn.spawn(
             argv,
             env,
             capture=capture,
             keep_stdin=is_main,
             foreground=is_main,
-            cwd=settings.cwd or self.cwd or self.plan.start_dir,
+            cwd=cwd,
             identity=identity,
             pass_fds=pass_fds,
             on_fork=forked,
@@ -247,9 +327,20 @@ class Tasks:
             in_main = item.stage == "boot" and self.plan.mode.boot_in_main
             pid = self.log.main_pid if in_main else result.pid
             self.log.info(_launch_message(item), ns, pid, item.name)
+            task.exec_ok = True
+            now = self.clock()
+            if task.probe is None:
+                task.ready = task.was_ready = True  # no `ready`: ready once its exec succeeded
+            else:
+                task.probe.started(result.pid, now)
+                if settings.ready_timeout:
+                    task.ready_due = now + settings.ready_timeout
+        saw = task.probe.saw if task.probe is not None and task.probe.form.kind == "log" else None
         for fd, stream_no in ((result.stdout, 1), (result.stderr, 2)):
             if fd >= 0:
-                self.streams.attach(fd, stream_no, item, task.index, task.pid, task.streams)
+                self.streams.attach(
+                    fd, stream_no, item, task.index, task.pid, task.streams, probe=saw
+                )
 
     # -- after each wake-up -----------------------------------------------------------------
 
@@ -262,6 +353,18 @@ class Tasks:
         """What is due now: leftovers' deadlines, pid files, restarts after their backoff."""
         now = self.clock()
         for task in self.all:
+            if task.ready_due is not None and now >= task.ready_due:
+                self._not_ready(task, now)
+            if task.kill_at is not None and now >= task.kill_at and task.running:
+                self.log.note(
+                    f"{task.name} <pid={task.pid}> still running after {self.grace(task):g}s: "
+                    f"sending SIGKILL",
+                    task.item.ns,
+                    task.pid,
+                    task.name,
+                )
+                task.kill_at = None
+                self.kill(task)
             if task.cleanup is not None:
                 self._cleanup_tick(task, now)
             if task.pid_file_due is not None:
@@ -271,6 +374,25 @@ class Tasks:
         for task in self.all:
             if task.life.restart_due(now):
                 self._spawn(task)
+
+    def _not_ready(self, task: Task, now: float) -> None:
+        """Past its ready_timeout: a failed run (stop signal, grace, SIGKILL, then its restart
+        policy and crash-loop limit as usual)."""
+        task.ready_due = None
+        if not task.running or self.stopping:
+            return
+        form = task.settings.ready
+        assert form is not None
+        self.log.warn(
+            f"{task.name} not ready after {task.settings.ready_timeout:g}s "
+            f'(ready = "{form.text}"): stopping it',
+            task.item.ns,
+            task.pid,
+            task.name,
+        )
+        self.send(task, task.settings.stop_signal)
+        grace = self.grace(task)
+        task.kill_at = now + (grace if grace != math.inf else DEFAULT_GRACE)
 
     def next_deadline(self, now: float) -> float | None:
         """The nearest restart, leftover deadline or look at /proc (EventLoop.deadlines)."""
@@ -286,6 +408,10 @@ class Tasks:
                     times.append(now + POLL_INTERVAL)
             if task.pid_file_due is not None:
                 times.append(now + POLL_INTERVAL)
+            if task.ready_due is not None:
+                times.append(task.ready_due)
+            if task.kill_at is not None:
+                times.append(task.kill_at)
         return min(times, default=None)
 
     # -- signalling -------------------------------------------------------------------------
@@ -324,6 +450,11 @@ class Tasks:
     def _reaped(self, pid: int, wait_status: int) -> None:
         task = self.by_pid.get(pid)
         code = status.from_wait_status(wait_status)
+        checked = self.checks.pop(pid, None)
+        if checked is not None:  # a `ready = [...]` check
+            if checked.probe is not None:
+                checked.probe.ended(code)
+            return
         if task is None:
             self.log.debug(f"reaped an orphan <pid={pid}> (exitcode={code})")
             return
@@ -339,6 +470,11 @@ class Tasks:
         task.status = code
         task.pid = 0
         self._publish_routes()
+        task.ready, task.ready_due, task.kill_at = False, None, None
+        task.exits += 1
+        task.done = task.done or code == 0
+        if task.probe is not None:
+            task.probe.stopped()
         found = self._leftovers(task) if self._looks_for_leftovers(task) else []
         if (
             task.settings.type == "forking"

@@ -34,6 +34,28 @@ err() { _pyinit_send error "$@"; exit 1; }
 debug() { _pyinit_send debug "$@"; }
 run() { builtin command "$@"; }
 
+# `ready`: this item is ready, told the way its `ready` setting asks (docs/readiness.md): a
+# newline on fd N for "fd:N", READY=1 on NOTIFY_SOCKET for "notify" (systemd-notify when it is
+# installed, else the Python pyinit runs on).
+ready() {
+    if [[ -n "${PYINIT_READY_FD:-}" ]]; then
+        echo >&"${PYINIT_READY_FD}"
+    elif [[ -n "${NOTIFY_SOCKET:-}" ]]; then
+        if builtin command -v systemd-notify >/dev/null; then
+            systemd-notify --ready
+        else
+            "${PYINIT_PYTHON:-python3}" -c 'import os, socket
+a = os.environ["NOTIFY_SOCKET"]
+socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(
+    b"READY=1", "\0" + a[1:] if a.startswith("@") else a)'
+        fi
+    else
+        _pyinit_send warn "ready: ${PYINIT_TASK:-this item} has no ready = \"notify\" or" \
+            "\"fd:N\" in pyinit.toml: there is no one to tell"
+        return 1
+    fi
+}
+
 # The explicit way for a boot item to change the command line pyinit goes on with (add items,
 # set options): `pyinit_set_args "$@" -D 'exec redis-server'`. In pyinit's own mode `set --`
 # only changes the item's own "$@", so that `set -- a b; for f; do ...; done` is harmless

@@ -70,13 +70,17 @@ class WaitPolicy:
         if not self.ended:
             self.ended, self.status, self.reason = True, status, reason
 
-    def async_ended(self, index: int, name: str, status: int) -> None:
-        """Async task number `index` (in launch order) ended for good with `status`."""
+    def async_ended(self, index: int, name: str, status: int, one_shot: bool = False) -> None:
+        """Async task number `index` (in launch order) ended for good with `status`.
+
+        A `one_shot` (a task others wait for with `after = ["NAME:done"]`) is meant to end:
+        its success is counted but ends no run; its failure counts like any other's."""
         self._open_async -= 1
         self._async_statuses[index] = status
         if status and self._first_failure is None:
             self._first_failure = status
-        self._async_rule(name, status)
+        if not (one_shot and status == 0):
+            self._async_rule(name, status)
         self._maybe_all_done()
 
     def _async_rule(self, name: str, status: int) -> None:

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from pyinit import config, spawn
 from pyinit.config import TaskSettings
 from pyinit.errors import ConfigError
+from pyinit.ready import parse_ready
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {"PATH": os.environ.get("PATH", os.defpath)}
@@ -48,7 +49,12 @@ env = { GREETING = "hello", PORT = "8080" }
 prefix = "[x] "
 type = "forking"
 pid_file = "/run/x.pid"
+ready_timeout = 12
+ready_interval = 0.25
 """
+#: Keys of one task only, and of the whole group only, with values unlike the defaults.
+TASK_ONLY_TOML = 'ready = "listen:8080"\nafter = ["D2:done"]\n'
+DEFAULTS_ONLY_TOML = 'main_after = "started"\nstop_order = "parallel"\n'
 EVERY_KEY = TaskSettings(
     restart="on-failure",
     restart_delay=0.25,
@@ -68,6 +74,8 @@ EVERY_KEY = TaskSettings(
     prefix="[x] ",
     type="forking",
     pid_file="/run/x.pid",
+    ready_timeout=12.0,
+    ready_interval=0.25,
 )
 
 
@@ -109,23 +117,25 @@ def test_no_file_gives_the_built_in_defaults(tmp_path: Path) -> None:
 
 def test_every_key_in_defaults(tmp_path: Path) -> None:
     """should put every key of [defaults] into plan.defaults, for every task, from the file."""
-    plan = load(tmp_path, "[defaults]\n" + EVERY_KEY_TOML)
-    assert plan.defaults == EVERY_KEY
-    assert plan.settings("D1") == EVERY_KEY
-    assert plan.settings("D2") == EVERY_KEY
+    plan = load(tmp_path, "[defaults]\n" + EVERY_KEY_TOML + DEFAULTS_ONLY_TOML)
+    every = EVERY_KEY.replace(main_after="started", stop_order="parallel")
+    assert plan.defaults == every
+    assert plan.settings("D1") == every
+    assert plan.settings("D2") == every
     toml_path = str(tmp_path / "pyinit.toml")
-    for key in TaskSettings.__slots__:
+    for key in set(TaskSettings.__slots__) - config.TASK_ONLY:
         assert plan.sources[f"defaults.{key}"] == toml_path, key
 
 
 def test_every_key_in_a_task_table(tmp_path: Path) -> None:
     """should put every key of [task.D1] into D1's settings only; D2 keeps the defaults."""
-    plan = load(tmp_path, "[task.D1]\n" + EVERY_KEY_TOML)
-    assert plan.settings("D1") == EVERY_KEY
+    plan = load(tmp_path, "[task.D1]\n" + EVERY_KEY_TOML + TASK_ONLY_TOML)
+    ready = parse_ready("listen:8080", "x")
+    assert plan.settings("D1") == EVERY_KEY.replace(ready=ready, after=(("D2", "done"),))
     assert plan.settings("D2") == TaskSettings()
     assert plan.defaults == TaskSettings()
     toml_path = str(tmp_path / "pyinit.toml")
-    for key in TaskSettings.__slots__:
+    for key in set(TaskSettings.__slots__) - config.DEFAULTS_ONLY:
         assert plan.sources[f"task.D1.{key}"] == toml_path, key
     assert not any(key.startswith("task.D2.") for key in plan.sources)
 

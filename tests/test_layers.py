@@ -31,6 +31,7 @@ LAYERS = {
     "forwarding": 1,
     "leftovers": 1,
     "options": 1,
+    "ready": 1,
     # every TrivialRC difference by name (it names the wait-policy class of each mode)
     "mode": 2,
     # the plan, from the command line, the environment and the work directory
@@ -43,8 +44,10 @@ LAYERS = {
     # the parts of a run (runtime.py wires them): the event core knows no task
     "loop": 1,
     "streams": 5,
+    "probes": 5,
     "tasks": 6,
     "outcome": 7,
+    "startorder": 7,
     "shutdown": 8,
     "runtime": 9,
     # the stages, the command line, the entry point

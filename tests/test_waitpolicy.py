@@ -65,6 +65,22 @@ def test_wait_any_ends_when_an_async_task_ends(status: int) -> None:
     assert ended_with(p) == status
 
 
+@pytest.mark.parametrize("policy_name", POLICIES)
+def test_a_one_shot_that_succeeds_ends_no_run(policy_name: str) -> None:
+    """should count a one-shot's (a task others wait for with :done) success without ending
+    the run, and its failure as any task's"""
+    p = policy(policy_name, async_tasks=2)
+    p.async_ended(0, "migrate", 0, one_shot=True)
+    assert not p.ended
+    feed(p, ("last", 0))
+    if policy_name == "wait_any":
+        assert ended_with(p) == 0
+    failing = policy(policy_name, async_tasks=2)
+    failing.async_ended(0, "migrate", 4, one_shot=True)
+    if policy_name in ("wait_any", "wait_err"):
+        assert ended_with(failing) == 4
+
+
 @pytest.mark.parametrize("status", [0, 5])
 def test_wait_any_ends_when_the_foreground_sequence_ends(status: int) -> None:
     """should end a wait_any run when the last foreground item ends, with its status"""
