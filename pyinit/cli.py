@@ -53,6 +53,10 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
         argv = sys.argv[1:]
     if environ is None:
         environ = os.environ
+    if argv[:1] == ["--ctl"]:  # `pyinit --ctl VERB ...` is pyinitctl (docs/control.md)
+        from pyinit import ctl
+
+        return ctl.main(argv[1:], environ)
     # Help, version and licence never depend on the work directory or the environment: they
     # are answered from the command line alone, before anything else is read (as tini does).
     try:

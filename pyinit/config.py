@@ -190,6 +190,7 @@ class Plan(Record):
         "args",
         "async_items",
         "boot",
+        "control",
         "defaults",
         "halt",
         "halt_timeout",
@@ -240,6 +241,7 @@ class Plan(Record):
     skipped: tuple[tuple[str, str], ...]  # (path, why) of stage-file look-alikes not run
     args: tuple[str, ...]  # the command line's item words, for boot's `set --`
     termination_log: str  # where the reason for the end goes, if that file exists
+    control: str  # PYINIT_CONTROL: where the control socket goes; "" the default; "off"
     start_dir: str  # pyinit's directory at start: where tasks start
     tini_style: bool  # a main command only: its lifetime is its own (no grace)
     warnings: tuple[str, ...]  # said at start, and by --check (which then exits 1)
@@ -1127,6 +1129,9 @@ def load(
         args=tuple(argv),
         # Kubernetes mounts /dev/termination-log into every container (spec §9).
         termination_log=environ.get("PYINIT_TERMINATION_LOG") or "/dev/termination-log",
+        # pyinitctl's socket (docs/control.md): a path, "@name" (abstract), "off", or the
+        # default: /run/pyinit/control.sock, else an abstract name.
+        control=environ.get("PYINIT_CONTROL", ""),
     )
     _check_runnable(plan, environ)
     _check_order(plan, toml_path)

@@ -56,6 +56,7 @@ class Probe:
         self.session = 0
         self.cwd = "/"
         self.due: float | None = None  # when a polled form looks next
+        self.status = ""  # the last sd_notify STATUS= (notify only)
 
     def prepare(self, cwd: str) -> tuple[dict[str, str], dict[int, int]]:
         """Before the fork: the variables and the fds ({fd in the task: fd in pyinit}) the
@@ -120,7 +121,6 @@ class NotifyProbe(Probe):
 
         self.core = core
         self.address = address  # "@..." as NOTIFY_SOCKET names it
-        self.status = ""  # the last STATUS= it sent
         self.sock: socket.socket | None = socket.socket(
             socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC
         )

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from pyinit.config import Plan
+    from pyinit.control import Control
     from pyinit.log import Log
     from pyinit.probes import Probes
     from pyinit.sink import Sink
@@ -39,6 +40,7 @@ class Runtime:
     a new plan, and close them at the end)."""
 
     __slots__ = (
+        "control",
         "core",
         "log",
         "notifier",
@@ -76,6 +78,7 @@ class Runtime:
         self.outcome = Outcome(self.tasks, plan, log, clock())
         self.shutdown = Shutdown(core, self.tasks, self.outcome, log)
         self.order = StartOrder(self.tasks, plan, log, self.notifier)
+        self.control: Control | None = None
         # A signal's byte on this fd wakes the loop; the hooks below do the rest.
         core.watch(reaper.install(plan.mode.stop_signals, plan.rewrite), _ignore)
         core.deadlines(self.outcome.next_deadline)
@@ -96,6 +99,16 @@ class Runtime:
         core.after_each_wake(self.order.check)
         core.after_each_wake(self.streams.watch_sinks)
 
+    def open_control(self, plan: Plan) -> None:
+        """The control socket (control.py), once the first tasks are started: `socket` and
+        `json` are not imported before the first exec."""
+        if plan.control == "off":
+            return
+        from pyinit.control import Control
+
+        self.control = Control(self.core, self.tasks, self.order, plan, self.log)
+        self.control.open()
+
     def replan(self, plan: Plan) -> None:
         """Go on with a plan read again after boot (a boot item's `set --`)."""
         self.shell.plan = plan
@@ -105,6 +118,8 @@ class Runtime:
 
     def close(self) -> None:
         """At the end, whatever happened: what tasks wrote is flushed, bash state removed."""
+        if self.control is not None:
+            self.control.close()
         self.streams.close_all()
         if self.probes is not None:
             self.probes.close()

@@ -62,11 +62,13 @@ def run(plan: Plan, rt: Runtime, environ: Mapping[str, str]) -> tuple[int, str]:
     )
 
     stopped: list[Task] = []  # the foreground item a background task's end stops
+    reported: set[int] = set()  # the async tasks whose end the policy has heard of
 
     def task_ended(task: Task) -> None:
         # Once a signal or the timeout has ended the run, tasks end because we stop them:
         # that is not news for the wait policy.
-        if outcome.interrupted or tasks.stopping:
+        # A task an operator holds (pyinitctl stop) is down on purpose: not news either.
+        if outcome.interrupted or tasks.stopping or task.held:
             return
         if task.item.stage == "async" and task.status is not None:
             foreground = tasks.foreground
@@ -85,6 +87,9 @@ def run(plan: Plan, rt: Runtime, environ: Mapping[str, str]) -> tuple[int, str]:
                     0,
                     task.name,
                 )
+            if task.index in reported:  # started again by an operator after it had ended
+                return
+            reported.add(task.index)
             policy.async_ended(task.index, task.name, task.status, rt.order.one_shot(task.name))
 
     tasks.on_end(task_ended)
@@ -93,6 +98,7 @@ def run(plan: Plan, rt: Runtime, environ: Mapping[str, str]) -> tuple[int, str]:
     rt.order.on_never(lambda item, index, code: policy.async_ended(index, item.name, code))
     # In order; those with `after` once it holds. systemd hears READY=1 once all are ready.
     rt.order.start_async(plan.async_items)
+    rt.open_control(plan)  # pyinitctl (docs/control.md), once the first tasks run
 
     run_foreground(plan, rt, policy)
     if not policy.ended and not outcome.interrupted:

@@ -31,12 +31,40 @@ READ_SIZE = 65536  # one pipe's worth: also the line limit, so a chunk never hid
 FINAL_FLUSH = 2.0
 
 
+class Ring:
+    """A task's last output, both streams as read, bounded to `limit` bytes (`pyinitctl logs`).
+    Chunks are kept as they came: adding one is an append, never a copy of the rest."""
+
+    __slots__ = ("chunks", "limit", "size")
+
+    def __init__(self, limit: int = 65536) -> None:
+        from collections import deque
+
+        self.chunks: deque[bytes] = deque()
+        self.limit = limit
+        self.size = 0
+
+    def add(self, chunk: bytes) -> None:
+        self.chunks.append(chunk)
+        self.size += len(chunk)
+        while self.size - len(self.chunks[0]) >= self.limit:
+            self.size -= len(self.chunks.popleft())
+
+    def tail(self, lines: int) -> bytes:
+        """The last `lines` lines (a last line without its newline counts)."""
+        data = b"".join(self.chunks)[-self.limit :]
+        cut = data.split(b"\n")
+        if cut and cut[-1] == b"":
+            cut.pop()
+        return b"".join(line + b"\n" for line in cut[-lines:])
+
+
 class Stream:
     """One of a task's output pipes on its way to one of pyinit's sinks. `owner` is the task's
     list of open streams, which the stream leaves when its pipe closes. `probe`, while set, sees
     the raw chunks (a `ready = "log:..."` task that is not ready yet)."""
 
-    __slots__ = ("fd", "no", "owner", "probe", "sink", "splitter")
+    __slots__ = ("fd", "no", "owner", "probe", "ring", "sink", "splitter")
 
     def __init__(
         self,
@@ -46,8 +74,10 @@ class Stream:
         splitter: LineSplitter,
         owner: list[Stream],
         probe: Callable[[bytes, int], None] | None,
+        ring: Ring | None,
     ) -> None:
         self.fd = fd
+        self.ring = ring
         self.no = no
         self.sink = sink
         self.splitter = splitter
@@ -86,12 +116,13 @@ class Streams:
         pid: int,
         owner: list[Stream],
         probe: Callable[[bytes, int], None] | None = None,
+        ring: Ring | None = None,
     ) -> None:
         """Read the pipe `fd` a task writes its stream `stream_no` (1 or 2) to, from now on.
         `pid` is bound into its prefix now: lines read after the task exited (a background
         child's) keep it. `probe(chunk, stream_no)` sees what it reads, unprefixed."""
         splitter = self._splitter(item, index, pid, stream_no)
-        stream = Stream(fd, stream_no, self.sinks[stream_no], splitter, owner, probe)
+        stream = Stream(fd, stream_no, self.sinks[stream_no], splitter, owner, probe, ring)
         self.open[fd] = stream
         owner.append(stream)
         self.core.watch(fd, self._readable, 0 if self.paused else IN)
@@ -116,6 +147,8 @@ class Streams:
                 return
             if stream.probe is not None:
                 stream.probe(chunk, stream.no)
+            if stream.ring is not None:
+                stream.ring.add(chunk)
             out = stream.splitter.feed(chunk)
             if out:
                 stream.sink.write(out)

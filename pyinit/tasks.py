@@ -21,6 +21,7 @@ from pyinit import leftovers, reaper, shell, signals, spawn, status, supervisor
 from pyinit.config import DEFAULT_GRACE, TINI_GRACE
 from pyinit.forwarding import ROUTER, Route, deliver
 from pyinit.loop import IN
+from pyinit.streams import Ring
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -52,6 +53,7 @@ class Task:
         "exits",
         "forked",
         "forwarded",
+        "held",
         "index",
         "item",
         "kill_at",
@@ -61,6 +63,7 @@ class Task:
         "probe",
         "ready",
         "ready_due",
+        "ring",
         "route",
         "session",
         "settings",
@@ -94,10 +97,29 @@ class Task:
         self.exec_ok = False  # an exec of it has succeeded (after's "started")
         self.done = False  # a run of it exited 0 (after's "done")
         self.exits = 0  # how many runs have ended (after's "exited")
+        self.held = False  # stopped by an operator (pyinitctl stop): not restarted
+        self.ring = Ring()  # its last output, for `pyinitctl logs`
 
     @property
     def running(self) -> bool:
         return self.pid != 0
+
+    @property
+    def state(self) -> str:
+        """One word for every surface (pyinitctl, events, docs/control.md): starting, running,
+        stopping, backoff, done, failed, held; `waiting` is a task not started yet."""
+        life = self.life.state
+        if self.held:
+            return "stopping" if self.running else "held"
+        if life == supervisor.BACKOFF:
+            return "backoff"
+        if life == supervisor.STOPPING:
+            return "stopping"
+        if life == supervisor.FAILED:
+            return "failed"
+        if life == supervisor.EXITED:
+            return "done"
+        return "running" if self.running and self.ready else "starting"
 
     @property
     def name(self) -> str:
@@ -166,6 +188,7 @@ class Tasks:
         self._on_end: Callable[[Task], None] | None = None
         self.stopping = False  # the shutdown has begun: nothing restarts
         self.hurry = False  # the --timeout has passed: an infinite grace is the built-in one
+        self._listeners: list[Callable[[str, Task, str], None]] = []
         if shell_.log_read >= 0:
             core.watch(shell_.log_read, self._messages)
 
@@ -185,6 +208,38 @@ class Tasks:
             if task.name == name:
                 return task
         return None
+
+    def on_event(self, callback: Callable[[str, Task, str], None]) -> None:
+        """Call `callback(kind, task, text)` at each start, ready, exit, restart, give-up, hold
+        and release (pyinitctl events)."""
+        self._listeners.append(callback)
+
+    def _emit(self, kind: str, task: Task, text: str) -> None:
+        for listener in self._listeners:
+            listener(kind, task, text)
+
+    # -- an operator's requests (control.py) ---------------------------------------------
+
+    def hold(self, task: Task, hold: bool = True) -> None:
+        """Stop `task` (stop signal, SIGKILL after its grace) and keep it down: it is not
+        restarted, and its end is not news for the wait policy. With `hold=False` (the main
+        command, `--force`) its end counts as usual."""
+        task.held = hold
+        task.life.stopping()  # no restart: this run's end is the end
+        task.ready_due = None
+        if task.running:
+            self.send(task, task.settings.stop_signal)
+            grace = self.grace(task)
+            task.kill_at = self.clock() + (grace if grace != math.inf else DEFAULT_GRACE)
+        if hold:
+            self._emit("hold", task, f"{task.name} held")
+
+    def release(self, task: Task) -> None:
+        """Start a held, done or failed-for-good task again, with a fresh backoff."""
+        task.held = False
+        task.life = supervisor.TaskLife(_rules(task.item, task.settings))
+        self._emit("release", task, f"{task.name} released")
+        self._spawn(task)
 
     def on_end(self, callback: Callable[[Task], None]) -> None:
         """Call `callback(task)` whenever a task has ended for good (the wait policy's news)."""
@@ -263,6 +318,7 @@ class Tasks:
         self.log.info(
             f"{task.name} is ready after {took:.2f}s ({why})", task.item.ns, task.pid, task.name
         )
+        self._emit("ready", task, f"{task.name} ready ({why})")
 
     def _spawn(self, task: Task, extra_env: dict[str, str] | None = None) -> None:
         item, settings = task.item, task.settings
@@ -328,6 +384,7 @@ class Tasks:
             pid = self.log.main_pid if in_main else result.pid
             self.log.info(_launch_message(item), ns, pid, item.name)
             task.exec_ok = True
+            self._emit("start", task, f"{task.name} started <pid={result.pid}>")
             now = self.clock()
             if task.probe is None:
                 task.ready = task.was_ready = True  # no `ready`: ready once its exec succeeded
@@ -339,7 +396,7 @@ class Tasks:
         for fd, stream_no in ((result.stdout, 1), (result.stderr, 2)):
             if fd >= 0:
                 self.streams.attach(
-                    fd, stream_no, item, task.index, task.pid, task.streams, probe=saw
+                    fd, stream_no, item, task.index, task.pid, task.streams, saw, task.ring
                 )
 
     # -- after each wake-up -----------------------------------------------------------------
@@ -473,6 +530,7 @@ class Tasks:
         task.ready, task.ready_due, task.kill_at = False, None, None
         task.exits += 1
         task.done = task.done or code == 0
+        self._emit("exit", task, f"{task.name} exited (exitcode={code})")
         if task.probe is not None:
             task.probe.stopped()
         found = self._leftovers(task) if self._looks_for_leftovers(task) else []
@@ -512,6 +570,7 @@ class Tasks:
         """The task's run is over: restart it, or let it end (supervisor.py decides)."""
         decision = task.life.exited(code, self.clock())
         if decision.action == supervisor.RESTART:
+            self._emit("restart", task, f"{task.name} restarts in {decision.delay:g}s")
             self.log.warn(
                 f"{task.name} exited (exitcode={code}): restart {decision.restarts} "
                 f"in {decision.delay:g}s",
@@ -524,6 +583,7 @@ class Tasks:
                 f"{decision.restarts} in {decision.delay:g}s"
             )
         elif decision.action == supervisor.GIVE_UP:
+            self._emit("give-up", task, f"{task.name} failed for good: {decision.reason}")
             self.log.error(
                 f"{task.name} failed for good (exitcode={code}): {decision.reason}",
                 task.item.ns,

@@ -86,6 +86,9 @@ class Run:
         full_env = dict(os.environ)
         full_env["PYTHONPATH"] = str(ROOT)
         full_env.pop("NOTIFY_SOCKET", None)
+        # No control socket unless a test asks for one: concurrent runs would share
+        # /run/pyinit and the abstract names of this network namespace (tests/test_control.py).
+        full_env.setdefault("PYINIT_CONTROL", "off")
         if env:
             full_env.update(env)
         self.mode = mode

@@ -17,6 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "pyinit"
 LAYERS = {
     # the smallest leaves: stdlib only
     "errors": 0,
+    "ctl": 0,  # pyinitctl: the standard library only, it must start fast
     "signals": 0,
     "record": 0,
     "status": 0,
@@ -49,6 +50,7 @@ LAYERS = {
     "outcome": 7,
     "startorder": 7,
     "shutdown": 8,
+    "control": 8,
     "runtime": 9,
     # the stages, the command line, the entry point
     "stages": 10,

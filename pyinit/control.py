@@ -1,0 +1,670 @@
+"""The control socket: `pyinitctl` (ctl.py) asks, pyinit answers, from inside the one loop.
+
+A unix stream socket carrying newline-delimited JSON, one request per line with `"v": 1`, one
+reply per line (docs/control.md has the protocol, for socat). Everything is an fd of the event
+core: the listening socket, each client, and their deadlines (idle timeout, `wait`, `stop`).
+
+What keeps a client from hurting pyinit:
+- at most MAX_CLIENTS at once (the next gets one error line and is closed);
+- a request longer than MAX_REQUEST bytes gets an error and the connection is closed;
+- replies go through a bounded buffer written without blocking; a client whose buffer would
+  pass MAX_PENDING (one that does not read its `events`) is dropped, never waited for;
+- a client idle for IDLE seconds is closed (an `events` or `wait` client is not idle);
+- the peer's uid (SO_PEERCRED) decides: uid 0 and pyinit's own may do everything, any other
+  may only read (ctl.READ_ONLY); every request that changes something is a warning line, with
+  the verb, the task and the uid, refused or not.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import stat
+
+from pyinit import ctl, signals
+from pyinit.forwarding import Route, deliver
+from pyinit.loop import IN, OUT
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from pyinit.config import Plan
+    from pyinit.log import Log
+    from pyinit.loop import EventLoop
+    from pyinit.startorder import StartOrder
+    from pyinit.tasks import Task, Tasks
+
+MAX_CLIENTS = 16
+MAX_REQUEST = 65536
+MAX_PENDING = 1 << 20  # bytes of replies queued for one client
+IDLE = 60.0
+MUTATING = frozenset(("stop", "start", "restart", "signal", "logs"))
+
+
+class Client:
+    """One connection: what it sent, what it has still to read, who it is."""
+
+    __slots__ = (
+        "closing",
+        "deadline",
+        "inbox",
+        "outbox",
+        "pid",
+        "sock",
+        "streaming",
+        "uid",
+        "waiting",
+    )
+
+    def __init__(self, sock: socket.socket, uid: int, pid: int, deadline: float) -> None:
+        self.sock = sock
+        self.uid = uid
+        self.pid = pid
+        self.inbox = b""
+        self.outbox = bytearray()
+        self.deadline = deadline
+        self.streaming = False  # an events client
+        self.waiting = 0  # replies it is owed (wait, stop, restart)
+        self.closing = False  # it has closed its side: close ours once it has its answers
+
+
+class Waiter:
+    """A reply owed once `done()` gives it, or `expired` at `deadline`."""
+
+    __slots__ = ("client", "deadline", "done", "expired")
+
+    def __init__(
+        self,
+        client: Client,
+        done: Callable[[], dict[str, object] | None],
+        deadline: float | None,
+        expired: dict[str, object],
+    ) -> None:
+        self.client = client
+        self.done = done
+        self.deadline = deadline
+        self.expired = expired
+
+
+class Control:
+    """The socket, its clients, and the verbs."""
+
+    def __init__(
+        self, core: EventLoop, tasks: Tasks, order: StartOrder, plan: Plan, log: Log
+    ) -> None:
+        self.core = core
+        self.tasks = tasks
+        self.order = order
+        self.plan = plan
+        self.log = log
+        self.server: socket.socket | None = None
+        self.address = ""  # where it listens ("@..." abstract)
+        self.path = ""  # the file to remove at the end, if it made one
+        self.clients: dict[int, Client] = {}
+        self.waiters: list[Waiter] = []
+        self.me = os.getuid()
+
+    # -- the socket -------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Bind where ctl.candidates looks: PYINIT_CONTROL, else /run/pyinit/control.sock (in
+        a directory only pyinit's uid may write), else the abstract @pyinit/control (a
+        read-only /run, no root), else @pyinit/control/PID (that one is taken too)."""
+        given = self.plan.control
+        if given == "off":
+            return
+        tries = [given] if given else [ctl.SOCKET, ctl.ABSTRACT, f"{ctl.ABSTRACT}/{os.getpid()}"]
+        for address in tries:
+            sock = self._bind(address)
+            if sock is not None:
+                break
+        else:
+            self.log.warn(f"no control socket: could not bind {', '.join(tries)}")
+            return
+        sock.listen(MAX_CLIENTS)
+        self.server, self.address = sock, address
+        self.core.watch(sock.fileno(), self._accept)
+        self.core.deadlines(self.next_deadline)
+        self.core.after_each_wake(self.tick)
+        self.tasks.on_event(self._event)
+        self.log.debug(f"control socket: {address}")
+
+    def _bind(self, address: str) -> socket.socket | None:
+        sock = socket.socket(
+            socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC
+        )
+        try:
+            if address.startswith("@"):
+                sock.bind("\0" + address[1:])
+                return sock
+            directory = os.path.dirname(address)
+            if address == ctl.SOCKET:
+                # Only pyinit's uid may create or replace what is in it; anyone may connect,
+                # and the peer's uid decides what it may do (read-only unless root or ours).
+                os.makedirs(directory, mode=0o755, exist_ok=True)
+                if os.stat(directory).st_uid == os.getuid():
+                    os.chmod(directory, 0o755)  # noqa: S103 - anyone may reach the socket
+            if _stale(address):
+                os.unlink(address)
+            sock.bind(address)
+            os.chmod(address, 0o666)  # noqa: S103 - SO_PEERCRED decides what a peer may do
+        except OSError:
+            sock.close()
+            return None
+        self.path = address
+        return sock
+
+    def close(self) -> None:
+        for fd in list(self.clients):
+            self._drop(fd)
+        if self.server is not None:
+            self.core.forget(self.server.fileno())
+            self.server.close()
+            self.server = None
+        if self.path:
+            try:
+                os.unlink(self.path)
+            except OSError:
+                pass
+
+    # -- clients ----------------------------------------------------------------------------
+
+    def _accept(self, fd: int) -> None:
+        assert self.server is not None
+        while True:
+            try:
+                sock, _ = self.server.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:  # EMFILE and the like: try again at the next wake-up
+                return
+            sock.setblocking(False)
+            if len(self.clients) >= MAX_CLIENTS:
+                try:
+                    sock.send(_line(_error(f"too many clients (at most {MAX_CLIENTS})")))
+                except OSError:
+                    pass
+                sock.close()
+                continue
+            cred = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
+            pid = int.from_bytes(cred[0:4], "little")
+            uid = int.from_bytes(cred[4:8], "little")
+            client = Client(sock, uid, pid, self.core.clock() + IDLE)
+            self.clients[sock.fileno()] = client
+            self.core.watch(sock.fileno(), self._readable)
+
+    def _readable(self, fd: int) -> None:
+        client = self.clients[fd]
+        try:
+            data = client.sock.recv(MAX_REQUEST)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:  # it closed (or half-closed) its side: answer what is owed, then close
+            client.closing = True
+            if client.waiting or client.streaming or client.outbox:
+                self.core.modify(fd, OUT if client.outbox else 0)
+                return
+            self._drop(fd)
+            return
+        client.deadline = self.core.clock() + IDLE
+        client.inbox += data
+        while b"\n" in client.inbox and fd in self.clients:
+            line, client.inbox = client.inbox.split(b"\n", 1)
+            self._request(client, line)
+        if fd in self.clients and len(client.inbox) > MAX_REQUEST:
+            self._send(client, _error(f"request over {MAX_REQUEST} bytes"))
+            self._finish(client)
+
+    def _send(self, client: Client, reply: dict[str, object]) -> None:
+        """Queue one reply line; write what the socket takes now, the rest when it can."""
+        data = _line(reply)
+        if len(client.outbox) + len(data) > MAX_PENDING:
+            self._drop(client.sock.fileno())  # it does not read: it is not waited for
+            return
+        client.outbox += data
+        self._flush(client)
+
+    def _flush(self, client: Client) -> None:
+        fd = client.sock.fileno()
+        try:
+            sent = client.sock.send(client.outbox)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            self._drop(fd)
+            return
+        del client.outbox[:sent]
+        if client.outbox:
+            self._rewatch(client, self._writable, OUT)
+        elif client.closing and not (client.waiting or client.streaming):
+            self._drop(fd)
+        else:
+            self._rewatch(client, self._readable, 0 if client.closing else IN)
+
+    def _rewatch(self, client: Client, handler: Callable[[int], None], mask: int) -> None:
+        fd = client.sock.fileno()
+        self.core.forget(fd)
+        self.core.watch(fd, handler, mask)
+
+    def _writable(self, fd: int) -> None:
+        self._flush(self.clients[fd])
+
+    def _finish(self, client: Client) -> None:
+        """Close once what is queued has been read."""
+        client.closing = True
+        client.waiting = 0
+        client.streaming = False
+        self.waiters = [w for w in self.waiters if w.client is not client]
+        if not client.outbox:
+            self._drop(client.sock.fileno())
+
+    def _drop(self, fd: int) -> None:
+        client = self.clients.pop(fd, None)
+        if client is None:
+            return
+        self.core.forget(fd)
+        client.sock.close()
+        self.waiters = [w for w in self.waiters if w.client is not client]
+
+    # -- deadlines --------------------------------------------------------------------------
+
+    def next_deadline(self, now: float) -> float | None:
+        times = [c.deadline for c in self.clients.values() if not (c.streaming or c.waiting)]
+        times += [w.deadline for w in self.waiters if w.deadline is not None]
+        return min(times, default=None)
+
+    def tick(self) -> None:
+        now = self.core.clock()
+        for waiter in list(self.waiters):
+            if waiter.client.sock.fileno() not in self.clients:
+                continue
+            reply = waiter.done()
+            expired = reply is None and waiter.deadline is not None and now >= waiter.deadline
+            if reply is not None or expired:
+                self.waiters.remove(waiter)
+                waiter.client.waiting -= 1
+                self._send(waiter.client, reply if reply is not None else waiter.expired)
+        for fd, client in list(self.clients.items()):
+            if not (client.streaming or client.waiting) and now >= client.deadline:
+                self._drop(fd)
+
+    # -- requests ---------------------------------------------------------------------------
+
+    def _request(self, client: Client, line: bytes) -> None:
+        try:
+            request = json.loads(line)
+        except ValueError:
+            self._send(client, _error("not JSON: expected one JSON object per line"))
+            return
+        if not isinstance(request, dict):
+            self._send(client, _error("expected a JSON object"))
+            return
+        if request.get("v") != ctl.VERSION:
+            self._send(
+                client,
+                _error(
+                    f"unknown protocol version {request.get('v')!r} "
+                    f"(this pyinit speaks v{ctl.VERSION})"
+                ),
+            )
+            return
+        verb = request.get("verb")
+        handler = getattr(self, f"_verb_{verb}", None) if verb in ctl.VERBS else None
+        if handler is None:
+            self._send(
+                client,
+                _error(
+                    f"unknown verb {verb!r} (expected one of {', '.join(ctl.VERBS)})", ctl.USAGE
+                ),
+            )
+            return
+        if verb in MUTATING:
+            task = request.get("task")
+            allowed = client.uid in (0, self.me)
+            what = f"{verb} {task}" if isinstance(task, str) else str(verb)
+            if verb != "logs" or not allowed:
+                self.log.warn(f"{'' if allowed else 'refused '}{what} (uid {client.uid})", "ctl", 0)
+            if not allowed:
+                self._send(
+                    client,
+                    _error(
+                        f"uid {client.uid} may only read ({', '.join(sorted(ctl.READ_ONLY))}): "
+                        f"{verb} needs root or uid {self.me}"
+                    ),
+                )
+                return
+        try:
+            handler(client, request)
+        except _Refused as e:
+            self._send(client, _error(e.args[0], e.args[1]))
+        except (TypeError, ValueError, KeyError, AttributeError) as e:
+            # A field of an unexpected type that no check above caught: the request is wrong,
+            # and PID 1 must not go down for it.
+            self.log.debug(f"control: {verb} request {request!r} failed: {e!r}")
+            self._send(client, _error(f"bad {verb} request: {e}", ctl.USAGE))
+
+    def _task(self, name: object) -> Task:
+        """The task named `name`, or a refusal that suggests a close name."""
+        if not isinstance(name, str) or not name:
+            raise _Refused("expected a task name", ctl.USAGE)
+        task = self.tasks.latest(name)
+        if task is None:
+            names = self._names()
+            hint = _closest(name, names)
+            more = f" (did you mean {hint}?)" if hint else f" (the tasks: {', '.join(names)})"
+            raise _Refused(f"no such task: {name}{more}", ctl.NO_TASK)
+        return task
+
+    def _names(self) -> list[str]:
+        seen = dict.fromkeys(t.name for t in self.tasks.all)
+        seen.update(dict.fromkeys(item.name for item, _ in self.order.waiting))
+        seen.update(dict.fromkeys(self.order.never_started))
+        return list(seen)
+
+    def _startable(self, task: Task) -> None:
+        if task.item.stage in ("boot", "halt"):
+            raise _Refused(
+                f"{task.name} is a {task.item.stage} item: it runs once, in its stage's order",
+                ctl.FAILED,
+            )
+        if self.tasks.stopping:
+            raise _Refused("pyinit is stopping", ctl.FAILED)
+
+    # -- the verbs (each named _verb_VERB) --------------------------------------------------
+
+    def _verb_status(self, client: Client, request: dict[str, object]) -> None:
+        rows = self._status_rows()
+        wanted = request.get("tasks")
+        if isinstance(wanted, list):
+            by_name = {row["name"]: row for row in rows}
+            for name in wanted:
+                if name not in by_name:
+                    self._task(name)  # raises with the suggestion
+            rows = [by_name[name] for name in wanted]
+        self._send(
+            client, {"v": ctl.VERSION, "ok": True, "tasks": rows, "ready": self.order.ready_sent}
+        )
+
+    def _status_rows(self) -> list[dict[str, object]]:
+        now = self.core.clock()
+        rows: list[dict[str, object]] = []
+        latest: dict[str, Task] = {}
+        for task in self.tasks.all:
+            latest[task.name] = task
+        for task in latest.values():
+            row: dict[str, object] = {
+                "name": task.name,
+                "stage": task.item.stage,
+                "state": task.state,
+                "pid": task.pid or None,
+                "uptime": round(now - task.since, 3) if task.running else None,
+                "ready": task.ready if task.probe is not None else None,
+                "restarts": task.life.restarts,
+                "last_exit": task.status if task.exits else None,
+            }
+            if task.life.restart_at is not None:
+                row["detail"] = f"next start in {max(0.0, task.life.restart_at - now):.1f}s"
+            if task.probe is not None and task.probe.status:
+                row["status"] = task.probe.status  # its last sd_notify STATUS=
+            rows.append(row)
+        for item, _ in self.order.waiting:
+            after = self.plan.settings(item.name).after
+            rows.append(
+                {
+                    "name": item.name,
+                    "stage": item.stage,
+                    "state": "waiting",
+                    "pid": None,
+                    "uptime": None,
+                    "ready": None,
+                    "restarts": 0,
+                    "last_exit": None,
+                    "detail": "for " + ", ".join(f"{n} ({c})" for n, c in after),
+                }
+            )
+        for name, code in self.order.never_started.items():
+            if name not in latest:
+                rows.append(
+                    {
+                        "name": name,
+                        "stage": "async",
+                        "state": "failed",
+                        "pid": None,
+                        "uptime": None,
+                        "ready": None,
+                        "restarts": 0,
+                        "last_exit": None,
+                        "detail": f"never started (a dependency failed, exitcode={code})",
+                    }
+                )
+        return rows
+
+    def _verb_ready(self, client: Client, request: dict[str, object]) -> None:
+        waiting = [t.name for t in self.order._declared_ready() if not t.ready]
+        waiting += [item.name for item, _ in self.order.waiting]
+        self._send(
+            client,
+            {"v": ctl.VERSION, "ok": True, "ready": self.order.ready_sent, "waiting_for": waiting},
+        )
+
+    def _verb_stop(self, client: Client, request: dict[str, object]) -> None:
+        task = self._task(request.get("task"))
+        self._startable(task)
+        main = task.item.stage == "main"
+        if main and not request.get("force"):
+            raise _Refused(
+                f"{task.name} is the main command: its end ends the run; use --force", ctl.FAILED
+            )
+        if not task.running and task.life.state not in ("backoff",):
+            task.held = not main
+            self._send(client, _ok(f"{task.name} is {task.state}"))
+            return
+        self.tasks.hold(task, hold=not main)
+        self._owe(
+            client,
+            lambda: None if task.running else _ok(f"{task.name} is {task.state}"),
+            None,
+            _error("not stopped", ctl.FAILED),
+        )
+
+    def _verb_start(self, client: Client, request: dict[str, object]) -> None:
+        task = self._task(request.get("task"))
+        self._startable(task)
+        if task.running or task.life.state == "backoff":
+            raise _Refused(f"{task.name} is {task.state}, not held, done or failed", ctl.FAILED)
+        self.tasks.release(task)
+        self._send(
+            client,
+            _ok(f"{task.name} is {task.state} <pid={task.pid}>")
+            if task.running
+            else _error(f"{task.name} did not start (exitcode={task.status})", ctl.FAILED),
+        )
+
+    def _verb_restart(self, client: Client, request: dict[str, object]) -> None:
+        task = self._task(request.get("task"))
+        self._startable(task)
+        if task.item.stage == "main":
+            raise _Refused(f"{task.name} is the main command: its end ends the run", ctl.FAILED)
+        timeout = request.get("timeout")
+        deadline = self.core.clock() + float(timeout) if isinstance(timeout, int | float) else None
+        wait_ready = bool(request.get("wait_ready"))
+        old_pid = task.pid
+        if task.running:
+            self.tasks.hold(task)
+        state = {"started": False}
+
+        def done() -> dict[str, object] | None:
+            if not state["started"]:
+                if task.running:
+                    return None  # still stopping
+                state["started"] = True
+                self.tasks.release(task)
+                if not task.running:
+                    return _error(f"{task.name} did not start (exitcode={task.status})", ctl.FAILED)
+            if wait_ready and not task.ready:
+                return (
+                    None
+                    if task.running
+                    else _error(
+                        f"{task.name} ended before it was ready (exitcode={task.status})",
+                        ctl.FAILED,
+                    )
+                )
+            return _ok(f"{task.name} restarted: <pid={old_pid}> -> <pid={task.pid}>", pid=task.pid)
+
+        reply = done()
+        if reply is not None:
+            self._send(client, reply)
+            return
+        self._owe(client, done, deadline, _error(f"{task.name}: timed out", ctl.FAILED))
+
+    def _verb_signal(self, client: Client, request: dict[str, object]) -> None:
+        task = self._task(request.get("task"))
+        try:
+            signum = signals.parse(str(request.get("signal")))
+        except ValueError:
+            raise _Refused(f"unknown signal {request.get('signal')!r}", ctl.USAGE) from None
+        if not task.running:
+            raise _Refused(f"{task.name} is {task.state}: no process to signal", ctl.FAILED)
+        route = Route(task.pid, False, None) if request.get("pid_only") else task.route
+        deliver(Route(route.pid, route.group, None), signum)
+        self._send(client, _ok(f"sent {signals.name(signum)} to {task.name} <pid={task.pid}>"))
+
+    def _verb_wait(self, client: Client, request: dict[str, object]) -> None:
+        names = request.get("tasks")
+        if not isinstance(names, list) or not names:
+            raise _Refused("wait: expected task names", ctl.USAGE)
+        for name in names:
+            if name not in self._names():
+                self._task(name)
+        until = request.get("until")
+        timeout = request.get("timeout")
+        deadline = self.core.clock() + float(timeout) if isinstance(timeout, int | float) else None
+
+        def done() -> dict[str, object] | None:
+            tasks = [self.tasks.latest(str(n)) for n in names]
+            if until == "ready":
+                good = all(t is not None and t.running and t.ready for t in tasks)
+            else:
+                good = all(t is None or not t.running for t in tasks)
+            return _ok(f"{', '.join(map(str, names))}: {until}") if good else None
+
+        reply = done()
+        if reply is not None:
+            self._send(client, reply)
+            return
+        self._owe(
+            client,
+            done,
+            deadline,
+            _error(f"timed out waiting for {', '.join(map(str, names))} to be {until}", ctl.FAILED),
+        )
+
+    def _verb_events(self, client: Client, request: dict[str, object]) -> None:
+        client.streaming = True
+        self._send(
+            client,
+            {
+                "v": ctl.VERSION,
+                "ok": True,
+                "event": {"kind": "hello", "text": f"pyinit <pid={os.getpid()}>: events follow"},
+            },
+        )
+
+    def _event(self, kind: str, task: Task, text: str) -> None:
+        streams = [c for c in self.clients.values() if c.streaming]
+        if not streams:
+            return
+        event = {
+            "kind": kind,
+            "task": task.name,
+            "state": task.state,
+            "pid": task.pid or None,
+            "text": text,
+        }
+        for client in streams:
+            self._send(client, {"v": ctl.VERSION, "ok": True, "event": event})
+
+    def _verb_logs(self, client: Client, request: dict[str, object]) -> None:
+        task = self._task(request.get("task"))
+        lines = request.get("lines", 20)
+        count = lines if isinstance(lines, int) and 0 < lines <= 10000 else 20
+        output = task.ring.tail(count).decode(errors="replace")
+        self._send(client, {"v": ctl.VERSION, "ok": True, "output": output})
+
+    def _owe(
+        self,
+        client: Client,
+        done: Callable[[], dict[str, object] | None],
+        deadline: float | None,
+        expired: dict[str, object],
+    ) -> None:
+        client.waiting += 1
+        self.waiters.append(Waiter(client, done, deadline, expired))
+
+
+class _Refused(Exception):
+    """A request that gets an error reply: (message, exit status for pyinitctl)."""
+
+
+def _ok(text: str, **fields: object) -> dict[str, object]:
+    return {"v": ctl.VERSION, "ok": True, "text": text, **fields}
+
+
+def _error(message: str, code: int = ctl.FAILED) -> dict[str, object]:
+    return {"v": ctl.VERSION, "ok": False, "error": message, "code": code}
+
+
+def _line(reply: dict[str, object]) -> bytes:
+    return json.dumps(reply, separators=(",", ":")).encode() + b"\n"
+
+
+def _stale(path: str) -> bool:
+    """A socket file no process listens on any more (a pyinit that was killed)."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return False
+    if not stat.S_ISSOCK(mode):
+        raise FileExistsError(path)  # not ours to remove
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    probe.settimeout(0.2)
+    try:
+        probe.connect(path)
+    except OSError:
+        return True
+    finally:
+        probe.close()
+    raise FileExistsError(path)  # a live pyinit has it: take the next place
+
+
+def _closest(name: str, names: list[str]) -> str | None:
+    """The name one edit away (or a prefix), for "did you mean"."""
+    for candidate in names:
+        if candidate.startswith(name) or name.startswith(candidate):
+            return candidate
+    best, best_distance = None, 3
+    for candidate in names:
+        distance = _distance(name, candidate)
+        if distance < best_distance:
+            best, best_distance = candidate, distance
+    return best
+
+
+def _distance(a: str, b: str) -> int:
+    """Levenshtein distance, with adjacent swaps counting one (wbe -> web)."""
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            cost = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                cost = min(cost, previous2[j - 2] + 1)
+            current.append(cost)
+        previous2, previous = previous, current
+    return previous[-1]
