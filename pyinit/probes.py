@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 DATAGRAM = 4096
 #: How much of a line the log form keeps while it waits for the line's end.
 LINE_LIMIT = 65536
+#: How long after an fd:N pipe's EOF the task must still run for the EOF to be news.
+EOF_GRACE = 0.2
 #: TCP state 0A: LISTEN (include/net/tcp_states.h).
 LISTEN = "0A"
 
@@ -225,13 +227,20 @@ class FdProbe(Probe):
         if b"\n" in data:
             self._ready(f"a newline on fd {self.form.fd}")
         if not data or self.ready:
-            if not data and not self.ready and _alive(self.pid):
-                self.log.warn(
-                    f"{self.name} closed fd {self.form.fd} without writing a newline: it "
-                    f"will not be ready in this run",
-                    task=self.name,
-                )
+            if not data and not self.ready:
+                # A task that dies closes the fd before the reaper hears of it: say so only if
+                # it still runs a moment later (stopped() forgets the run, and the look).
+                self.due = self.core.clock() + EOF_GRACE
             self._close_pipe()
+
+    def poll(self, now: float) -> None:
+        self.due = None
+        if not self.ready and _alive(self.pid):
+            self.log.warn(
+                f"{self.name} closed fd {self.form.fd} without writing a newline: it "
+                f"will not be ready in this run",
+                task=self.name,
+            )
 
     def _close_pipe(self) -> None:
         if self.read_fd >= 0:

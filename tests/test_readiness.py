@@ -617,3 +617,19 @@ def test_the_readiness_example(mode: str, run_pyinit, tmp_path: Path) -> None:
     ]
     positions = [text.index(line) for line in order]
     assert positions == sorted(positions), text
+
+
+def test_closing_the_ready_fd_without_a_newline_is_said(
+    mode: str, run_pyinit, tmp_path: Path
+) -> None:
+    """a task that closes its fd:N and goes on running should get one warning: it will not be
+    ready in this run."""
+    (tmp_path / "pyinit.toml").write_text(
+        '[defaults]\nmain_after = "started"\n[task.D1]\nready = "fd:3"\n'
+    )
+    run = run_pyinit(
+        mode, ["-w", str(tmp_path), "-D", "exec 3>&-; exec sleep 30", "--", "sleep", "30"]
+    )
+    run.expect(r"D1 closed fd 3 without writing a newline: it will not be ready in this run")
+    run.signal(15)
+    assert run.wait() == 143
