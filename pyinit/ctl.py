@@ -40,6 +40,19 @@ VERBS = ("status", "stop", "start", "restart", "signal", "wait", "ready", "event
 READ_ONLY = frozenset(("status", "ready", "health", "wait", "events"))
 
 
+#: Bash completion: verbs, then the task names a running pyinit lists.
+COMPLETION = f"""_pyinitctl() {{
+    local cur=${{COMP_WORDS[COMP_CWORD]}}
+    if (( COMP_CWORD == 1 )); then
+        COMPREPLY=($(compgen -W "{" ".join(VERBS)} completion" -- "$cur"))
+    else
+        COMPREPLY=($(compgen -W "$(pyinitctl names 2>/dev/null)" -- "$cur"))
+    fi
+}}
+complete -F _pyinitctl pyinitctl
+"""
+
+
 class Usage(Exception):
     """A command line pyinitctl cannot run: one line, status 2."""
 
@@ -221,8 +234,14 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
     if argv[:1] in (["-h"], ["--help"]):
         sys.stdout.write(USAGE_TEXT + "\n")
         return OK
+    if argv == ["completion"]:  # eval "$(pyinitctl completion)" in bash
+        sys.stdout.write(COMPLETION)
+        return OK
+    names_only = argv == ["names"]  # what the completion offers: the tasks status lists
     try:
-        request = parse(argv)
+        request = parse(["status"] if names_only else argv)
+        if names_only:
+            request["names"] = True
     except Usage as e:
         sys.stderr.write(f"pyinitctl: {e}\n")
         return USAGE
@@ -269,6 +288,11 @@ def _show(request: dict[str, object], answers: Iterator[dict[str, object]]) -> i
         if verb == "status":
             tasks = reply.get("tasks", [])
             assert isinstance(tasks, list)
+            if request.get("names"):
+                sys.stdout.write(
+                    "".join(f"{t.get('name')}\n" for t in tasks if isinstance(t, dict))
+                )
+                return OK
             sys.stdout.write(json.dumps(reply) + "\n" if as_json else status_text(tasks))
             healthy = all(
                 t.get("state") in ("running", "done") and t.get("ready") is not False

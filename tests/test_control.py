@@ -394,3 +394,31 @@ def test_protocol_constants_match_the_docs() -> None:
         assert f"| {code} |" in text
     for verb in ctl.VERBS:
         assert f"`{verb}" in text, verb
+
+
+def test_bash_completes_verbs_and_task_names(mode: str, run_pyinit, tmp_path: Path) -> None:
+    """`eval "$(pyinitctl completion)"` should complete the verbs, then the names of the tasks
+    the running pyinit lists."""
+    _run, address = start(
+        mode, run_pyinit, tmp_path, ["-D", "exec sleep 100", "-D", "exec sleep 100"]
+    )
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "pyinitctl").write_text(f'#!/bin/sh\nexec {sys.executable} -m pyinit.ctl "$@"\n')
+    (bin_dir / "pyinitctl").chmod(0o755)
+    script = (
+        'eval "$(pyinitctl completion)"; '
+        'COMP_WORDS=(pyinitctl re); COMP_CWORD=1; _pyinitctl; echo "${COMPREPLY[*]}"; '
+        'COMP_WORDS=(pyinitctl stop D); COMP_CWORD=2; _pyinitctl; echo "${COMPREPLY[*]}"'
+    )
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "PYTHONPATH": str(ROOT),
+        "PYINIT_CONTROL": address,
+    }
+    done = subprocess.run(
+        ["bash", "-c", script], capture_output=True, text=True, env=env, timeout=30, check=False
+    )
+    assert done.stdout.splitlines() == ["restart ready", "D1 D2"], done
+    assert pyinitctl(address, "names").stdout == "D1\nD2\n"
