@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -192,3 +193,61 @@ def test_a_service_leaving_a_child_restarts_without_it(
     run.expect(r"D1 failed for good \(exitcode=3\)")
     assert run.wait() == 3
     assert sum(1 for line in run.lines["stderr"] if re.search(leaving.encode(), line)) == 2
+
+
+def postgres_bin(program: str) -> str:
+    """PostgreSQL's server programs live in /usr/lib/postgresql/N/bin on Debian, off PATH."""
+    found = shutil.which(program) or next(
+        iter(sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{program}"), reverse=True)), None
+    )
+    if found is None or os.geteuid() != 0:
+        pytest.skip(f"needs {program} and root (apt-get install postgresql)")
+    return str(found)
+
+
+def test_postgres_as_its_own_user_with_initdb_in_boot(mode: str, run_pyinit) -> None:
+    """The finding of `[defaults] user = "postgres"` with `-B 'initdb …'`: the boot items run
+    as postgres and share the boot state (a function defined by one, used by the next), initdb
+    makes the cluster, postgres runs in the foreground until it logs that it is ready, the main
+    command queries it, and the stop (SIGINT, postgres's fast shutdown) ends the run with 0."""
+    initdb, postgres = postgres_bin("initdb"), postgres_bin("postgres")
+    psql = need("psql", "postgresql-client")
+    port = port_for(mode, 6)
+    with tempfile.TemporaryDirectory(prefix="pyinit-pg-") as top:
+        work = Path(top)
+        work.chmod(0o755)
+        data, sockets = work / "data", work / "run"
+        sockets.mkdir()
+        shutil.chown(sockets, "postgres", "postgres")
+        shutil.chown(work, "postgres", "postgres")
+        (work / "pyinit.toml").write_text(
+            '[defaults]\nuser = "postgres"\n\n'
+            '[task.db]\nstop_signal = "INT"\nready = "log:database system is ready"\n'
+        )
+        run = run_pyinit(
+            mode,
+            [
+                "-w",
+                str(work),
+                "-B",
+                f"pgopts() {{ echo '-p {port} -k {sockets} -c listen_addresses='; }}",
+                "-B",
+                f"{initdb} -D {data} -U postgres --auth=trust -E UTF8 >/dev/null && pgopts",
+                "-D",
+                f"exec {postgres} -D {data} $(pgopts)",
+                "--",
+                psql,
+                "-h",
+                str(sockets),
+                "-p",
+                str(port),
+                "-U",
+                "postgres",
+                "-tAc",
+                "select current_user || ' ' || 6 * 7",
+            ],
+            cwd=work,
+        )
+        run.expect(r"postgres 42", stream="stdout", timeout=50)
+        assert run.wait() == 0
+        assert not any(b"Permission denied" in line for line in run.lines["stderr"])
