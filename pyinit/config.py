@@ -24,7 +24,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
 
-    from pyinit.ready import ReadyForm
+    from pyinit.ready import HealthSettings, ReadyForm
 
 STAGES = ("boot", "async", "sync", "halt")
 WAIT_POLICIES = ("wait_any", "wait_err", "wait_all", "wait_forever")
@@ -56,6 +56,7 @@ class TaskSettings(Record):
         "env",
         "grace",
         "group",
+        "health",
         "main_after",
         "max_restarts",
         "no_restart_code",
@@ -100,6 +101,7 @@ class TaskSettings(Record):
     after: tuple[tuple[str, str], ...]  # (task name, condition) it waits for before it starts
     main_after: str  # [defaults]: the foreground waits for async tasks "ready", or "started"
     stop_order: str  # [defaults]: "dependents-first" (by `after`) or "parallel"
+    health: HealthSettings | None  # [task.NAME.health]: checked while it runs (docs/health.md)
 
     def __init__(
         self,
@@ -128,6 +130,7 @@ class TaskSettings(Record):
         after: tuple[tuple[str, str], ...] = (),
         main_after: str = "ready",
         stop_order: str = "dependents-first",
+        health: HealthSettings | None = None,
     ) -> None:
         self._set(
             restart=restart,
@@ -154,6 +157,7 @@ class TaskSettings(Record):
             after=after,
             main_after=main_after,
             stop_order=stop_order,
+            health=health,
         )
 
     def replace(self, **changes: object) -> TaskSettings:
@@ -194,6 +198,7 @@ class Plan(Record):
         "defaults",
         "halt",
         "halt_timeout",
+        "http",
         "log_json",
         "main",
         "mode",
@@ -242,6 +247,7 @@ class Plan(Record):
     args: tuple[str, ...]  # the command line's item words, for boot's `set --`
     termination_log: str  # where the reason for the end goes, if that file exists
     control: str  # PYINIT_CONTROL: where the control socket goes; "" the default; "off"
+    http: tuple[str, int] | None  # --http: where the probe endpoint listens (endpoint.py)
     start_dir: str  # pyinit's directory at start: where tasks start
     tini_style: bool  # a main command only: its lifetime is its own (no grace)
     warnings: tuple[str, ...]  # said at start, and by --check (which then exits 1)
@@ -649,6 +655,7 @@ TASK_KEYS = {
     "after": "after",
     "main_after": "main_after",
     "stop_order": "stop_order",
+    "health": "health",
 }
 #: Keys that mean something for one task only, or for the whole group only.
 TASK_ONLY = frozenset({"ready", "after"})
@@ -671,11 +678,11 @@ def _toml_settings(table: object, where: str, start_dir: str) -> dict[str, objec
             raise ConfigError(f"{at}: {key} belongs in [task.NAME] (one task), not [defaults]")
         if key in DEFAULTS_ONLY and not in_defaults:
             raise ConfigError(f"{at}: {key} belongs in [defaults] (the whole group)")
-        if kind in ("ready", "after"):
+        if kind in ("ready", "after", "health"):
             from pyinit import ready  # only for a file that uses them: start-up time
 
-            parse = ready.parse_ready if kind == "ready" else ready.parse_after
-            fields[key] = parse(value, at)
+            parse = {"ready": ready.parse_ready, "after": ready.parse_after}
+            fields[key] = parse.get(kind, ready.parse_health)(value, at)
         elif kind == "main_after":
             fields[key] = _choice(str(value), ("ready", "started"), at)
         elif kind == "stop_order":
@@ -799,6 +806,30 @@ def _check_account(key: str, value: str, at: str) -> None:
         )
 
 
+def _http(
+    given: str | None,
+    said: str,
+    document: dict[str, object],
+    toml_path: str,
+    sources: dict[str, str],
+) -> tuple[str, int] | None:
+    """--http, PYINIT_HTTP, or `http` in [control] of pyinit.toml; "" and "off" are none."""
+    control = document.get("control", {})
+    if not isinstance(control, dict):
+        raise ConfigError(f"{toml_path}: control must be a table ([control] with http = ...)")
+    unknown = sorted(set(control) - {"http"})
+    if unknown:
+        raise ConfigError(f"{toml_path}: control.{unknown[0]}: unknown key (expected http)")
+    if given in ("", "off") or (given is None and "http" not in control):
+        return None
+    from pyinit import ready  # only when it is asked for: start-up time
+
+    if given is not None:
+        return ready.parse_address(given, said)
+    sources["http"] = toml_path
+    return ready.parse_address(control["http"], f"{toml_path}: control.http")
+
+
 def _unknown_top_level(toml_path: str, key: str, value: object) -> str:
     """The error for a top-level key or table other than [defaults] and [task.NAME]: a task
     setting written above every table (`restart = "always"`) says where it belongs."""
@@ -812,7 +843,7 @@ def _unknown_top_level(toml_path: str, key: str, value: object) -> str:
             f"{toml_path}: unknown key {key} at the top level (expected the tables "
             f"[defaults] and [task.NAME])"
         )
-    return f"{toml_path}: unknown table [{key}] (expected [defaults] and [task.NAME])"
+    return f"{toml_path}: unknown table [{key}] (expected [defaults], [task.NAME] and [control])"
 
 
 def _unknown_task(toml_path: str, name: str, names: set[str]) -> str:
@@ -839,6 +870,13 @@ def _changed_fields(settings: TaskSettings, defaults: TaskSettings) -> dict[str,
 def _checked(settings: TaskSettings, where: str, max_given: bool = True) -> TaskSettings:
     """Rules between keys, once all sources are merged. A restart_delay above the built-in
     maximum raises the maximum, unless a maximum was given too."""
+    health, ready = settings.health, settings.ready
+    watchdog = health is not None and health.check.kind == "watchdog"
+    if watchdog and ready is not None and ready.kind != "notify":
+        raise ConfigError(
+            f'{where}: health check "watchdog" listens on the notify socket, which '
+            f'ready = {ready.text!r} does not give: use ready = "notify", or no ready'
+        )
     if not max_given and settings.restart_max_delay < settings.restart_delay:
         return settings.replace(restart_max_delay=settings.restart_delay)
     if settings.restart_max_delay < settings.restart_delay:
@@ -975,9 +1013,10 @@ def load(
     # Task defaults: built-in < [defaults] in pyinit.toml < environment < command line.
     toml_path = os.path.join(root, "pyinit.toml")
     document = read_toml(toml_path)
-    unknown = sorted(set(document) - {"defaults", "task"})
+    unknown = sorted(set(document) - {"defaults", "task", "control"})
     if unknown:
         raise ConfigError(_unknown_top_level(toml_path, unknown[0], document[unknown[0]]))
+    http = _http(setting("http"), said_by("http", "--http"), document, toml_path, sources)
     fields = _toml_settings(document.get("defaults", {}), f"{toml_path}: defaults", start_dir)
     for key in fields:
         sources[f"defaults.{key}"] = toml_path
@@ -1132,6 +1171,7 @@ def load(
         # pyinitctl's socket (docs/control.md): a path, "@name" (abstract), "off", or the
         # default: /run/pyinit/control.sock, else an abstract name.
         control=environ.get("PYINIT_CONTROL", ""),
+        http=http,
     )
     _check_runnable(plan, environ)
     _check_order(plan, toml_path)

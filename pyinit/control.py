@@ -22,7 +22,7 @@ import os
 import socket
 import stat
 
-from pyinit import ctl, signals
+from pyinit import ctl, signals, view
 from pyinit.forwarding import Route, deliver
 from pyinit.loop import IN, OUT
 
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from pyinit.config import Plan
+    from pyinit.health import Health
     from pyinit.log import Log
     from pyinit.loop import EventLoop
     from pyinit.startorder import StartOrder
@@ -92,8 +93,15 @@ class Control:
     """The socket, its clients, and the verbs."""
 
     def __init__(
-        self, core: EventLoop, tasks: Tasks, order: StartOrder, plan: Plan, log: Log
+        self,
+        core: EventLoop,
+        tasks: Tasks,
+        order: StartOrder,
+        plan: Plan,
+        log: Log,
+        health: Health | None = None,
     ) -> None:
+        self.health = health
         self.core = core
         self.tasks = tasks
         self.order = order
@@ -390,66 +398,15 @@ class Control:
         )
 
     def _status_rows(self) -> list[dict[str, object]]:
-        now = self.core.clock()
-        rows: list[dict[str, object]] = []
-        latest: dict[str, Task] = {}
-        for task in self.tasks.all:
-            latest[task.name] = task
-        for task in latest.values():
-            row: dict[str, object] = {
-                "name": task.name,
-                "stage": task.item.stage,
-                "state": task.state,
-                "pid": task.pid or None,
-                "uptime": round(now - task.since, 3) if task.running else None,
-                "ready": task.ready if task.probe is not None else None,
-                "restarts": task.life.restarts,
-                "last_exit": task.status if task.exits else None,
-            }
-            if task.life.restart_at is not None:
-                row["detail"] = f"next start in {max(0.0, task.life.restart_at - now):.1f}s"
-            if task.probe is not None and task.probe.status:
-                row["status"] = task.probe.status  # its last sd_notify STATUS=
-            rows.append(row)
-        for item, _ in self.order.waiting:
-            after = self.plan.settings(item.name).after
-            rows.append(
-                {
-                    "name": item.name,
-                    "stage": item.stage,
-                    "state": "waiting",
-                    "pid": None,
-                    "uptime": None,
-                    "ready": None,
-                    "restarts": 0,
-                    "last_exit": None,
-                    "detail": "for " + ", ".join(f"{n} ({c})" for n, c in after),
-                }
-            )
-        for name, code in self.order.never_started.items():
-            if name not in latest:
-                rows.append(
-                    {
-                        "name": name,
-                        "stage": "async",
-                        "state": "failed",
-                        "pid": None,
-                        "uptime": None,
-                        "ready": None,
-                        "restarts": 0,
-                        "last_exit": None,
-                        "detail": f"never started (a dependency failed, exitcode={code})",
-                    }
-                )
-        return rows
+        return view.status_rows(self.tasks, self.order, self.plan, self.health, self.core.clock())
+
+    def _verb_health(self, client: Client, request: dict[str, object]) -> None:
+        healthy, sick = view.healthiness(self.tasks, self.health)
+        self._send(client, {"v": ctl.VERSION, "ok": True, "healthy": healthy, "unhealthy": sick})
 
     def _verb_ready(self, client: Client, request: dict[str, object]) -> None:
-        waiting = [t.name for t in self.order._declared_ready() if not t.ready]
-        waiting += [item.name for item, _ in self.order.waiting]
-        self._send(
-            client,
-            {"v": ctl.VERSION, "ok": True, "ready": self.order.ready_sent, "waiting_for": waiting},
-        )
+        ready, waiting = view.readiness(self.order)
+        self._send(client, {"v": ctl.VERSION, "ok": True, "ready": ready, "waiting_for": waiting})
 
     def _verb_stop(self, client: Client, request: dict[str, object]) -> None:
         task = self._task(request.get("task"))

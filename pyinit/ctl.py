@@ -3,7 +3,8 @@
     pyinitctl status [TASK...] [--json]     pyinitctl stop TASK [--force]
     pyinitctl start TASK                    pyinitctl restart TASK [--wait ready] [--timeout S]
     pyinitctl signal TASK SIG [--pid-only]  pyinitctl wait TASK... --ready|--down [--timeout S]
-    pyinitctl ready                         pyinitctl events [--json]
+    pyinitctl ready                         pyinitctl health
+    pyinitctl events [--json]
     pyinitctl logs TASK [-n N]
 
 It speaks newline-delimited JSON to pyinit's control socket: one request per line, each with
@@ -35,7 +36,18 @@ ABSTRACT = "@pyinit/control"
 OK, FAILED, USAGE, NOT_RUNNING, UNREACHABLE, NO_TASK = 0, 1, 2, 3, 4, 5
 
 USAGE_TEXT = __doc__.split("\n\n")[1]
-VERBS = ("status", "stop", "start", "restart", "signal", "wait", "ready", "events", "logs")
+VERBS = (
+    "status",
+    "stop",
+    "start",
+    "restart",
+    "signal",
+    "wait",
+    "ready",
+    "health",
+    "events",
+    "logs",
+)
 #: Verbs every local user may send; the others need uid 0 or pyinit's own uid.
 READ_ONLY = frozenset(("status", "ready", "health", "wait", "events"))
 
@@ -144,6 +156,7 @@ def parse(argv: list[str]) -> dict[str, object]:
         "signal": {"--pid-only"},
         "wait": {"--ready", "--down", "--timeout"},
         "ready": set(),
+        "health": set(),
         "events": {"--json"},
         "logs": {"-n"},
     }[verb]
@@ -160,7 +173,7 @@ def parse(argv: list[str]) -> dict[str, object]:
             raise Usage("wait: expected task names")
         if flags.get("--ready") == flags.get("--down"):
             raise Usage("wait: expected --ready or --down")
-    if verb in ("ready", "events") and words:
+    if verb in ("ready", "health", "events") and words:
         raise Usage(f"{verb}: takes no task names")
     if "--timeout" in flags:
         try:
@@ -194,9 +207,25 @@ def parse(argv: list[str]) -> dict[str, object]:
     return request
 
 
+def check_text(tasks: list[dict[str, object]]) -> str:
+    """For each task with a failing health check command: its words and its output."""
+    out = []
+    for t in tasks:
+        if t.get("unhealthy"):
+            out.append(f"\n{t.get('name')} unhealthy: {t.get('unhealthy')}\n")
+        output = str(t.get("check_output") or "")
+        if output:
+            out.append(f"the last failing check's output:\n{output.rstrip()}\n")
+    return "".join(out)
+
+
 def status_text(tasks: list[dict[str, object]]) -> str:
-    """One line per task: name, stage, state, pid, uptime, ready, restarts, last exit."""
-    rows = [("TASK", "STAGE", "STATE", "PID", "UPTIME", "READY", "RESTARTS", "LAST EXIT")]
+    """One line per task: name, stage, state, pid, uptime, ready, health (when any task has
+    a health check), restarts, last exit."""
+    checked = any(t.get("health") for t in tasks)
+    rows: list[tuple[str, ...]] = [
+        ("TASK", "STAGE", "STATE", "PID", "UPTIME", "READY", "HEALTH", "RESTARTS", "LAST EXIT")
+    ]
     for t in tasks:
         uptime = t.get("uptime")
         ready = t.get("ready")
@@ -208,10 +237,13 @@ def status_text(tasks: list[dict[str, object]]) -> str:
                 str(t.get("pid") or "-"),
                 _duration(uptime) if isinstance(uptime, int | float) else "-",
                 "-" if ready is None else ("yes" if ready else "no"),
+                str(t.get("health") or "-"),
                 str(t.get("restarts", 0)),
                 "-" if t.get("last_exit") is None else str(t.get("last_exit")),
             )
         )
+    if not checked:
+        rows = [row[:6] + row[7:] for row in rows]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "".join(
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() + "\n"
@@ -294,6 +326,8 @@ def _show(request: dict[str, object], answers: Iterator[dict[str, object]]) -> i
                 )
                 return OK
             sys.stdout.write(json.dumps(reply) + "\n" if as_json else status_text(tasks))
+            if request.get("tasks") and not as_json:  # named tasks: why a check failed too
+                sys.stdout.write(check_text(tasks))
             healthy = all(
                 t.get("state") in ("running", "done") and t.get("ready") is not False
                 for t in tasks
@@ -303,6 +337,14 @@ def _show(request: dict[str, object], answers: Iterator[dict[str, object]]) -> i
         if verb == "logs":
             sys.stdout.write(str(reply.get("output", "")))
             return OK
+        if verb == "health":
+            sick = reply.get("unhealthy")
+            names = [str(n) for n in sick] if isinstance(sick, list) else []
+            if reply.get("healthy"):
+                sys.stdout.write("healthy\n")
+                return OK
+            sys.stdout.write(f"unhealthy: {', '.join(names)}\n")
+            return FAILED
         if verb == "ready":
             awaited = reply.get("waiting_for")
             if reply.get("ready"):

@@ -147,11 +147,15 @@ class Log:
     def enabled(self, level: int) -> bool:
         return level <= self.verbosity
 
-    def error(self, message: str, ns: str = "main", pid: int = 0, task: str = "") -> None:
-        self.emit(ERROR, message, ns, pid, task)
+    def error(
+        self, message: str, ns: str = "main", pid: int = 0, task: str = "", event: str = ""
+    ) -> None:
+        self.emit(ERROR, message, ns, pid, task, event=event)
 
-    def warn(self, message: str, ns: str = "main", pid: int = 0, task: str = "") -> None:
-        self.emit(WARN, message, ns, pid, task)
+    def warn(
+        self, message: str, ns: str = "main", pid: int = 0, task: str = "", event: str = ""
+    ) -> None:
+        self.emit(WARN, message, ns, pid, task, event=event)
 
     def note(self, message: str, ns: str = "main", pid: int = 0, task: str = "") -> None:
         """A line of pyinit's own that TrivialRC has no counterpart for."""
@@ -160,8 +164,10 @@ class Log:
         else:
             self.emit(WARN, message, ns, pid, task)
 
-    def info(self, message: str, ns: str = "main", pid: int = 0, task: str = "") -> None:
-        self.emit(INFO, message, ns, pid, task)
+    def info(
+        self, message: str, ns: str = "main", pid: int = 0, task: str = "", event: str = ""
+    ) -> None:
+        self.emit(INFO, message, ns, pid, task, event=event)
 
     def debug(self, message: str, ns: str = "main", pid: int = 0, task: str = "") -> None:
         # TrivialRC's debug lines read ` - message` (two spaces after the colon).
@@ -175,8 +181,11 @@ class Log:
         pid: int = 0,
         task: str = "",
         force: bool = False,
+        event: str = "",
     ) -> None:
-        """Write one line if `level` is enabled (or `force`, for lines a task asked for)."""
+        """Write one line if `level` is enabled (or `force`, for lines a task asked for).
+        `event` names a task's change of state (start, ready, restart, give-up, unhealthy,
+        healthy: the words of `pyinitctl events`) for the JSON log's "event" field."""
         if not force and level > self.verbosity:
             return
         stream = STDOUT if self.split_streams and level >= INFO else STDERR
@@ -194,6 +203,7 @@ class Log:
                     "stream": "stdout" if stream == STDOUT else "stderr",
                     "level": LEVEL_NAMES[level],
                     "message": message,
+                    **({"event": event} if event else {}),
                 }
             )
         else:

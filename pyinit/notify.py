@@ -31,6 +31,9 @@ class Notifier:
 
     def __init__(self, env: dict[str, str]) -> None:
         self.socket = env.pop("NOTIFY_SOCKET", "")
+        # systemd's watchdog, if any, is pyinit's to feed (or not): no task may think it is its.
+        env.pop("WATCHDOG_USEC", None)
+        env.pop("WATCHDOG_PID", None)
 
     def send(self, message: str) -> None:
         if self.socket:

@@ -103,6 +103,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("verbose", "v", "verbose", "count", OUT, "more log lines: launch and exit (-v), "
            "debug (-vv)"),
     Option("quiet", "q", "quiet", "flag", OUT, "errors only"),
+    Option("http", "", "http", "value", X, "serve /healthz /readyz /status /metrics "
+           "(read-only) on ADDR:PORT", env="PYINIT_HTTP", metavar="ADDR:PORT"),
     Option("compat", "", "compat", "value", X, "trc: TrivialRC mode (also when started as "
            "`trc`)", env="PYINIT_COMPAT", metavar="MODE"),
     Option("check", "", "check", "flag", X, "print the plan and exit, run nothing: 0, 1 with "

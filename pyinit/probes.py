@@ -107,7 +107,9 @@ class Probe:
 
 
 class NotifyProbe(Probe):
-    """sd_notify(3): READY=1, STATUS=, STOPPING=1, RELOADING=1, MAINPID= on the task's socket."""
+    """sd_notify(3): READY=1, STATUS=, STOPPING=1, RELOADING=1, MAINPID=, WATCHDOG= on the
+    task's socket. With `ready_at_start` the task did not ask for `ready = "notify"`: the
+    socket is there for the health watchdog, and the run is ready once it has started."""
 
     def __init__(
         self,
@@ -117,12 +119,16 @@ class NotifyProbe(Probe):
         log: Log,
         core: EventLoop,
         address: str,
+        watchdog: tuple[float, Callable[[str], None]] | None = None,
+        ready_at_start: bool = False,
     ) -> None:
         super().__init__(form, name, on_ready, log)
         import socket
 
         self.core = core
         self.address = address  # "@..." as NOTIFY_SOCKET names it
+        self.watchdog = watchdog  # (timeout, called with "1" or "trigger"), for health
+        self.ready_at_start = ready_at_start
         self.sock: socket.socket | None = socket.socket(
             socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC
         )
@@ -131,7 +137,15 @@ class NotifyProbe(Probe):
         core.watch(self.sock.fileno(), self._readable)
 
     def env(self) -> dict[str, str]:
-        return {"NOTIFY_SOCKET": self.address}
+        env = {"NOTIFY_SOCKET": self.address}
+        if self.watchdog is not None:  # as systemd sets them; spawn fills in WATCHDOG_PID
+            env["WATCHDOG_USEC"] = str(round(self.watchdog[0] * 1_000_000))
+        return env
+
+    def started(self, pid: int, now: float) -> None:
+        super().started(pid, now)
+        if self.ready_at_start:
+            self._ready("started")
 
     def _readable(self, fd: int) -> None:
         import socket
@@ -179,6 +193,8 @@ class NotifyProbe(Probe):
                 self.log.info(f"{self.name}: status: {value}", task=self.name)
             elif line in ("STOPPING=1", "RELOADING=1"):
                 self.log.info(f"{self.name}: {line.split('=')[0].lower()}", task=self.name)
+            elif key == "WATCHDOG" and value in ("1", "trigger") and self.watchdog is not None:
+                self.watchdog[1](value)
             elif key == "MAINPID":
                 self.log.debug(f"{self.name}: MAINPID={value} (pyinit follows its own pid)")
             elif line:
@@ -486,13 +502,18 @@ class Probes:
         interval: float,
         on_ready: Callable[[str], None],
         run: Callable[[tuple[str, ...]], int],
+        watchdog: tuple[float, Callable[[str], None]] | None = None,
+        ready_at_start: bool = False,
     ) -> Probe:
-        """A probe for one task (kept across its restarts); `run` starts a command check."""
+        """A probe for one task (kept across its restarts); `run` starts a command check;
+        `watchdog` (a notify form only) hears WATCHDOG=1 and WATCHDOG=trigger."""
         probe: Probe
         if form.kind == "notify":
             self.counter += 1
             address = f"@pyinit/{os.getpid()}/notify/{self.counter}"
-            probe = NotifyProbe(form, name, on_ready, self.log, self.core, address)
+            probe = NotifyProbe(
+                form, name, on_ready, self.log, self.core, address, watchdog, ready_at_start
+            )
         elif form.kind == "fd":
             probe = FdProbe(form, name, on_ready, self.log, self.core)
         elif form.kind == "log":

@@ -113,6 +113,22 @@ def parse_ready(value: object, at: str) -> ReadyForm:
     raise ConfigError(f"{at}: expected {FORMS}, got {value!r}")
 
 
+def parse_address(value: object, at: str) -> tuple[str, int]:
+    """Where the HTTP endpoint listens: "ADDR:PORT" ("[::1]:PORT" for IPv6), or "PORT" for
+    127.0.0.1; an IP address, never a name (docs/health.md)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        raise ConfigError(f'{at}: expected "ADDR:PORT", like "127.0.0.1:8099", got {value!r}')
+    host, colon, port = value.rpartition(":")
+    if not colon:
+        host, port = "127.0.0.1", value
+    host = host.strip("[]") if host.startswith("[") and host.endswith("]") else host
+    if not host:
+        raise ConfigError(f'{at}: expected "ADDR:PORT" with an address, like "0.0.0.0:{port}"')
+    return _host(host, value, at), _port(port, value, at)
+
+
 def _host(host: str, value: str, at: str) -> str:
     """An IP address (localhost is 127.0.0.1). Not a name: resolving one may block for
     seconds, and nothing in pyinit's loop may block; tasks of one container share 127.0.0.1."""
@@ -228,3 +244,96 @@ def stop_levels(graph: dict[str, tuple[str, ...]], names: list[str]) -> list[lis
             out.append([])
         out[number].append(name)
     return [names_ for names_ in out if names_]
+
+
+#: What an unhealthy task gets: restarted (counted in its crash-loop limit), stopped for good,
+#: the run ended with its status, or a warning only.
+HEALTH_ACTIONS = ("restart", "stop", "exit", "none")
+HEALTH_KEYS = ("check", "interval", "timeout", "retries", "start_period", "action", "critical")
+
+
+class HealthSettings(Record):
+    """A `[task.NAME.health]` table (docs/health.md)."""
+
+    __slots__ = ("action", "check", "critical", "interval", "retries", "start_period", "timeout")
+    check: ReadyForm  # listen, tcp, http, file, command or watchdog
+    interval: float
+    timeout: float
+    retries: int
+    start_period: float
+    action: str
+    critical: bool  # counted in `pyinitctl health`
+
+    def __init__(
+        self,
+        check: ReadyForm,
+        interval: float = 10.0,
+        timeout: float = 2.0,
+        retries: int = 3,
+        start_period: float = 0.0,
+        action: str = "restart",
+        critical: bool = True,
+    ) -> None:
+        self._set(
+            check=check,
+            interval=interval,
+            timeout=timeout,
+            retries=retries,
+            start_period=start_period,
+            action=action,
+            critical=critical,
+        )
+
+
+def parse_health(value: object, at: str) -> HealthSettings:
+    """A `health` table, or one ConfigError line naming the key."""
+    if not isinstance(value, dict):
+        raise ConfigError(f"{at}: expected a table ([task.NAME.health] with check = ...)")
+    unknown = sorted(set(value) - set(HEALTH_KEYS))
+    if unknown:
+        raise ConfigError(
+            f"{at}.{unknown[0]}: unknown key (expected one of {', '.join(HEALTH_KEYS)})"
+        )
+    if "check" not in value:
+        raise ConfigError(f'{at}: expected check = "tcp:PORT", "http://...", ["cmd", ...] ...')
+    if value["check"] == "watchdog":  # sd_notify WATCHDOG=1 at least every `timeout`
+        check = ReadyForm("watchdog", "watchdog")
+    else:
+        check = parse_ready(value["check"], f"{at}.check")
+    if check.kind in ("notify", "fd", "log"):
+        raise ConfigError(
+            f"{at}.check: {check.text!r} says when a task is ready, once; a health check is "
+            f"asked again and again: use listen:, tcp:, http://, file:, a command or watchdog"
+        )
+    fields: dict[str, object] = {"check": check}
+    for key in ("interval", "timeout", "start_period"):
+        if key in value:
+            number = value[key]
+            low = 0.0 if key == "start_period" else 0.01
+            if (
+                isinstance(number, bool)
+                or not isinstance(number, int | float)
+                or not low <= number <= 86400
+            ):
+                raise ConfigError(
+                    f"{at}.{key}: expected seconds from {low:g} to 86400, got {number!r}"
+                )
+            fields[key] = float(number)
+    if "retries" in value:
+        retries = value["retries"]
+        if isinstance(retries, bool) or not isinstance(retries, int) or not 1 <= retries <= 1000:
+            raise ConfigError(
+                f"{at}.retries: expected a whole number from 1 to 1000, got {retries!r}"
+            )
+        fields["retries"] = retries
+    if "action" in value:
+        if value["action"] not in HEALTH_ACTIONS:
+            raise ConfigError(
+                f"{at}.action: expected one of {', '.join(HEALTH_ACTIONS)}, got {value['action']!r}"
+            )
+        fields["action"] = value["action"]
+    if "critical" in value:
+        if not isinstance(value["critical"], bool):
+            raise ConfigError(f"{at}.critical: expected true or false, got {value['critical']!r}")
+        fields["critical"] = value["critical"]
+    return HealthSettings(**fields)  # type: ignore[arg-type]

@@ -7,6 +7,8 @@
     Outcome (outcome.py)     the stop signal and the timeout, and who they reached
     Shutdown (shutdown.py)   stop signal, grace, SIGKILL, sweep
     StartOrder (startorder.py)  who may start now (`after`), and the group's readiness
+    Health (health.py)       the health checks of the tasks that declare them, and their verdict
+    Control (control.py)     pyinitctl's socket;  Endpoint (endpoint.py)  --http, for probes
 
 stages.py drives them through this record; none of them drives another's state.
 """
@@ -30,6 +32,8 @@ if TYPE_CHECKING:
 
     from pyinit.config import Plan
     from pyinit.control import Control
+    from pyinit.endpoint import Endpoint
+    from pyinit.health import Health
     from pyinit.log import Log
     from pyinit.probes import Probes
     from pyinit.sink import Sink
@@ -42,6 +46,8 @@ class Runtime:
     __slots__ = (
         "control",
         "core",
+        "endpoint",
+        "health",
         "log",
         "notifier",
         "order",
@@ -68,7 +74,9 @@ class Runtime:
         self.streams = Streams(core, plan, sinks, env)
         # Readiness probes exist only when a task declares `ready` (an import saved otherwise).
         self.probes: Probes | None = None
-        if any(s.ready is not None for s in plan.tasks.values()):
+        settings = [plan.defaults, *plan.tasks.values()]
+        watchdog = any(s.health is not None and s.health.check.kind == "watchdog" for s in settings)
+        if watchdog or any(s.ready is not None for s in plan.tasks.values()):
             from pyinit.probes import Probes
 
             self.probes = Probes(core, log)
@@ -79,6 +87,15 @@ class Runtime:
         self.shutdown = Shutdown(core, self.tasks, self.outcome, log)
         self.order = StartOrder(self.tasks, plan, log, self.notifier)
         self.control: Control | None = None
+        self.endpoint: Endpoint | None = None
+        # Health checks exist only when a task has a [task.NAME.health] table.
+        self.health: Health | None = None
+        if any(s.health is not None for s in settings):
+            from pyinit.health import Health
+
+            self.health = Health(core, self.tasks, self.tasks.run_check)
+            self.tasks.on_watchdog = self.health.watchdog
+            core.deadlines(self.health.next_deadline)
         # A signal's byte on this fd wakes the loop; the hooks below do the rest.
         core.watch(reaper.install(plan.mode.stop_signals, plan.rewrite), _ignore)
         core.deadlines(self.outcome.next_deadline)
@@ -97,6 +114,8 @@ class Runtime:
         if self.probes is not None:
             core.after_each_wake(self.probes.tick)
         core.after_each_wake(self.order.check)
+        if self.health is not None:
+            core.after_each_wake(self.health.tick)
         core.after_each_wake(self.streams.watch_sinks)
 
     def open_control(self, plan: Plan) -> None:
@@ -106,8 +125,17 @@ class Runtime:
             return
         from pyinit.control import Control
 
-        self.control = Control(self.core, self.tasks, self.order, plan, self.log)
+        self.control = Control(self.core, self.tasks, self.order, plan, self.log, self.health)
         self.control.open()
+
+    def open_http(self, plan: Plan) -> None:
+        """The HTTP endpoint for probes (endpoint.py), when --http asks for it."""
+        if plan.http is None:
+            return
+        from pyinit.endpoint import Endpoint
+
+        self.endpoint = Endpoint(self.core, self.tasks, self.order, plan, self.log, self.health)
+        self.endpoint.open(*plan.http)
 
     def replan(self, plan: Plan) -> None:
         """Go on with a plan read again after boot (a boot item's `set --`)."""
@@ -120,6 +148,8 @@ class Runtime:
         """At the end, whatever happened: what tasks wrote is flushed, bash state removed."""
         if self.control is not None:
             self.control.close()
+        if self.endpoint is not None:
+            self.endpoint.close()
         self.streams.close_all()
         if self.probes is not None:
             self.probes.close()

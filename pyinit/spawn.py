@@ -100,6 +100,7 @@ def spawn(
     identity: Identity | None = None,
     pass_fds: dict[int, int] | None = None,
     on_fork: Callable[[int], None] | None = None,
+    pid_var: str = "",
 ) -> Spawned:
     """Fork and exec `argv` (searched on the env's PATH).
 
@@ -110,6 +111,7 @@ def spawn(
     on_fork: called in pyinit with the new pid while every signal is still blocked, so that a
     signal arriving around the fork is handled only once the caller knows the new task
     (forwarding.py). The child unblocks them once its dispositions are back to the defaults.
+    pid_var: a variable the child sets to its own pid before the exec (systemd's WATCHDOG_PID).
     """
     out_r = out_w = err_r = err_w = -1
     if capture:
@@ -121,6 +123,8 @@ def spawn(
     try:
         pid = os.fork()
         if pid == 0:  # the child: never returns
+            if pid_var:
+                env = {**env, pid_var: str(os.getpid())}
             _exec_child(
                 argv, env, out_w, err_w, status_w, keep_stdin, on_tty, cwd, identity, pass_fds or {}
             )

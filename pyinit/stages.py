@@ -70,6 +70,9 @@ def run(plan: Plan, rt: Runtime, environ: Mapping[str, str]) -> tuple[int, str]:
         # A task an operator holds (pyinitctl stop) is down on purpose: not news either.
         if outcome.interrupted or tasks.stopping or task.held:
             return
+        if task.health_exit and task.status is not None:  # health action = "exit"
+            policy.end(task.status, f"{task.health_exit}: exitcode={task.status}")
+            return
         if task.item.stage == "async" and task.status is not None:
             foreground = tasks.foreground
             if (
@@ -90,7 +93,13 @@ def run(plan: Plan, rt: Runtime, environ: Mapping[str, str]) -> tuple[int, str]:
             if task.index in reported:  # started again by an operator after it had ended
                 return
             reported.add(task.index)
-            policy.async_ended(task.index, task.name, task.status, rt.order.one_shot(task.name))
+            why = ""
+            if task.unhealthy:  # for the termination log: what ended it, not only its status
+                why = f"{task.name} unhealthy ({task.unhealthy_brief}), killed"
+                why += f": exitcode={task.status}"
+            policy.async_ended(
+                task.index, task.name, task.status, rt.order.one_shot(task.name), why
+            )
 
     tasks.on_end(task_ended)
     # A task whose dependency failed for good never starts: for the wait policy it has
@@ -99,6 +108,7 @@ def run(plan: Plan, rt: Runtime, environ: Mapping[str, str]) -> tuple[int, str]:
     # In order; those with `after` once it holds. systemd hears READY=1 once all are ready.
     rt.order.start_async(plan.async_items)
     rt.open_control(plan)  # pyinitctl (docs/control.md), once the first tasks run
+    rt.open_http(plan)  # --http: /healthz, /readyz, /status, /metrics (docs/health.md)
 
     run_foreground(plan, rt, policy)
     if not policy.ended and not outcome.interrupted:
@@ -118,7 +128,8 @@ def run(plan: Plan, rt: Runtime, environ: Mapping[str, str]) -> tuple[int, str]:
             signalled = outcome.signalled
             policy.stop_signal(outcome.stop_signal, signalled.status if signalled else None)
     level = log.note if policy.status or outcome.interrupted else log.debug
-    level(f"run ended: {policy.reason} (exitcode={policy.status})")
+    said = policy.reason.endswith(f"exitcode={policy.status}")  # a health check's words
+    level(f"run ended: {policy.reason}" + ("" if said else f" (exitcode={policy.status})"))
     return run_halt(plan, rt, policy.status), policy.reason
 
 

@@ -110,7 +110,7 @@ class StartOrder:
         until then STATUS= says what is awaited."""
         if self.ready_sent:
             return
-        awaited = [t.name for t in self._declared_ready() if not t.ready]
+        awaited = [t.name for t in self.declared_ready() if not t.ready]
         awaited += [item.name for item, _ in self.waiting]
         if awaited:
             status = "waiting for " + ", ".join(awaited)
@@ -123,7 +123,7 @@ class StartOrder:
             self.notifier.send("STATUS=ready")
         self.notifier.send("READY=1")
 
-    def _declared_ready(self) -> list[Task]:
+    def declared_ready(self) -> list[Task]:
         """The running async tasks that declare `ready` (the last run of each)."""
         latest: dict[str, Task] = {}
         for task in self.tasks.all:
@@ -164,7 +164,7 @@ class StartOrder:
         """What the foreground waits for by default: the async tasks that declare `ready` and
         are not ready, started or still waiting, but not one that waits (through its `after`)
         for a sync item or the main command: that would wait for ever."""
-        unready = [t.name for t in self._declared_ready() if not t.ready]
+        unready = [t.name for t in self.declared_ready() if not t.ready]
         for item, _ in self.waiting:
             if self.plan.settings(item.name).ready is not None and not self._needs_foreground(
                 item.name, set()

@@ -53,6 +53,8 @@ class Task:
         "exits",
         "forked",
         "forwarded",
+        "health_exit",
+        "health_output",
         "held",
         "index",
         "item",
@@ -63,6 +65,7 @@ class Task:
         "probe",
         "ready",
         "ready_due",
+        "recovering",
         "ring",
         "route",
         "session",
@@ -70,6 +73,8 @@ class Task:
         "since",
         "status",
         "streams",
+        "unhealthy",
+        "unhealthy_brief",
         "was_ready",
     )
 
@@ -98,6 +103,11 @@ class Task:
         self.done = False  # a run of it exited 0 (after's "done")
         self.exits = 0  # how many runs have ended (after's "exited")
         self.held = False  # stopped by an operator (pyinitctl stop): not restarted
+        self.unhealthy = ""  # why its health check says it is sick ("" while it is not)
+        self.unhealthy_brief = ""  # the same in a few words: "http 503 x3"
+        self.health_exit = ""  # action = "exit": the run ends with this reason once it is down
+        self.health_output = b""  # the last failing command check's output (its last 4 KiB)
+        self.recovering = False  # restarted as unhealthy: "healthy again" at its first pass
         self.ring = Ring()  # its last output, for `pyinitctl logs`
 
     @property
@@ -111,6 +121,8 @@ class Task:
         life = self.life.state
         if self.held:
             return "stopping" if self.running else "held"
+        if self.unhealthy and self.running and life != supervisor.STOPPING:
+            return "unhealthy"
         if life == supervisor.BACKOFF:
             return "backoff"
         if life == supervisor.STOPPING:
@@ -143,6 +155,9 @@ class Cleanup:
 def _rules(item: Item, settings: TaskSettings) -> supervisor.RestartRules:
     # Boot and halt items run once by definition; everything else follows its settings.
     restart = settings.restart if item.stage in ("async", "sync", "main") else supervisor.NEVER
+    health = settings.health
+    if health is not None and health.action == "restart" and restart == supervisor.NEVER:
+        restart = supervisor.ON_FAILURE  # action = "restart" asks for it (docs/health.md)
     return supervisor.RestartRules(
         restart=restart,
         restart_delay=settings.restart_delay,
@@ -151,6 +166,18 @@ def _rules(item: Item, settings: TaskSettings) -> supervisor.RestartRules:
         max_restarts=settings.max_restarts,
         restart_window=settings.restart_window,
         no_restart_code=settings.no_restart_code,
+    )
+
+
+def _no_restart(rules: supervisor.RestartRules) -> supervisor.RestartRules:
+    return supervisor.RestartRules(
+        restart=supervisor.NEVER,
+        restart_delay=rules.restart_delay,
+        restart_max_delay=rules.restart_max_delay,
+        restart_reset=rules.restart_reset,
+        max_restarts=rules.max_restarts,
+        restart_window=rules.restart_window,
+        no_restart_code=rules.no_restart_code,
     )
 
 
@@ -182,13 +209,15 @@ class Tasks:
         self.all: list[Task] = []
         self.by_pid: dict[int, Task] = {}
         self.pidfds: dict[int, tuple[Task, int]] = {}  # processes whose end a task awaits
-        self.checks: dict[int, Task] = {}  # pid -> the task whose `ready` command it runs
+        self.checks: dict[int, Callable[[int], None]] = {}  # check command pid -> its callback
         self.check_failed: set[str] = set()  # tasks whose check could not be started
         self._foreground: Task | None = None  # the item running in the foreground now
         self._on_end: Callable[[Task], None] | None = None
         self.stopping = False  # the shutdown has begun: nothing restarts
         self.hurry = False  # the --timeout has passed: an infinite grace is the built-in one
         self._listeners: list[Callable[[str, Task, str], None]] = []
+        #: Health's ear for WATCHDOG=1 / WATCHDOG=trigger (set when a task has a watchdog).
+        self.on_watchdog: Callable[[Task, str], None] | None = None
         if shell_.log_read >= 0:
             core.watch(shell_.log_read, self._messages)
 
@@ -234,6 +263,48 @@ class Tasks:
         if hold:
             self._emit("hold", task, f"{task.name} held")
 
+    def sick(self, task: Task, reason: str, brief: str) -> None:
+        """The health check says `task` is unhealthy (`reason`; `brief` in a few words): do
+        what its `action` says. A restart's warning comes once the decision is made, with its
+        number and delay (_decide): `web unhealthy: 3 checks failed (http 503): restart 2 in
+        2s`."""
+        health = task.settings.health
+        assert health is not None
+        task.unhealthy, task.unhealthy_brief = reason, brief
+        action = health.action
+        self._emit("unhealthy", task, f"{task.name} unhealthy: {reason}")
+        ns, pid, name = task.item.ns, task.pid, task.name
+        stop = signals.name(task.settings.stop_signal)
+        if action == "restart":
+            self.log.info(
+                f"{name} unhealthy: {reason}: stopping it ({stop})", ns, pid, name, "unhealthy"
+            )
+        else:
+            what = {
+                "stop": f"stopping it ({stop}) for good",
+                "exit": f"stopping it ({stop}) and ending the run",
+                "none": "reported only (action none)",
+            }[action]
+            self.log.warn(f"{name} unhealthy: {reason}: {what}", ns, pid, name, "unhealthy")
+        if action == "none" or not task.running:
+            return
+        if action in ("stop", "exit"):  # its end is a failure for good, not a restart
+            task.life.rules = _no_restart(task.life.rules)
+            if action == "exit":
+                task.health_exit = f"{task.name} unhealthy ({brief}), killed"
+        self.send(task, task.settings.stop_signal)
+        grace = self.grace(task)
+        task.kill_at = self.clock() + (grace if grace != math.inf else DEFAULT_GRACE)
+
+    def healthy_again(self, task: Task) -> None:
+        """A check passed: news when the task was unhealthy in this run or the one before."""
+        if task.unhealthy or task.recovering:
+            task.unhealthy, task.recovering = "", False
+            self.log.info(
+                f"{task.name} healthy again", task.item.ns, task.pid, task.name, "healthy"
+            )
+            self._emit("healthy", task, f"{task.name} healthy again")
+
     def release(self, task: Task) -> None:
         """Start a held, done or failed-for-good task again, with a fresh backoff."""
         task.held = False
@@ -269,21 +340,40 @@ class Tasks:
         task = Task(item, self.plan.settings(item.name), index)
         self.all.append(task)
         self.log.stages[item.name] = item.stage
-        form = task.settings.ready
+        form, health = task.settings.ready, task.settings.health
+        # A health watchdog hears WATCHDOG=1 on the notify socket, which it gets without
+        # `ready = "notify"` too (then the run is ready once started, as without `ready`).
+        watchdog = None
+        if health is not None and health.check.kind == "watchdog" and self.on_watchdog:
+            heard = self.on_watchdog
+            watchdog = (health.timeout, lambda what: heard(task, what))
+            if form is None:
+                from pyinit.ready import ReadyForm
+
+                form = ReadyForm("notify", "notify (for the health watchdog)")
         if form is not None and self.probes is not None and item.stage in ("async", "sync", "main"):
             task.probe = self.probes.make(
                 form,
                 item.name,
                 task.settings.ready_interval,
                 lambda why: self._ready(task, why),
-                lambda argv: self._run_check(task, argv),
+                lambda argv: self.run_check(task, argv, task.probe.ended if task.probe else None),
+                watchdog,
+                ready_at_start=task.settings.ready is None,
             )
         self._spawn(task, extra_env)
         return task
 
-    def _run_check(self, task: Task, argv: tuple[str, ...]) -> int:
-        """Start a `ready = [...]` check for `task`: as the task's user, with its environment
-        and cwd, in a session of its own, its output to /dev/null. Its pid, or 0."""
+    def run_check(
+        self,
+        task: Task,
+        argv: tuple[str, ...],
+        on_exit: Callable[[int], None] | None,
+        out: int = -1,
+    ) -> int:
+        """Start a `ready = [...]` or health check for `task`: as the task's user, with its
+        environment and cwd, in a session of its own, its output to `out` (or /dev/null).
+        Its pid, or 0."""
         settings = task.settings
         env = dict(self.env)
         env.update(settings.env)
@@ -300,14 +390,16 @@ class Tasks:
                 capture=False,
                 cwd=settings.cwd or self.cwd or self.plan.start_dir,
                 identity=identity,
-                pass_fds={1: null, 2: null},
+                pass_fds={1: null, 2: null} if out < 0 else {1: out, 2: out},
             )
         finally:
             os.close(null)
         if result.error and task.name not in self.check_failed:  # said once, not each interval
             self.check_failed.add(task.name)
-            self.log.warn(f"{task.name}: ready check: {result.error}", task.item.ns, 0, task.name)
-        self.checks[result.pid] = task
+            what = "ready" if out < 0 else "health"
+            self.log.warn(f"{task.name}: {what} check: {result.error}", task.item.ns, 0, task.name)
+        if on_exit is not None:
+            self.checks[result.pid] = on_exit
         return result.pid
 
     def _ready(self, task: Task, why: str) -> None:
@@ -316,7 +408,11 @@ class Tasks:
         task.ready_due = None
         took = self.clock() - task.since
         self.log.info(
-            f"{task.name} is ready after {took:.2f}s ({why})", task.item.ns, task.pid, task.name
+            f"{task.name} is ready after {took:.2f}s ({why})",
+            task.item.ns,
+            task.pid,
+            task.name,
+            "ready",
         )
         self._emit("ready", task, f"{task.name} ready ({why})")
 
@@ -346,6 +442,9 @@ class Tasks:
             return
 
         task.born, task.since, task.forked = leftovers.now(), self.clock(), False
+        # A new run: its health is what its checks say from now on.
+        task.recovering = bool(task.unhealthy) or task.recovering
+        task.unhealthy = task.unhealthy_brief = ""
 
         def forked(pid: int) -> None:  # every signal is blocked while this runs
             task.pid = task.session = pid
@@ -358,10 +457,13 @@ class Tasks:
 
         # Tasks start in the directory pyinit was started in (pyinit itself has left it).
         cwd = settings.cwd or self.cwd or self.plan.start_dir
+        pid_var = ""
         if task.probe is not None:  # its notify socket, its fd:N pipe: made before the fork
             probe_env, probe_fds = task.probe.prepare(cwd)
             env.update(probe_env)
             pass_fds = {**pass_fds, **probe_fds}
+            if "WATCHDOG_USEC" in probe_env:  # systemd's pair: the pid is known after the fork
+                pid_var = "WATCHDOG_PID"
         result = spawn.spawn(
             argv,
             env,
@@ -372,6 +474,7 @@ class Tasks:
             identity=identity,
             pass_fds=pass_fds,
             on_fork=forked,
+            pid_var=pid_var,
         )
         task.life.started(self.clock())
         ns = item.ns
@@ -382,7 +485,7 @@ class Tasks:
             # TrivialRC runs boot items in its main process: its lines carry main's pid.
             in_main = item.stage == "boot" and self.plan.mode.boot_in_main
             pid = self.log.main_pid if in_main else result.pid
-            self.log.info(_launch_message(item), ns, pid, item.name)
+            self.log.info(_launch_message(item), ns, pid, item.name, "start")
             task.exec_ok = True
             self._emit("start", task, f"{task.name} started <pid={result.pid}>")
             now = self.clock()
@@ -508,9 +611,8 @@ class Tasks:
         task = self.by_pid.get(pid)
         code = status.from_wait_status(wait_status)
         checked = self.checks.pop(pid, None)
-        if checked is not None:  # a `ready = [...]` check
-            if checked.probe is not None:
-                checked.probe.ended(code)
+        if checked is not None:  # a `ready = [...]` or health check command
+            checked(code)
             return
         if task is None:
             self.log.debug(f"reaped an orphan <pid={pid}> (exitcode={code})")
@@ -569,14 +671,16 @@ class Tasks:
     def _decide(self, task: Task, pid: int, code: int) -> None:
         """The task's run is over: restart it, or let it end (supervisor.py decides)."""
         decision = task.life.exited(code, self.clock())
+        # A run its health check ended is told by why it was stopped, not by its exit code.
+        ended = f"unhealthy: {task.unhealthy}" if task.unhealthy else f"exited (exitcode={code})"
         if decision.action == supervisor.RESTART:
             self._emit("restart", task, f"{task.name} restarts in {decision.delay:g}s")
             self.log.warn(
-                f"{task.name} exited (exitcode={code}): restart {decision.restarts} "
-                f"in {decision.delay:g}s",
+                f"{task.name} {ended}: restart {decision.restarts} in {decision.delay:g}s",
                 task.item.ns,
                 pid,
                 task.name,
+                "restart",
             )
             self.notifier.send(
                 f"STATUS={task.name} exited (exitcode={code}), restart "
@@ -584,11 +688,13 @@ class Tasks:
             )
         elif decision.action == supervisor.GIVE_UP:
             self._emit("give-up", task, f"{task.name} failed for good: {decision.reason}")
+            why = f"unhealthy: {task.unhealthy_brief}, " if task.unhealthy else ""
             self.log.error(
-                f"{task.name} failed for good (exitcode={code}): {decision.reason}",
+                f"{task.name} failed for good ({why}exitcode={code}): {decision.reason}",
                 task.item.ns,
                 pid,
                 task.name,
+                "give-up",
             )
         elif decision.action == supervisor.LIMIT:
             self.log.warn(
@@ -617,6 +723,8 @@ class Tasks:
         for other in self.all:
             if other.running:
                 claimed[other.pid] = claimed[other.session] = other.name
+        for check in self.checks:  # a ready or health check runs in a session of its own
+            claimed[check] = "a check"
         me = os.getpid()
         return leftovers.find(
             leftovers.scan_below(me),

@@ -66,12 +66,19 @@ class WaitPolicy:
         #: is the foreground's once stopped (`foreground_stopped`), never that 0.
         self.foreground_decides = False
 
+    def end(self, status: int, reason: str) -> None:
+        """End the run now with `status` (a health check's action = "exit")."""
+        self._end(status, reason)
+
     def _end(self, status: int, reason: str) -> None:
         if not self.ended:
             self.ended, self.status, self.reason = True, status, reason
 
-    def async_ended(self, index: int, name: str, status: int, one_shot: bool = False) -> None:
-        """Async task number `index` (in launch order) ended for good with `status`.
+    def async_ended(
+        self, index: int, name: str, status: int, one_shot: bool = False, why: str = ""
+    ) -> None:
+        """Async task number `index` (in launch order) ended for good with `status`; `why`,
+        when given, is the reason the run ends with if this ends it (a health check's words).
 
         A `one_shot` (a task others wait for with `after = ["NAME:done"]`) is meant to end:
         its success is counted but ends no run; its failure counts like any other's."""
@@ -80,19 +87,19 @@ class WaitPolicy:
         if status and self._first_failure is None:
             self._first_failure = status
         if not (one_shot and status == 0):
-            self._async_rule(name, status)
+            self._async_rule(name, status, why)
         self._maybe_all_done()
 
-    def _async_rule(self, name: str, status: int) -> None:
+    def _async_rule(self, name: str, status: int, why: str = "") -> None:
         """What an async task's end does to the run (its status already noted)."""
         if self.policy == "wait_any":
             if self._open_foreground and not self.ended:
                 # A daemon that forked away, or a service that quit: the foreground (a CI
                 # job, say) is stopped, and a job pyinit stopped never counts as a success.
                 self.foreground_decides = status == 0
-            self._end(status, f"{name} ended")
+            self._end(status, why or f"{name} ended")
         elif self.policy == "wait_err" and status:
-            self._end(status, f"{name} failed")
+            self._end(status, why or f"{name} failed")
 
     def foreground_item_ended(self, name: str, status: int, last: bool) -> bool:
         """A sync item or the main command ended; returns True to go on with the next item."""
@@ -159,11 +166,11 @@ class TrcWaitPolicy(WaitPolicy):
     #: trc: the first foreground item to end stops a wait_any run, whatever its status.
     _any_item_ends_wait_any = True
 
-    def _async_rule(self, name: str, status: int) -> None:
+    def _async_rule(self, name: str, status: int, why: str = "") -> None:
         """wait_any: an async task's end gives 143 (trc's main got SIGTERM from it); wait_err
         does not act on an async failure before the end."""
         if self.policy == "wait_any":
-            self._end(143, f"{name} ended; TrivialRC mode gives 143")
+            self._end(143, f"{why or name + ' ended'}; TrivialRC mode gives 143")
 
     def _status_when_all_ended(self) -> int:
         """The last sync item's status, replaced by the last-listed async task's when that is

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from pyinit import config, spawn
 from pyinit.config import TaskSettings
 from pyinit.errors import ConfigError
-from pyinit.ready import parse_ready
+from pyinit.ready import HealthSettings, ReadyForm, parse_ready
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {"PATH": os.environ.get("PATH", os.defpath)}
@@ -51,6 +51,7 @@ type = "forking"
 pid_file = "/run/x.pid"
 ready_timeout = 12
 ready_interval = 0.25
+health = { check = "tcp:8081", retries = 2 }
 """
 #: Keys of one task only, and of the whole group only, with values unlike the defaults.
 TASK_ONLY_TOML = 'ready = "listen:8080"\nafter = ["D2:done"]\n'
@@ -76,6 +77,7 @@ EVERY_KEY = TaskSettings(
     pid_file="/run/x.pid",
     ready_timeout=12.0,
     ready_interval=0.25,
+    health=HealthSettings(ReadyForm("tcp", "tcp:8081", host="127.0.0.1", port=8081), retries=2),
 )
 
 

@@ -222,11 +222,12 @@ def test_postgres_as_its_own_user_with_initdb_in_boot(mode: str, run_pyinit) -> 
         shutil.chown(work, "postgres", "postgres")
         (work / "pyinit.toml").write_text(
             '[defaults]\nuser = "postgres"\n\n'
-            '[task.db]\nstop_signal = "INT"\nready = "log:database system is ready"\n'
+            '[task.D1]\nstop_signal = "INT"\nready = "log:database system is ready"\n'
         )
         run = run_pyinit(
             mode,
             [
+                "-v",
                 "-w",
                 str(work),
                 "-B",
@@ -250,4 +251,6 @@ def test_postgres_as_its_own_user_with_initdb_in_boot(mode: str, run_pyinit) -> 
         )
         run.expect(r"postgres 42", stream="stdout", timeout=50)
         assert run.wait() == 0
+        run.expect(r"D1 is ready after .*database system is ready")  # psql waited for it
+        run.expect(r"D1: .*received fast shutdown request")  # SIGINT, on postgres's stderr
         assert not any(b"Permission denied" in line for line in run.lines["stderr"])

@@ -49,13 +49,16 @@ LAYERS = {
     "tasks": 6,
     "outcome": 7,
     "startorder": 7,
+    "health": 7,
     "shutdown": 8,
-    "control": 8,
-    "runtime": 9,
+    "view": 8,
+    "control": 9,
+    "endpoint": 9,
+    "runtime": 10,
     # the stages, the command line, the entry point
-    "stages": 10,
-    "cli": 11,
-    "__main__": 12,
+    "stages": 11,
+    "cli": 12,
+    "__main__": 13,
     "__init__": 0,
 }
 

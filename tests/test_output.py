@@ -24,6 +24,8 @@ LIMIT = 65536  # pyinit.output.LINE_LIMIT
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 TASK_FIELDS = {"time", "task", "stage", "pid", "stream", "line"}
 OWN_FIELDS = {"time", "task", "stage", "pid", "stream", "level", "message"}
+#: What the optional "event" of pyinit's own lines may say (README, Output).
+EVENTS = {"start", "ready", "restart", "give-up", "unhealthy", "healthy"}
 
 #: Writes numbered lines to stdout and (every 7th) stderr with raw os.write calls of random
 #: sizes, so lines reach pyinit cut at arbitrary points; then a line of exactly LIMIT bytes, a
@@ -437,9 +439,11 @@ def test_json_every_line_is_an_object(mode: str, tmp_path: Path, run_pyinit) -> 
     tasks_err = [r for r in err if "level" not in r]
     assert own, "pyinit's own lines (-v) should be there"
     for record in own:
-        assert set(record) == OWN_FIELDS, record
+        assert set(record) - {"event"} == OWN_FIELDS, record
+        assert record.get("event", "start") in EVENTS, record
         assert record["level"] in ("error", "warn", "info", "debug")
         assert record["stream"] == "stderr"
+    assert {r.get("event") for r in own} >= {"start"}, own  # -v: the launch lines
     for record in out + tasks_err:
         bad = record.get("line", "").startswith("bad ")
         assert set(record) == TASK_FIELDS | ({"line_b64"} if bad else set()), record
