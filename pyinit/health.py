@@ -17,14 +17,13 @@ from __future__ import annotations
 import os
 
 from pyinit import probes
-from pyinit.loop import IN, OUT
+from pyinit.attempt import Attempt
 
 #: How much of a failing command check's output is kept.
 OUTPUT_TAIL = 4096
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import socket
     from collections.abc import Callable
 
     from pyinit.loop import EventLoop
@@ -44,8 +43,7 @@ class Checker:
         self.failures = 0
         self.passed = False  # a check has succeeded in this run
         self.deadline: float | None = None  # the check in flight has failed then
-        self.sock: socket.socket | None = None
-        self.reply = b""
+        self.attempt: Attempt | None = None  # a tcp or http check in flight
         self.check_pid = 0
         self.serial = 0  # which check: a late exit of a timed-out one is not the next one's
         self.out = -1  # the read end of a command check's output pipe
@@ -205,98 +203,45 @@ class Health:
                 os.close(write)
             checker.output, checker.out = b"", read
             if not pid:
-                self._drain(checker)
+                self._read(checker, drain=True)
                 checker.deadline = None
                 self._result(checker, False, f"{form.argv[0]} could not start")
                 return
             checker.check_pid = pid
             self.core.watch(read, lambda fd: self._read(checker))
             return
-        import socket
-
-        family = socket.AF_INET6 if ":" in form.host else socket.AF_INET
-        sock = socket.socket(
-            family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC
+        path = form.path if form.kind == "http" else None
+        checker.attempt = Attempt(
+            self.core,
+            form.host,
+            form.port,
+            path,
+            "pyinit-health",
+            lambda ok, why: self._answered(checker, ok, why),
         )
-        code = sock.connect_ex((form.host, form.port))
-        if code not in (0, 115):
-            sock.close()
-            checker.deadline = None
-            self._result(checker, False, f"{form.kind} {os.strerror(code).lower()}")
-            return
-        checker.sock = sock
-        checker.reply = b""
-        self.core.watch(sock.fileno(), lambda fd: self._connected(checker), OUT)
 
-    def _connected(self, checker: Checker) -> None:
-        import socket
+    def _answered(self, checker: Checker, ok: bool, why: str) -> None:
+        checker.attempt, checker.deadline = None, None
+        self._result(checker, ok, why)
 
-        sock, form = checker.sock, checker.settings.check
-        assert sock is not None
-        error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-        if error or form.kind == "tcp":
-            self._close(checker)
-            checker.deadline = None
-            self._result(checker, not error, f"tcp {os.strerror(error).lower()}")
-            return
-        host = f"[{form.host}]" if ":" in form.host else form.host
-        request = (
-            f"GET {form.path} HTTP/1.1\r\nHost: {host}:{form.port}\r\n"
-            "User-Agent: pyinit-health\r\nConnection: close\r\n\r\n"
-        )
-        try:
-            sock.send(request.encode())
-        except OSError as e:
-            self._close(checker)
-            checker.deadline = None
-            self._result(checker, False, f"http {e.strerror}")
-            return
-        self.core.forget(sock.fileno())
-        self.core.watch(sock.fileno(), lambda fd: self._answer(checker), IN)
-
-    def _answer(self, checker: Checker) -> None:
-        sock = checker.sock
-        assert sock is not None
-        try:
-            data = sock.recv(4096)
-        except BlockingIOError:
-            return
-        except OSError:
-            data = b""
-        checker.reply += data
-        if b"\n" not in checker.reply and data and len(checker.reply) < 4096:
-            return
-        words = checker.reply.split(b"\n", 1)[0].split()
-        self._close(checker)
-        checker.deadline = None
-        code = int(words[1]) if len(words) > 1 and words[1].isdigit() else 0
-        self._result(checker, 200 <= code < 400, f"http {code}" if code else "http: no answer")
-
-    def _read(self, checker: Checker) -> None:
-        """A command check wrote: keep the tail. EOF closes the pipe."""
-        try:
-            data = os.read(checker.out, 65536)
-        except BlockingIOError:
-            return
-        except OSError:
-            data = b""
-        if not data:
-            self._close_output(checker)
-            return
-        checker.output = (checker.output + data)[-OUTPUT_TAIL:]
-
-    def _drain(self, checker: Checker) -> None:
-        """The check has ended: what it wrote is all in the pipe (whatever it forked may
-        still hold the write end, so no EOF is awaited)."""
+    def _read(self, checker: Checker, drain: bool = False) -> None:
+        """A command check wrote: keep the tail; EOF closes the pipe. With `drain` (the check
+        has ended), read all there is now: whatever it forked may hold the write end still, so
+        no EOF is awaited."""
         while checker.out >= 0:
             try:
                 data = os.read(checker.out, 65536)
+            except BlockingIOError:
+                data = None
             except OSError:
                 data = b""
-            if not data:
+            if data == b"" or (data is None and drain):
                 self._close_output(checker)
+            if not data:
                 return
             checker.output = (checker.output + data)[-OUTPUT_TAIL:]
+            if not drain:
+                return
 
     def _close_output(self, checker: Checker) -> None:
         if checker.out >= 0:
@@ -308,20 +253,19 @@ class Health:
         if serial != checker.serial or not checker.check_pid:
             return  # it had already timed out (and was killed), or its run is over
         checker.check_pid = 0
-        self._drain(checker)
+        self._read(checker, drain=True)
         checker.deadline = None
         self._result(checker, code == 0, f"{checker.settings.check.argv[0]} exited {code}")
 
     def _close(self, checker: Checker) -> None:
-        if checker.sock is not None:
-            self.core.forget(checker.sock.fileno())
-            checker.sock.close()
-            checker.sock = None
+        if checker.attempt is not None:
+            checker.attempt.cancel()
+            checker.attempt = None
 
     def _abort(self, checker: Checker) -> None:
         """A check in flight is dropped: its socket closed, its command's group killed."""
         self._close(checker)
-        self._drain(checker)
+        self._read(checker, drain=True)
         if checker.check_pid:
             try:
                 os.killpg(checker.check_pid, 9)  # its own session: the whole group goes

@@ -8,6 +8,7 @@ from pyinit import signals
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from pyinit.config import Item, Plan
+    from pyinit.ready import HealthSettings
 
 HOW = {"exec": "executed", "bash-file": "sourced by bash", "bash-code": "bash code"}
 
@@ -183,6 +184,29 @@ def _value(key: str, value: object, show_env: bool = False) -> str:
         return f'"{getattr(value, "text", value)}"'
     if key == "after" and isinstance(value, tuple):
         return "[" + ", ".join(f"{name}:{condition}" for name, condition in value) + "]"
+    if key == "health" and value is not None:
+        from pyinit.ready import HealthSettings  # loaded already: it parsed the table
+
+        assert isinstance(value, HealthSettings)
+        return _health(value)
     if key == "env" and isinstance(value, tuple):
         return "{" + ", ".join(f"{k}={v if show_env else '***'}" for k, v in value) + "}"
     return str(value)
+
+
+def _health(health: HealthSettings) -> str:
+    """A health table as it is written in pyinit.toml."""
+    check = health.check
+    argv = '", "'.join(check.argv)
+    written = f'["{argv}"]' if check.kind == "command" else f'"{check.text}"'
+    fields = [
+        f"check = {written}",
+        f"interval = {health.interval:g}s",
+        f"timeout = {health.timeout:g}s",
+        f"retries = {health.retries}",
+        f"start_period = {health.start_period:g}s",
+        f'action = "{health.action}"',
+    ]
+    if not health.critical:
+        fields.append("critical = false")
+    return "{" + ", ".join(fields) + "}"

@@ -22,13 +22,13 @@ from __future__ import annotations
 import os
 
 from pyinit import leftovers
-from pyinit.loop import OUT
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import socket
     from collections.abc import Callable
 
+    from pyinit.attempt import Attempt
     from pyinit.log import Log
     from pyinit.loop import EventLoop
     from pyinit.ready import ReadyForm
@@ -317,8 +317,7 @@ class PolledProbe(Probe):
         super().__init__(form, name, on_ready, log)
         self.core = core
         self.interval = interval
-        self.sock: socket.socket | None = None  # tcp, http: the connect in flight
-        self.reply = b""  # http: the answer so far
+        self.attempt: Attempt | None = None  # tcp, http: the connect or GET in flight
 
     def env(self) -> dict[str, str]:
         if self.form.kind == "file":  # a stale file from the last run must not count
@@ -346,68 +345,23 @@ class PolledProbe(Probe):
             self._connect()
 
     def _connect(self) -> None:
-        import socket
+        from pyinit.attempt import Attempt
 
-        family = socket.AF_INET6 if ":" in self.form.host else socket.AF_INET
-        sock = socket.socket(
-            family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC
-        )
-        code = sock.connect_ex((self.form.host, self.form.port))
-        if code in (0, 115):  # 115, EINPROGRESS: the answer comes as writability
-            self.sock = sock
-            self.core.watch(sock.fileno(), self._connected, OUT)
-        else:
-            sock.close()
+        form = self.form
+        path = form.path if form.kind == "http" else None
+        self.attempt = Attempt(self.core, form.host, form.port, path, "pyinit-ready", self._done)
 
-    def _connected(self, fd: int) -> None:
-        import socket
-
-        sock = self.sock
-        assert sock is not None
-        error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-        if error or self.form.kind == "tcp":
-            self._drop_socket()
-            if not error:
-                self._ready(f"connected to {self.form.host}:{self.form.port}")
-            return
-        host = f"[{self.form.host}]" if ":" in self.form.host else self.form.host
-        request = (
-            f"GET {self.form.path} HTTP/1.1\r\nHost: {host}:{self.form.port}\r\n"
-            "User-Agent: pyinit-ready\r\nConnection: close\r\n\r\n"
-        )
-        try:
-            sock.send(request.encode())  # a few dozen bytes: an empty socket buffer takes them
-        except OSError:
-            self._drop_socket()
-            return
-        self.reply = b""
-        self.core.forget(fd)
-        self.core.watch(fd, self._answer)
-
-    def _answer(self, fd: int) -> None:
-        """The status line of the answer: 200-399 is ready (the Kubernetes rule)."""
-        assert self.sock is not None
-        try:
-            data = self.sock.recv(4096)
-        except BlockingIOError:
-            return
-        except OSError:
-            data = b""
-        self.reply += data
-        if b"\n" not in self.reply and data and len(self.reply) < 4096:
-            return  # the status line is not complete yet
-        status_line = self.reply.split(b"\n", 1)[0]
-        self._drop_socket()
-        words = status_line.split()
-        code = int(words[1]) if len(words) > 1 and words[1].isdigit() else 0
-        if words[:1] and words[0].startswith(b"HTTP/") and 200 <= code < 400:
-            self._ready(f"GET {self.form.path} answered {code}")
+    def _done(self, ok: bool, why: str) -> None:
+        self.attempt = None
+        if ok and self.form.kind == "http":
+            self._ready(f"GET {self.form.path} answered {why.rsplit(maxsplit=1)[-1]}")
+        elif ok:
+            self._ready(why)
 
     def _drop_socket(self) -> None:
-        if self.sock is not None:
-            self.core.forget(self.sock.fileno())
-            self.sock.close()
-            self.sock = None
+        if self.attempt is not None:
+            self.attempt.cancel()
+            self.attempt = None
 
     def stopped(self) -> None:
         super().stopped()

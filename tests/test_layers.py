@@ -35,6 +35,7 @@ LAYERS = {
     "ready": 1,
     # every TrivialRC difference by name (it names the wait-policy class of each mode)
     "mode": 2,
+    "attempt": 2,  # one non-blocking connect or GET, for probes and health checks
     # the plan, from the command line, the environment and the work directory
     "config": 3,
     # OS mechanics, bash items, the plan in words
