@@ -703,6 +703,16 @@ class Tasks:
                 pid,
                 task.name,
             )
+        elif task.unhealthy and task.life.failed:  # health action stop or exit
+            self._emit("give-up", task, f"{task.name} failed for good: unhealthy")
+            self.log.error(
+                f"{task.name} failed for good (unhealthy: {task.unhealthy_brief}, "
+                f"exitcode={code}): stopped by its health check",
+                task.item.ns,
+                pid,
+                task.name,
+                "give-up",
+            )
         if task.life.ended and self._on_end is not None:
             self._on_end(task)
 

@@ -502,3 +502,26 @@ def test_http_from_pyinit_toml_and_off_loopback_warns(run_pyinit, tmp_path: Path
     assert get(http, "/readyz")[0] == 200
     run.signal(15)
     assert run.wait() == 143
+
+
+def test_action_stop_leaves_it_down_for_good(mode: str, run_pyinit, tmp_path: Path) -> None:
+    """action = "stop" should stop the task and not restart it, whatever its restart policy:
+    failed for good, so `pyinitctl health` says unhealthy while the run goes on."""
+    port = port_for(mode, 68)
+    code = web_task(tmp_path, port, 'action = "stop"\n', 'restart = "always"\n')
+    code.write_text("503")
+    address = str(tmp_path / "control.sock")
+    run = run_pyinit(
+        mode,
+        ["-v", "--wait", "wait_forever", "-w", str(tmp_path), "--", "sleep", "60"],
+        env={"PYINIT_CONTROL": address},
+    )
+    run.expect(r"web unhealthy: 3 checks failed \(http 503\): stopping it \(SIGTERM\) for good")
+    run.expect(r"web failed for good \(unhealthy: http 503 x3, exitcode=143\)")
+    assert "restart 1" not in run.text()
+    status = pyinitctl(address, "status", "web")
+    assert status.stdout.splitlines()[1].split()[2] == "failed", status.stdout
+    sick = pyinitctl(address, "health")
+    assert (sick.returncode, sick.stdout) == (1, "unhealthy: web\n"), sick
+    run.signal(15)
+    assert run.wait() == 143
