@@ -167,17 +167,25 @@ class TaskSettings(Record):
 class Item(Record):
     """One thing to run: a stage file, a `-B/-D/-F/-H` string, or the main command."""
 
-    __slots__ = ("argv", "how", "label", "name", "stage")
+    __slots__ = ("argv", "how", "label", "name", "origin", "stage")
     stage: str  # boot | async | sync | halt | main
     name: str  # the task name: prefixes, pyinit.toml, PYINIT_TASK
     how: str  # EXEC, BASH_FILE or BASH_CODE
     argv: tuple[str, ...]  # EXEC: the argv; BASH_FILE: (path,); BASH_CODE: (code,)
     label: str  # what the log lines show: the path, the code, or the args joined
+    origin: str  # where it was declared, for --check: "" (the path, the command line, -D)
 
     def __init__(
-        self, *, stage: str, name: str, how: str, argv: tuple[str, ...], label: str
+        self,
+        *,
+        stage: str,
+        name: str,
+        how: str,
+        argv: tuple[str, ...],
+        label: str,
+        origin: str = "",
     ) -> None:
-        self._set(stage=stage, name=name, how=how, argv=argv, label=label)
+        self._set(stage=stage, name=name, how=how, argv=argv, label=label, origin=origin)
 
     @property
     def ns(self) -> str:
@@ -659,7 +667,59 @@ TASK_KEYS = {
 }
 #: Keys that mean something for one task only, or for the whole group only.
 TASK_ONLY = frozenset({"ready", "after"})
+#: Keys that declare a task in pyinit.toml instead of a stage file (docs/tasks.md).
+DECLARING = ("command", "run", "stage")
 DEFAULTS_ONLY = frozenset({"main_after", "stop_order"})
+
+
+def _declared(toml_path: str, name: str, table: object) -> Item | None:
+    """The task a `[task.NAME]` table declares with `command` (an argv, no shell) or `run`
+    (bash code), in `stage` (async unless said), or None for a table that only tunes one."""
+    if not isinstance(table, dict) or not any(key in table for key in DECLARING):
+        return None
+    at = f"{toml_path}: task.{name}"
+    command, code = table.get("command"), table.get("run")
+    if command is not None and code is not None:
+        raise ConfigError(f"{at}: command and run both given: one task runs one of them")
+    if command is None and code is None:
+        raise ConfigError(f'{at}.stage: goes with command = ["prog", ...] or run = "bash code"')
+    stage = table.get("stage", "async")
+    if stage not in STAGES:
+        raise ConfigError(f"{at}.stage: expected one of {', '.join(STAGES)}, got {stage!r}")
+    if name == "main":
+        raise ConfigError(f"{at}: [task.main] names the main command; call this task otherwise")
+    origin = f"{toml_path} [task.{name}]"
+    if command is not None:
+        if (
+            not isinstance(command, list)
+            or not command
+            or not all(isinstance(w, str) and "\0" not in w for w in command)
+            or not command[0]
+        ):
+            raise ConfigError(
+                f'{at}.command: expected an argv, like ["redis-server", "--port", "6379"]'
+            )
+        argv = tuple(command)
+        return Item(
+            stage=stage, name=name, how=EXEC, argv=argv, label=" ".join(argv), origin=origin
+        )
+    if not isinstance(code, str) or not code.strip() or "\0" in code:
+        raise ConfigError(
+            f'{at}.run: expected bash code as a string, like "exec worker --queue jobs"'
+        )
+    return Item(stage=stage, name=name, how=BASH_CODE, argv=(code,), label=code, origin=origin)
+
+
+def _join(files: list[Item], declared: list[Item]) -> list[Item]:
+    """A stage's files and its tasks declared in pyinit.toml, in name order: the declared go
+    in before the first file whose name sorts after theirs; the files keep their own order."""
+    out: list[Item] = []
+    pending = sorted(declared, key=lambda item: item.name)
+    for item in files:
+        while pending and pending[0].name < item.name:
+            out.append(pending.pop(0))
+        out.append(item)
+    return out + pending
 
 
 def _toml_settings(table: object, where: str, start_dir: str) -> dict[str, object]:
@@ -671,6 +731,8 @@ def _toml_settings(table: object, where: str, start_dir: str) -> dict[str, objec
     for key, value in table.items():
         kind = TASK_KEYS.get(key)
         at = f"{where}.{key}"
+        if key in DECLARING and not where.endswith(": defaults"):
+            continue  # _declared read it
         if kind is None:
             raise ConfigError(f"{at}: unknown key (expected one of {', '.join(TASK_KEYS)})")
         in_defaults = where.endswith(": defaults")
@@ -1057,9 +1119,20 @@ def load(
     # The items, in run order within each stage: files first, then the command line's strings.
     skipped: list[tuple[str, str]] = []
     staged: dict[str, list[Item]] = {stage: [] for stage in STAGES}
+    task_tables = document.get("task", {})
+    if not isinstance(task_tables, dict):
+        raise ConfigError(f"{toml_path}: [task] must hold [task.NAME] tables")
+    declared = [d for n, t in task_tables.items() if (d := _declared(toml_path, n, t))]
     for stage in STAGES:
-        for path in discover(root, stage, skipped):
-            staged[stage].append(_file_item(stage, path))
+        files = [_file_item(stage, path) for path in discover(root, stage, skipped)]
+        by_name = {item.name: item for item in files}
+        for item in declared:
+            if item.name in by_name:
+                raise ConfigError(
+                    f"{toml_path}: task.{item.name} declares a task (command or run) that "
+                    f"the stage file {by_name[item.name].label} is already: rename one"
+                )
+        staged[stage] = _join(files, [d for d in declared if d.stage == stage])
     warnings.extend(_near_misses(root))
     letters = {"B": "boot", "D": "async", "F": "sync", "H": "halt"}
     counters = dict.fromkeys(letters, 0)
@@ -1091,9 +1164,6 @@ def load(
     names = {item.name for items in staged.values() for item in items}
     if main is not None:
         names.add(main.name)
-    task_tables = document.get("task", {})
-    if not isinstance(task_tables, dict):
-        raise ConfigError(f"{toml_path}: [task] must hold [task.NAME] tables")
     # [task.main] names the main command, whatever it is (unless a task is called "main"), so
     # that `docker run IMAGE other-cmd` keeps the main command's settings; a table named after
     # the command itself is more specific and comes after it.

@@ -129,6 +129,9 @@ def _how(plan: Plan, item: Item) -> str:
     if item.stage == "main":
         # TrivialRC mode runs the command as "$@" in bash, so builtins and boot's functions work.
         return 'run by bash as "$@"' if plan.mode.main_via_bash else HOW[item.how]
+    if item.origin:  # declared in pyinit.toml: say where
+        what = "an argv, no shell" if item.how == "exec" else "bash code"
+        return f"{what}, declared in {item.origin}"
     if item.how == "exec" and len(item.argv) > 1:
         return "run by " + " ".join(item.argv[:-1])  # a file whose #! names an interpreter
     return HOW[item.how]

@@ -191,6 +191,7 @@ def test_all_dockerfiles_found() -> None:
         "Dockerfile.example",
         "docker/trc-way/Dockerfile",
         "docker/pyinit-way/Dockerfile",
+        "docker/one-file/Dockerfile",
     } <= names
 
 

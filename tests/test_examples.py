@@ -264,3 +264,22 @@ def test_pyinit_way_restarts_and_prefixes(start: Start, tmp_path: Path) -> None:
     # so by default: the final status is one of the lines printed at any verbosity (spec §7).
     assert run.finish() == 143, run.output()
     run.wait_for(r"pyinit \[main/1\]: .*\(exitcode=143\)$", since=stop, timeout=0)
+
+
+def test_one_file_way_restarts_and_prefixes(start: Start, tmp_path: Path) -> None:
+    """the group declared in one pyinit.toml (docker/one-file, no trc.d/) should run the same:
+    prefixed lines, a killed program restarted, and 143 on TERM"""
+    app = copy_example("one-file", tmp_path)
+    assert not (app / "trc.d").exists()
+    run = start(["-w", str(app), "--"])
+    run.wait_for(r"^netlistener: \w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d ")
+    run.wait_for(r"^netmon: State +Recv-Q")
+    victim = run.program("fake-ss")
+    killed = len(run.lines)
+    victim.terminate()
+    run.wait_for(LOG + r"netmon exited .*: restart 1 in 1s", since=killed)
+    run.wait_for(r"^netmon: State +Recv-Q", since=run.cursor)
+    stop = len(run.lines)
+    run.init().send_signal(signal.SIGTERM)
+    assert run.finish() == 143, run.output()
+    run.wait_for(r"pyinit \[main/1\]: .*\(exitcode=143\)$", since=stop, timeout=0)

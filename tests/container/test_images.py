@@ -9,6 +9,7 @@ from .harness import DOCKERFILES, Images, Podman
 ENTRYPOINTS = {  # as each Dockerfile writes it
     "example": ["pyinit", "-w", "/etc", "--"],
     "pyinit-way": ["pyinit", "-w", "/opt/app", "--"],
+    "one-file": ["pyinit", "-w", "/opt/app", "--"],
     "trc-way": ["pyinit", "--compat=trc", "-w", "/opt/app"],
 }
 
