@@ -70,11 +70,13 @@ class TaskSettings(Record):
         "restart_max_delay",
         "restart_reset",
         "restart_window",
+        "rlimits",
         "signal_target",
         "signals",
         "stop_order",
         "stop_signal",
         "type",
+        "umask",
         "user",
     )
     restart: str
@@ -102,6 +104,8 @@ class TaskSettings(Record):
     main_after: str  # [defaults]: the foreground waits for async tasks "ready", or "started"
     stop_order: str  # [defaults]: "dependents-first" (by `after`) or "parallel"
     health: HealthSettings | None  # [task.NAME.health]: checked while it runs (docs/health.md)
+    rlimits: tuple[tuple[int, int, int], ...]  # (RLIMIT_*, soft, hard), set before the exec
+    umask: int | None  # the task's umask, or pyinit's own
 
     def __init__(
         self,
@@ -131,6 +135,8 @@ class TaskSettings(Record):
         main_after: str = "ready",
         stop_order: str = "dependents-first",
         health: HealthSettings | None = None,
+        rlimits: tuple[tuple[int, int, int], ...] = (),
+        umask: int | None = None,
     ) -> None:
         self._set(
             restart=restart,
@@ -158,6 +164,8 @@ class TaskSettings(Record):
             main_after=main_after,
             stop_order=stop_order,
             health=health,
+            rlimits=rlimits,
+            umask=umask,
         )
 
     def replace(self, **changes: object) -> TaskSettings:
@@ -664,6 +672,8 @@ TASK_KEYS = {
     "main_after": "main_after",
     "stop_order": "stop_order",
     "health": "health",
+    "rlimits": "rlimits",
+    "umask": "umask",
 }
 #: Keys that mean something for one task only, or for the whole group only.
 TASK_ONLY = frozenset({"ready", "after"})
@@ -745,6 +755,12 @@ def _toml_settings(table: object, where: str, start_dir: str) -> dict[str, objec
 
             parse = {"ready": ready.parse_ready, "after": ready.parse_after}
             fields[key] = parse.get(kind, ready.parse_health)(value, at)
+        elif kind in ("rlimits", "umask"):
+            from pyinit import limits  # only for a file that uses them
+
+            fields[key] = (limits.parse_rlimits if kind == "rlimits" else limits.parse_umask)(
+                value, at
+            )
         elif kind == "main_after":
             fields[key] = _choice(str(value), ("ready", "started"), at)
         elif kind == "stop_order":

@@ -192,6 +192,12 @@ def _value(key: str, value: object, show_env: bool = False) -> str:
 
         assert isinstance(value, HealthSettings)
         return _health(value)
+    if key == "rlimits" and isinstance(value, tuple):
+        from pyinit.limits import describe  # loaded already: it parsed them
+
+        return describe(value)
+    if key == "umask" and isinstance(value, int):
+        return f'"{value:03o}"'
     if key == "env" and isinstance(value, tuple):
         return "{" + ", ".join(f"{k}={v if show_env else '***'}" for k, v in value) + "}"
     return str(value)

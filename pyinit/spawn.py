@@ -101,6 +101,8 @@ def spawn(
     pass_fds: dict[int, int] | None = None,
     on_fork: Callable[[int], None] | None = None,
     pid_var: str = "",
+    rlimits: tuple[tuple[int, int, int], ...] = (),
+    umask: int | None = None,
 ) -> Spawned:
     """Fork and exec `argv` (searched on the env's PATH).
 
@@ -112,6 +114,7 @@ def spawn(
     signal arriving around the fork is handled only once the caller knows the new task
     (forwarding.py). The child unblocks them once its dispositions are back to the defaults.
     pid_var: a variable the child sets to its own pid before the exec (systemd's WATCHDOG_PID).
+    rlimits, umask: set in the child before it drops privileges (limits.py).
     """
     out_r = out_w = err_r = err_w = -1
     if capture:
@@ -126,7 +129,18 @@ def spawn(
             if pid_var:
                 env = {**env, pid_var: str(os.getpid())}
             _exec_child(
-                argv, env, out_w, err_w, status_w, keep_stdin, on_tty, cwd, identity, pass_fds or {}
+                argv,
+                env,
+                out_w,
+                err_w,
+                status_w,
+                keep_stdin,
+                on_tty,
+                cwd,
+                identity,
+                pass_fds or {},
+                rlimits,
+                umask,
             )
         if on_fork is not None:
             on_fork(pid)
@@ -166,6 +180,8 @@ def _exec_child(
     cwd: str | None,
     identity: Identity | None,
     pass_fds: dict[int, int],
+    rlimits: tuple[tuple[int, int, int], ...] = (),
+    umask: int | None = None,
 ) -> None:
     step = "start"
     try:
@@ -192,6 +208,15 @@ def _exec_child(
         if cwd is not None:
             step = f"change directory to {cwd}"
             os.chdir(cwd)
+        if umask is not None:
+            os.umask(umask)
+        if rlimits:  # before dropping privileges: raising a hard limit needs root
+            step = "set rlimits"
+            from pyinit import limits
+
+            problem = limits.apply(rlimits)
+            if problem:
+                raise PermissionError(1, problem)
         if identity is not None:
             step = "drop privileges"
             if identity.error:

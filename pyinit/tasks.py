@@ -475,6 +475,8 @@ class Tasks:
             pass_fds=pass_fds,
             on_fork=forked,
             pid_var=pid_var,
+            rlimits=settings.rlimits,
+            umask=settings.umask,
         )
         task.life.started(self.clock())
         ns = item.ns

@@ -33,6 +33,7 @@ LAYERS = {
     "leftovers": 1,
     "options": 1,
     "ready": 1,
+    "limits": 1,
     # every TrivialRC difference by name (it names the wait-policy class of each mode)
     "mode": 2,
     "attempt": 2,  # one non-blocking connect or GET, for probes and health checks
