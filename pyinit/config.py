@@ -73,6 +73,7 @@ class TaskSettings(Record):
         "rlimits",
         "signal_target",
         "signals",
+        "stop_delay",
         "stop_order",
         "stop_signal",
         "type",
@@ -104,6 +105,7 @@ class TaskSettings(Record):
     main_after: str  # [defaults]: the foreground waits for async tasks "ready", or "started"
     stop_order: str  # [defaults]: "dependents-first" (by `after`) or "parallel"
     health: HealthSettings | None  # [task.NAME.health]: checked while it runs (docs/health.md)
+    stop_delay: float  # the shutdown gives it its stop signal this long after the others'
     rlimits: tuple[tuple[int, int, int], ...]  # (RLIMIT_*, soft, hard), set before the exec
     umask: int | None  # the task's umask, or pyinit's own
 
@@ -135,6 +137,7 @@ class TaskSettings(Record):
         main_after: str = "ready",
         stop_order: str = "dependents-first",
         health: HealthSettings | None = None,
+        stop_delay: float = 0.0,
         rlimits: tuple[tuple[int, int, int], ...] = (),
         umask: int | None = None,
     ) -> None:
@@ -164,6 +167,7 @@ class TaskSettings(Record):
             main_after=main_after,
             stop_order=stop_order,
             health=health,
+            stop_delay=stop_delay,
             rlimits=rlimits,
             umask=umask,
         )
@@ -672,6 +676,7 @@ TASK_KEYS = {
     "main_after": "main_after",
     "stop_order": "stop_order",
     "health": "health",
+    "stop_delay": "seconds",
     "rlimits": "rlimits",
     "umask": "umask",
 }

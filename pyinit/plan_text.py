@@ -93,14 +93,20 @@ def stop_budget(plan: Plan) -> tuple[float, str]:
         [item.name for item in plan.items() if item.stage in ("async", "sync", "main")]
     ]
     # Each level stops as a group, in its longest grace; the levels one after the other.
-    level_graces = [max((plan.settings(n).grace for n in names), default=0.0) for names in levels]
+    # A stop_delay comes before its task's grace (shutdown.py).
+    level_graces = [
+        max((plan.settings(n).stop_delay + plan.settings(n).grace for n in names), default=0.0)
+        for names in levels
+    ]
     grace = sum(level_graces)
     halts = len(plan.halt) * plan.halt_timeout
     total = grace + halts
     if total == float("inf"):
         return total, "as long as the tasks take (a grace is inf: never SIGKILL)"
+    names = [n for level in levels for n in level]
+    word = "stop_delay + grace" if any(plan.settings(n).stop_delay for n in names) else "grace"
     graces = (
-        f"grace {grace:g}s"
+        f"{word} {grace:g}s"
         if len(level_graces) == 1
         else f"graces {' + '.join(f'{g:g}s' for g in level_graces)} (stop order: "
         + " then ".join(", ".join(names) for names in levels)
@@ -149,6 +155,7 @@ SECONDS = frozenset(
         "restart_window",
         "ready_timeout",
         "ready_interval",
+        "stop_delay",
     )
 )
 

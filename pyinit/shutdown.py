@@ -70,22 +70,28 @@ class Shutdown:
         now = clock()
         deadlines: dict[Task, float] = {}
         signalled = self.outcome.signalled if self.outcome.signal_delivered else None
+        # stop_delay (Kubernetes' preStop sleep, built in): the task keeps running, and
+        # serving, while the others stop; its grace starts once it has its signal.
+        pending: dict[Task, float] = {}
         for task in group:
             if not task.running:
                 continue
-            if task.item.stage == "async":
-                self.log.info(f"terminating the child process <pid={task.pid}>", task=task.name)
-            deadlines[task] = now + tasks.grace(task)
-            if task is not signalled:  # (the signalled one already got the signal that stopped us)
-                tasks.send(task, task.settings.stop_signal)
-                self.log.debug(
-                    f"sent {signals.name(task.settings.stop_signal)} to "
-                    f"{task.name} <pid={task.pid}>",
-                    task=task.name,
+            delay = task.settings.stop_delay if task is not signalled else 0.0
+            if delay:
+                pending[task] = now + delay
+                self.log.info(
+                    f"{task.name} keeps running for its stop_delay of {delay:g}s", task=task.name
                 )
+            deadlines[task] = now + delay + tasks.grace(task)
+            if task is not signalled and not delay:  # (the signalled one already got it)
+                self._send_stop(task)
         killed: set[Task] = set()
         while alive := [t for t in deadlines if t.running and t not in killed]:
-            nearest = min(deadlines[t] for t in alive)
+            for task in [t for t, at in pending.items() if at <= clock()]:
+                del pending[task]
+                if task.running:
+                    self._send_stop(task)
+            nearest = min([deadlines[t] for t in alive] + list(pending.values()))
             if self.core.run_until(
                 lambda: not any(t.running for t in alive), None if nearest == math.inf else nearest
             ):
@@ -104,6 +110,15 @@ class Shutdown:
         if killed:  # SIGKILL is not instant; a process in the kernel (state D) may take a while
             self.core.run_until(lambda: not any(t.running for t in killed), clock() + KILL_WAIT)
         return [d for d in deadlines.values() if d != math.inf]
+
+    def _send_stop(self, task: Task) -> None:
+        if task.item.stage == "async":
+            self.log.info(f"terminating the child process <pid={task.pid}>", task=task.name)
+        self.tasks.send(task, task.settings.stop_signal)
+        self.log.debug(
+            f"sent {signals.name(task.settings.stop_signal)} to {task.name} <pid={task.pid}>",
+            task=task.name,
+        )
 
     def sweep(self, deadline: float | None = None) -> None:
         """Stop processes no task accounts for: TERM, then KILL at `deadline` (by default,

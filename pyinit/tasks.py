@@ -229,7 +229,16 @@ class Tasks:
 
     def set_foreground(self, task: Task | None) -> None:
         self._foreground = task
-        ROUTER.foreground = task.pid if task is not None else 0
+        self._route_foreground()
+
+    def _route_foreground(self) -> None:
+        """Where the handler sends the first stop signal: the foreground's pid, unless the
+        foreground has a `stop_delay` (then the shutdown sends it, after the delay)."""
+        task = self._foreground
+        if task is None or task.settings.stop_delay:
+            ROUTER.foreground = 0
+        else:
+            ROUTER.foreground = task.pid
 
     def latest(self, name: str) -> Task | None:
         """The last task started for the item `name` (an item runs once per stage start)."""
@@ -452,7 +461,7 @@ class Tasks:
             task.route = Route(pid, task.route.group, task.route.allowed)
             self.by_pid[pid] = task
             if task is self._foreground:
-                ROUTER.foreground = pid
+                self._route_foreground()
             self._publish_routes()
 
         # Tasks start in the directory pyinit was started in (pyinit itself has left it).
@@ -798,7 +807,7 @@ class Tasks:
             self.pidfds[fd] = (task, main.pid)
             self.core.watch(fd, self._gone, IN)
         if task is self._foreground:
-            ROUTER.foreground = main.pid
+            self._route_foreground()
         self._publish_routes()
         self.log.info(
             f"{task.name} forked: its main process is <pid={main.pid}> ({main.comm})",
