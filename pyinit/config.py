@@ -725,6 +725,64 @@ def _declared(toml_path: str, name: str, table: object) -> Item | None:
     return Item(stage=stage, name=name, how=BASH_CODE, argv=(code,), label=code, origin=origin)
 
 
+def _procfile_tasks(
+    given: str | None,
+    said: str,
+    port: object,
+    environ: Mapping[str, str],
+    start_dir: str,
+    root: str,
+    has_files: bool,
+    staged: dict[str, list[Item]],
+    sources: dict[str, str],
+) -> dict[str, dict[str, str]]:
+    """A Procfile's tasks, appended to `staged["async"]`; each one's added environment (the
+    `.env` and its PORT) by name. The work dir's Procfile counts only without stage files."""
+    if given is not None:
+        path = os.path.join(start_dir, given)
+    else:
+        path = os.path.join(root, "Procfile")
+        if has_files or not os.path.isfile(path):
+            return {}
+        sources["procfile"] = "the work dir"
+    try:
+        with open(path, "rb") as f:
+            check_file_safe(path, os.fstat(f.fileno()))
+            text = f.read().decode(errors="replace")
+    except OSError as e:
+        raise ConfigError(f"{said} {path}: {e.strerror}") from None
+    from pyinit import procfile
+
+    entries = procfile.parse(text, path)
+    dotenv: dict[str, str] = {}
+    try:
+        with open(os.path.join(os.path.dirname(path), ".env")) as f:  # as honcho: no error
+            dotenv = procfile.parse_env(f.read())
+    except (OSError, UnicodeDecodeError):
+        pass
+    if port is not None:
+        sources["port"] = "command line"
+    base = procfile.base_port(dotenv, None if port is None else str(port), environ.get("PORT"))
+    taken = {item.name: item for items in staged.values() for item in items}
+    added: dict[str, dict[str, str]] = {}
+    for number, (name, command, line) in enumerate(entries):
+        if name in taken:
+            where = taken[name].origin or taken[name].label
+            raise ConfigError(f"{path}:{line}: {name} is already a task ({where}): rename one")
+        staged["async"].append(
+            Item(
+                stage="async",
+                name=name,
+                how=EXEC,
+                argv=("sh", "-c", command),
+                label=command,
+                origin=f"{path}:{line}",
+            )
+        )
+        added[name] = {**dotenv, "PORT": str(base + 100 * number)}
+    return added
+
+
 def _join(files: list[Item], declared: list[Item]) -> list[Item]:
     """A stage's files and its tasks declared in pyinit.toml, in name order: the declared go
     in before the first file whose name sorts after theirs; the files keep their own order."""
@@ -1154,6 +1212,16 @@ def load(
                     f"the stage file {by_name[item.name].label} is already: rename one"
                 )
         staged[stage] = _join(files, [d for d in declared if d.stage == stage])
+    has_files = any(item.origin == "" for items in staged.values() for item in items)
+    procfile_env = _procfile_tasks(
+        setting("procfile"), said_by("procfile", "--procfile"), opts.get("port"), environ,
+        start_dir, root, has_files, staged, sources,
+    )  # fmt: skip
+    if procfile_env and sources.get("prefix") == "default":
+        # honcho's columns: every Procfile task's name padded to the longest, then " | ".
+        width = max(len(name) for name in procfile_env)
+        prefix = f"{{name:<{width}}} | "
+        sources["prefix"] = "a Procfile's columns"
     warnings.extend(_near_misses(root))
     letters = {"B": "boot", "D": "async", "F": "sync", "H": "halt"}
     counters = dict.fromkeys(letters, 0)
@@ -1203,9 +1271,10 @@ def load(
             task_fields = {**_changed_fields(tasks[name], defaults), **task_fields}
         for key in task_fields:
             sources[f"task.{name}.{key}"] = toml_path
-        if "env" in task_fields:  # a task's env adds to the defaults' env
+        if "env" in task_fields or name in procfile_env:  # a task's env adds to the defaults'
             merged = dict(defaults.env)
-            merged.update(dict(task_fields["env"]))  # type: ignore[call-overload]
+            merged.update(procfile_env.get(name, {}))  # a Procfile's .env and PORT, then the table
+            merged.update(dict(task_fields.get("env", ())))  # type: ignore[call-overload]
             task_fields["env"] = tuple(merged.items())
         tasks[name] = _checked(
             defaults.replace(**task_fields),
@@ -1213,6 +1282,9 @@ def load(
             max_given="restart_max_delay" in task_fields or "restart_max_delay" in fields,
         )
 
+    for name, env in procfile_env.items():
+        if name not in tasks:
+            tasks[name] = defaults.replace(env=tuple({**dict(defaults.env), **env}.items()))
     for name, task_settings in [("", defaults), *sorted(tasks.items())]:
         cwd = task_settings.cwd
         if cwd and (not name or cwd != defaults.cwd) and not os.path.isdir(cwd):

@@ -66,6 +66,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("foreground", "F", "F", "list", S, "a foreground (sync) item as bash code",
            metavar="CODE"),
     Option("halt", "H", "H", "list", S, "a halt item as bash code", metavar="CODE"),
+    Option("procfile", "", "procfile", "value", S, "run a Procfile's tasks (honcho's rules; "
+           "default: the work dir's Procfile when it has no stage files)", env="PYINIT_PROCFILE",
+           metavar="FILE"),
+    Option("port", "", "port", "value", S, "a Procfile's first PORT (default $PORT, else "
+           "5000; 100 more for each next task)", metavar="N"),
     Option("wait", "", "wait", "value", P, "wait_any (default), wait_err, wait_all, "
            "wait_forever", env="RC_WAIT_POLICY", metavar="POLICY"),
     Option("restart", "", "restart", "value", P, "never (default), on-failure, always",

@@ -135,6 +135,8 @@ def _how(plan: Plan, item: Item) -> str:
     if item.stage == "main":
         # TrivialRC mode runs the command as "$@" in bash, so builtins and boot's functions work.
         return 'run by bash as "$@"' if plan.mode.main_via_bash else HOW[item.how]
+    if item.origin and "[task." not in item.origin:  # a Procfile's line: FILE:LINE
+        return f"run by sh -c, from {item.origin}"
     if item.origin:  # declared in pyinit.toml: say where
         what = "an argv, no shell" if item.how == "exec" else "bash code"
         return f"{what}, declared in {item.origin}"

@@ -34,6 +34,7 @@ LAYERS = {
     "options": 1,
     "ready": 1,
     "limits": 1,
+    "procfile": 1,
     # every TrivialRC difference by name (it names the wait-policy class of each mode)
     "mode": 2,
     "attempt": 2,  # one non-blocking connect or GET, for probes and health checks
