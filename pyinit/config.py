@@ -749,8 +749,8 @@ def _procfile_tasks(
         with open(path, "rb") as f:
             check_file_safe(path, os.fstat(f.fileno()))
             text = f.read().decode(errors="replace")
-    except OSError as e:
-        raise ConfigError(f"{said} {path}: {e.strerror}") from None
+    except OSError as e:  # named as given: the start directory is not the reader's business
+        raise ConfigError(f"{said} {given if given is not None else path}: {e.strerror}") from None
     from pyinit import procfile
 
     entries = procfile.parse(text, path)

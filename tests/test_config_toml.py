@@ -54,6 +54,7 @@ ready_interval = 0.25
 health = { check = "tcp:8081", retries = 2 }
 rlimits = { nofile = 4096, core = 0 }
 umask = "027"
+stop_delay = 2.5
 """
 #: Keys of one task only, and of the whole group only, with values unlike the defaults.
 TASK_ONLY_TOML = 'ready = "listen:8080"\nafter = ["D2:done"]\n'
@@ -82,6 +83,7 @@ EVERY_KEY = TaskSettings(
     health=HealthSettings(ReadyForm("tcp", "tcp:8081", host="127.0.0.1", port=8081), retries=2),
     rlimits=((4, 0, 0), (7, 4096, 4096)),
     umask=0o027,
+    stop_delay=2.5,
 )
 
 
