@@ -1,6 +1,6 @@
 """The three prctl(2) calls pyinit needs: child subreaper, process name, parent-death signal.
 
-python-prctl is used when installed (the `pyinit[prctl]` extra). It is optional because it is
+python-prctl is used when installed (the `pyinit-pid1[prctl]` extra). It is optional because it is
 GPL-3.0-or-later and ships source only (gcc and libcap-dev to build), which a slim image lacks;
 without it, a ctypes call into libc does the same three things. `BACKEND` says which one is live.
 """

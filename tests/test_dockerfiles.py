@@ -341,3 +341,15 @@ def test_unit_execstart_names_pyinit(path: Path) -> None:
 def test_units_found() -> None:
     """should ship a systemd unit for each docker/ example"""
     assert {p.parent.name for p in UNITS} >= {"trc-way", "pyinit-way"}
+
+
+def test_images_install_the_distribution_by_its_name(dockerfile_path: Path) -> None:
+    """should install pyinit by the name pyproject.toml gives it ("pyinit" on the index is
+    another project: README, "Install")."""
+    import tomllib
+
+    name = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["name"]
+    assert name == "pyinit-pid1"
+    text = dockerfile_path.read_text()
+    installs = re.findall(r"pip install [^\n]*--find-links /wheels '([^']+)'", text)
+    assert installs == [f"{name}[prctl]"], installs

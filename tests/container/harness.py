@@ -20,7 +20,7 @@ is a 3.11 as well (as on this kind of machine), `pip wheel '.[prctl]'` here give
 can install: pyinit is pure Python, psutil's wheel is abi3, python-prctl's is cp311 and links
 libcap.so.2, which the image has. With another Python, python-prctl's wheel would not install
 there; then the base image also gets Debian's python3-prctl and python3-psutil, only pyinit's own
-(pure Python) wheel is built, and `pip install 'pyinit[prctl]'` in the Dockerfiles finds both
+(pure Python) wheel is built, and `pip install 'pyinit-pid1[prctl]'` in the Dockerfiles finds both
 requirements already installed.
 
 Anything the machine cannot do (not root, no package access, podman cannot start a container)
