@@ -107,13 +107,17 @@ def test_a_task_runs_with_its_limits_and_umask(mode: str, run_pyinit, tmp_path: 
             "--wait",
             "wait_all",
             "-D",
-            'echo "$(ulimit -Sn) $(ulimit -Hn) $(ulimit -c) $(umask)"',
+            'echo "$(ulimit -Sn) $(ulimit -Hn) $(ulimit -c) $(umask)"; '
+            "grep -e 'open files' -e 'core file' /proc/self/limits",
             "-D",
             'echo "$(id -un) $(ulimit -Sn) $(ulimit -Hn)"',
         ],
     )
     assert run.wait() == 0, run.text()
     run.expect(r"^D1: 4096 8192 0 0027$", stream="stdout")
+    # As the kernel shows them to the task itself.
+    run.expect(r"^D1: Max open files +4096 +8192 +files", stream="stdout")
+    run.expect(r"^D1: Max core file size +0 +0 +bytes", stream="stdout")
     run.expect(r"^D2: nobody 2000 2000$", stream="stdout")  # set before dropping privileges
 
 
