@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
 
     from pyinit.ready import HealthSettings, ReadyForm
+    from pyinit.schedule import Schedule
 
 STAGES = ("boot", "async", "sync", "halt")
 WAIT_POLICIES = ("wait_any", "wait_err", "wait_all", "wait_forever")
@@ -60,6 +61,7 @@ class TaskSettings(Record):
         "main_after",
         "max_restarts",
         "no_restart_code",
+        "on_failure",
         "pid_file",
         "prefix",
         "ready",
@@ -71,6 +73,7 @@ class TaskSettings(Record):
         "restart_reset",
         "restart_window",
         "rlimits",
+        "schedule",
         "signal_target",
         "signals",
         "stop_delay",
@@ -106,6 +109,8 @@ class TaskSettings(Record):
     stop_order: str  # [defaults]: "dependents-first" (by `after`) or "parallel"
     health: HealthSettings | None  # [task.NAME.health]: checked while it runs (docs/health.md)
     stop_delay: float  # the shutdown gives it its stop signal this long after the others'
+    schedule: Schedule | None  # runs at these times, not with the others (docs/schedules.md)
+    on_failure: str  # a scheduled run's failure: "warn", or "exit" (ends the run)
     rlimits: tuple[tuple[int, int, int], ...]  # (RLIMIT_*, soft, hard), set before the exec
     umask: int | None  # the task's umask, or pyinit's own
 
@@ -138,6 +143,8 @@ class TaskSettings(Record):
         stop_order: str = "dependents-first",
         health: HealthSettings | None = None,
         stop_delay: float = 0.0,
+        schedule: Schedule | None = None,
+        on_failure: str = "warn",
         rlimits: tuple[tuple[int, int, int], ...] = (),
         umask: int | None = None,
     ) -> None:
@@ -168,6 +175,8 @@ class TaskSettings(Record):
             stop_order=stop_order,
             health=health,
             stop_delay=stop_delay,
+            schedule=schedule,
+            on_failure=on_failure,
             rlimits=rlimits,
             umask=umask,
         )
@@ -227,6 +236,7 @@ class Plan(Record):
         "prefix_main",
         "remap",
         "rewrite",
+        "scheduled",
         "self_name",
         "skipped",
         "sources",
@@ -248,6 +258,7 @@ class Plan(Record):
     sync: tuple[Item, ...]
     halt: tuple[Item, ...]
     main: Item | None
+    scheduled: tuple[Item, ...]  # tasks with a `schedule`: started at their times
     wait: str
     mode: Mode  # pyinit's own, or TrivialRC's (mode.py)
     self_name: str  # the name in log lines (SELF_NAME)
@@ -282,6 +293,7 @@ class Plan(Record):
     def items(self) -> Iterator[Item]:
         yield from self.boot
         yield from self.async_items
+        yield from self.scheduled
         yield from self.sync
         if self.main is not None:
             yield self.main
@@ -677,11 +689,13 @@ TASK_KEYS = {
     "stop_order": "stop_order",
     "health": "health",
     "stop_delay": "seconds",
+    "schedule": "schedule",
+    "on_failure": "on_failure",
     "rlimits": "rlimits",
     "umask": "umask",
 }
 #: Keys that mean something for one task only, or for the whole group only.
-TASK_ONLY = frozenset({"ready", "after"})
+TASK_ONLY = frozenset({"ready", "after", "schedule", "on_failure"})
 #: Keys that declare a task in pyinit.toml instead of a stage file (docs/tasks.md).
 DECLARING = ("command", "run", "stage")
 DEFAULTS_ONLY = frozenset({"main_after", "stop_order"})
@@ -824,6 +838,12 @@ def _toml_settings(table: object, where: str, start_dir: str) -> dict[str, objec
             fields[key] = (limits.parse_rlimits if kind == "rlimits" else limits.parse_umask)(
                 value, at
             )
+        elif kind == "schedule":
+            from pyinit import schedule  # only for a file that uses it
+
+            fields[key] = schedule.parse(value, at)
+        elif kind == "on_failure":
+            fields[key] = _choice(str(value), ("warn", "exit"), at)
         elif kind == "main_after":
             fields[key] = _choice(str(value), ("ready", "started"), at)
         elif kind == "stop_order":
@@ -1294,6 +1314,25 @@ def load(
                 f"fail to start unless a boot item makes it)"
             )
 
+    # Scheduled tasks leave the async stage: they start at their times (scheduler.py).
+    scheduled = []
+    for stage, items in staged.items():
+        for item in items:
+            settings = tasks.get(item.name, defaults)
+            if settings.schedule is None:
+                continue
+            if "[task." not in item.origin or stage != "async":
+                raise ConfigError(
+                    f"{toml_path}: task.{item.name}.schedule: goes with command or run in a "
+                    f"[task.NAME] table of the async stage (not a stage file or a {stage} item)"
+                )
+            scheduled.append(item)
+    staged["async"] = [item for item in staged["async"] if item not in scheduled]
+    if scheduled:
+        from pyinit import schedule
+
+        schedule.zone(environ.get("TZ"), "TZ")  # a bad TZ is status 2 before anything starts
+
     # tini's rule for a lone command: its lifetime is its own. After the stop signal pyinit
     # waits for it as long as it runs, unless a grace was given (then SIGKILL after it).
     tini_style = main is not None and not any(staged.values()) and not os.path.exists(toml_path)
@@ -1309,6 +1348,7 @@ def load(
         warnings=tuple(warnings),
         boot=tuple(staged["boot"]),
         async_items=tuple(staged["async"]),
+        scheduled=tuple(scheduled),
         sync=tuple(staged["sync"]),
         halt=tuple(staged["halt"]),
         main=main,

@@ -38,6 +38,8 @@ def describe(plan: Plan, show_env: bool = False) -> str:
         ("async", plan.async_items),
         ("sync", plan.sync),
     ]
+    if plan.scheduled:
+        stages.append(("scheduled", plan.scheduled))
     if plan.main is not None:
         stages.append(("main", (plan.main,)))
     stages.append(("halt", plan.halt))
@@ -46,6 +48,10 @@ def describe(plan: Plan, show_env: bool = False) -> str:
         for item in items:
             s = plan.settings(item.name)
             policy = f", restart {s.restart}" if stage in ("async", "sync", "main") else ""
+            if stage == "scheduled":
+                policy = (
+                    f", {s.schedule.text if s.schedule else ''}, next: {_next_runs(plan, item)}"
+                )
             lines.append(f"  {item.name}: {item.label} ({_how(plan, item)}{policy})")
     d = plan.defaults
     lines.append(
@@ -207,6 +213,8 @@ def _value(key: str, value: object, show_env: bool = False) -> str:
         return describe(value)
     if key == "umask" and isinstance(value, int):
         return f'"{value:03o}"'
+    if key == "schedule" and value is not None:
+        return f'"{getattr(value, "text", value)}"'
     if key == "env" and isinstance(value, tuple):
         return "{" + ", ".join(f"{k}={v if show_env else '***'}" for k, v in value) + "}"
     return str(value)
@@ -228,3 +236,25 @@ def _health(health: HealthSettings) -> str:
     if not health.critical:
         fields.append("critical = false")
     return "{" + ", ".join(fields) + "}"
+
+
+def _next_runs(plan: Plan, item: Item) -> str:
+    """The next three run times of a scheduled task, in TZ (else UTC)."""
+    import datetime as dt
+    import os
+
+    from pyinit.schedule import zone
+
+    schedule = plan.settings(item.name).schedule
+    assert schedule is not None
+    if schedule.every:
+        return f"every {schedule.every:g}s from the start"
+    tz = zone(os.environ.get("TZ"), "TZ")
+    after, times = dt.datetime.now(tz), []
+    for _ in range(3):
+        nxt = schedule.next_after(after)
+        if nxt is None:
+            break
+        times.append(nxt.strftime("%Y-%m-%d %H:%M %Z"))
+        after = nxt
+    return ", ".join(times) or "never"

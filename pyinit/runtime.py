@@ -28,7 +28,7 @@ from pyinit.tasks import Tasks
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
     from pyinit.config import Plan
     from pyinit.control import Control
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from pyinit.health import Health
     from pyinit.log import Log
     from pyinit.probes import Probes
+    from pyinit.scheduler import Scheduler
     from pyinit.sink import Sink
 
 
@@ -53,6 +54,7 @@ class Runtime:
         "order",
         "outcome",
         "probes",
+        "scheduler",
         "shell",
         "shutdown",
         "streams",
@@ -88,6 +90,7 @@ class Runtime:
         self.order = StartOrder(self.tasks, plan, log, self.notifier)
         self.control: Control | None = None
         self.endpoint: Endpoint | None = None
+        self.scheduler: Scheduler | None = None
         # Health checks exist only when a task has a [task.NAME.health] table.
         self.health: Health | None = None
         if any(s.health is not None for s in settings):
@@ -127,6 +130,16 @@ class Runtime:
 
         self.control = Control(self.core, self.tasks, self.order, plan, self.log, self.health)
         self.control.open()
+
+    def start_schedules(self, plan: Plan, environ: Mapping[str, str]) -> None:
+        """Scheduled tasks (scheduler.py), once boot has run and the others are started."""
+        if not plan.scheduled:
+            return
+        from pyinit.schedule import zone
+        from pyinit.scheduler import Scheduler
+
+        tz = zone(environ.get("TZ"), "TZ")
+        self.scheduler = Scheduler(self.core, self.tasks, plan, self.log, tz)
 
     def open_http(self, plan: Plan) -> None:
         """The HTTP endpoint for probes (endpoint.py), when --http asks for it."""

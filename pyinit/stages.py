@@ -70,6 +70,19 @@ def run(plan: Plan, rt: Runtime, environ: Mapping[str, str]) -> tuple[int, str]:
         # A task an operator holds (pyinitctl stop) is down on purpose: not news either.
         if outcome.interrupted or tasks.stopping or task.held:
             return
+        if rt.scheduler is not None and rt.scheduler.owns(task):  # a scheduled run's end
+            if task.status:
+                if task.settings.on_failure == "exit":
+                    policy.end(task.status, f"{task.name} failed (a scheduled run; on_failure)")
+                else:
+                    log.warn(
+                        f"{task.name}: a scheduled run failed (exitcode={task.status}); the "
+                        f"next one runs as scheduled",
+                        task.item.ns,
+                        0,
+                        task.name,
+                    )
+            return
         if task.health_exit and task.status is not None:  # health action = "exit"
             policy.end(task.status, f"{task.health_exit}: exitcode={task.status}")
             return
@@ -107,6 +120,7 @@ def run(plan: Plan, rt: Runtime, environ: Mapping[str, str]) -> tuple[int, str]:
     rt.order.on_never(lambda item, index, code: policy.async_ended(index, item.name, code))
     # In order; those with `after` once it holds. systemd hears READY=1 once all are ready.
     rt.order.start_async(plan.async_items)
+    rt.start_schedules(plan, environ)  # tasks with a `schedule` (docs/schedules.md)
     rt.open_control(plan)  # pyinitctl (docs/control.md), once the first tasks run
     rt.open_http(plan)  # --http: /healthz, /readyz, /status, /metrics (docs/health.md)
 

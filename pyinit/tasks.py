@@ -155,6 +155,8 @@ class Cleanup:
 def _rules(item: Item, settings: TaskSettings) -> supervisor.RestartRules:
     # Boot and halt items run once by definition; everything else follows its settings.
     restart = settings.restart if item.stage in ("async", "sync", "main") else supervisor.NEVER
+    if settings.schedule is not None:
+        restart = supervisor.NEVER  # its next run is its schedule's
     health = settings.health
     if health is not None and health.action == "restart" and restart == supervisor.NEVER:
         restart = supervisor.ON_FAILURE  # action = "restart" asks for it (docs/health.md)

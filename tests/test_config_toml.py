@@ -57,7 +57,7 @@ umask = "027"
 stop_delay = 2.5
 """
 #: Keys of one task only, and of the whole group only, with values unlike the defaults.
-TASK_ONLY_TOML = 'ready = "listen:8080"\nafter = ["D2:done"]\n'
+TASK_ONLY_TOML = 'ready = "listen:8080"\nafter = ["D2:done"]\non_failure = "exit"\n'
 DEFAULTS_ONLY_TOML = 'main_after = "started"\nstop_order = "parallel"\n'
 EVERY_KEY = TaskSettings(
     restart="on-failure",
@@ -139,11 +139,14 @@ def test_every_key_in_a_task_table(tmp_path: Path) -> None:
     """should put every key of [task.D1] into D1's settings only; D2 keeps the defaults."""
     plan = load(tmp_path, "[task.D1]\n" + EVERY_KEY_TOML + TASK_ONLY_TOML)
     ready = parse_ready("listen:8080", "x")
-    assert plan.settings("D1") == EVERY_KEY.replace(ready=ready, after=(("D2", "done"),))
+    assert plan.settings("D1") == EVERY_KEY.replace(
+        ready=ready, after=(("D2", "done"),), on_failure="exit"
+    )
     assert plan.settings("D2") == TaskSettings()
     assert plan.defaults == TaskSettings()
     toml_path = str(tmp_path / "pyinit.toml")
-    for key in set(TaskSettings.__slots__) - config.DEFAULTS_ONLY:
+    # schedule goes with a declared task only: tests/test_schedules.py has it.
+    for key in set(TaskSettings.__slots__) - config.DEFAULTS_ONLY - {"schedule"}:
         assert plan.sources[f"task.D1.{key}"] == toml_path, key
     assert not any(key.startswith("task.D2.") for key in plan.sources)
 

@@ -35,6 +35,7 @@ LAYERS = {
     "ready": 1,
     "limits": 1,
     "procfile": 1,
+    "schedule": 1,
     # every TrivialRC difference by name (it names the wait-policy class of each mode)
     "mode": 2,
     "attempt": 2,  # one non-blocking connect or GET, for probes and health checks
@@ -53,6 +54,7 @@ LAYERS = {
     "outcome": 7,
     "startorder": 7,
     "health": 7,
+    "scheduler": 7,
     "shutdown": 8,
     "view": 8,
     "control": 9,
