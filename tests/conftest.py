@@ -243,6 +243,29 @@ print("survivors", len(found), found, file=sys.stderr, flush=True)
 """
 
 
+def pyinit_once(
+    *args: str, env: dict[str, str] | None = None, cwd: str | Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`python -m pyinit ARGS` to its end, without a namespace (for runs that orphan nothing:
+    bad input, --check), no control socket, text output."""
+    return subprocess.run(
+        [*PYINIT, *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "PYINIT_CONTROL": "off", **(env or {})},
+        check=False,
+    )
+
+
+def assert_usage_error(done: subprocess.CompletedProcess[str], says: str) -> None:
+    """Bad input: status 2 and one line on stderr that says `says`, never a traceback."""
+    assert done.returncode == 2, done
+    assert says in done.stderr, done.stderr
+    assert len(done.stderr.splitlines()) == 1, done.stderr
+
+
 def survivors_item(tmp_path: Path) -> list[str]:
     """pyinit arguments adding the SURVIVORS halt item (read back with `Run.survivors()`)."""
     path = tmp_path / "survivors.py"

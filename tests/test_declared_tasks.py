@@ -7,8 +7,6 @@ PID 1 and subreaper.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +16,8 @@ from test_daemons import need, port_for
 
 from pyinit import config
 from pyinit.errors import ConfigError
+
+from conftest import pyinit_once
 
 pytestmark = pytest.mark.timeout(60)
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,14 +99,7 @@ def test_a_name_taken_twice_names_both(tmp_path: Path) -> None:
     """should name the table and the stage file, and be status 2 with one line."""
     stage_file(tmp_path, "async.web")
     (tmp_path / "pyinit.toml").write_text('[task.web]\ncommand = ["nginx"]\n')
-    done = subprocess.run(
-        [sys.executable, "-m", "pyinit", "-w", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env={**os.environ, "PYTHONPATH": str(ROOT), "PYINIT_CONTROL": "off"},
-        check=False,
-    )
+    done = pyinit_once("-w", str(tmp_path))
     assert done.returncode == 2
     assert done.stderr == (
         f"pyinit: error: {tmp_path}/pyinit.toml: task.web declares a task (command or run) "
@@ -142,14 +135,7 @@ def test_fuzz_declarations(table: dict[str, object], name: str) -> None:
 
 def test_check_says_where_a_task_came_from(tmp_path: Path) -> None:
     (tmp_path / "pyinit.toml").write_text('[task.cache]\ncommand = ["redis-server"]\n')
-    done = subprocess.run(
-        [sys.executable, "-m", "pyinit", "--check", "-w", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        check=False,
-    )
+    done = pyinit_once("--check", "-w", str(tmp_path))
     assert done.returncode == 0, done.stderr
     assert (
         f"  cache: redis-server (an argv, no shell, declared in {tmp_path}/pyinit.toml "

@@ -12,7 +12,6 @@ import os
 import random
 import re
 import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -25,6 +24,8 @@ from test_daemons import need, port_for
 
 from pyinit import ready
 from pyinit.errors import ConfigError
+
+from conftest import assert_usage_error, pyinit_once
 
 pytestmark = pytest.mark.timeout(60)
 ROOT = Path(__file__).resolve().parents[1]
@@ -132,17 +133,8 @@ def test_fuzz_health_tables(value: object) -> None:
 def test_bad_health_is_status_2_with_one_line(tmp_path: Path, toml: str, says: str) -> None:
     """should refuse a bad health table before anything starts: status 2, one line."""
     (tmp_path / "pyinit.toml").write_text(toml)
-    done = subprocess.run(
-        [sys.executable, "-m", "pyinit", "-w", str(tmp_path), "-D", "sleep 9", "--", "true"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env={**os.environ, "PYTHONPATH": str(ROOT), "PYINIT_CONTROL": "off"},
-        check=False,
-    )
-    assert done.returncode == 2, done
-    assert says in done.stderr
-    assert len(done.stderr.splitlines()) == 1, done.stderr
+    done = pyinit_once("-w", str(tmp_path), "-D", "sleep 9", "--", "true")
+    assert_usage_error(done, says)
     assert "Traceback" not in done.stderr
 
 
@@ -289,7 +281,7 @@ def test_the_watchdog(mode: str, run_pyinit, tmp_path: Path) -> None:
     notify = need("systemd-notify", "systemd")
     trigger = tmp_path / "trigger"
     (tmp_path / "pyinit.toml").write_text(
-        '[task.D1]\nrestart_delay = 0.1\n[task.D1.health]\ncheck = "watchdog"\ntimeout = 0.6\n'
+        '[task.D1]\nrestart_delay = 0.1\n[task.D1.health]\ncheck = "watchdog"\ntimeout = 1.5\n'
     )
     script = (
         'echo "usec=$WATCHDOG_USEC pid=$WATCHDOG_PID me=$$"; '
@@ -299,13 +291,14 @@ def test_the_watchdog(mode: str, run_pyinit, tmp_path: Path) -> None:
     run = run_pyinit(mode, ["-v", "-w", str(tmp_path), "-D", script, "--", "sleep", "60"])
     env_line = run.expect(r"usec=", stream="stdout").decode()
     usec, pid, me = (word.partition("=")[2] for word in env_line.split()[1:])
-    assert (usec, pid) == ("600000", me), env_line
+    assert (usec, pid) == ("1500000", me), env_line
     start = time.monotonic()
-    run.expect(r"D1 unhealthy: no WATCHDOG=1 for 0.6s: restart 1 in 0.1s")
-    assert time.monotonic() - start >= 0.6
+    # 1.5 s without one, against a ping every 0.2 s: room for a loaded machine.
+    run.expect(r"D1 unhealthy: no WATCHDOG=1 for 1.5s: restart 1 in 0.1s", timeout=20)
+    assert time.monotonic() - start >= 1.5
     run.expect(r"D1 healthy again")  # the new run's first WATCHDOG=1
     trigger.write_text("")
-    run.expect(r"D1 unhealthy: it sent WATCHDOG=trigger: restart 2", timeout=15)
+    run.expect(r"D1 unhealthy: it sent WATCHDOG=trigger: restart \d", timeout=15)
     run.signal(15)
     assert run.wait() == 143
 
@@ -479,18 +472,8 @@ def test_the_http_endpoint_survives_abuse(mode: str, run_pyinit, tmp_path: Path)
 def test_bad_http_addresses_are_status_2(
     tmp_path: Path, args: list[str], env: dict[str, str], says: str
 ) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "pyinit", *args, "--", "true"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env={**os.environ, "PYTHONPATH": str(ROOT), "PYINIT_CONTROL": "off", **env},
-        cwd=tmp_path,
-        check=False,
-    )
-    assert done.returncode == 2, done
-    assert says in done.stderr
-    assert len(done.stderr.splitlines()) == 1, done.stderr
+    done = pyinit_once(*args, "--", "true", env=env, cwd=tmp_path)
+    assert_usage_error(done, says)
 
 
 def test_http_from_pyinit_toml_and_off_loopback_warns(run_pyinit, tmp_path: Path) -> None:

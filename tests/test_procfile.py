@@ -19,6 +19,8 @@ from hypothesis import strategies as st
 from pyinit import config, procfile
 from pyinit.errors import ConfigError
 
+from conftest import assert_usage_error, pyinit_once
+
 pytestmark = pytest.mark.timeout(60)
 ROOT = Path(__file__).resolve().parents[1]
 #: Each task prints what it got, then lives a little (honcho stops all when one ends).
@@ -136,18 +138,8 @@ def test_bad_procfiles_are_status_2(
     for name, text in setup.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(text)
-    done = subprocess.run(
-        [sys.executable, "-m", "pyinit", "-w", str(tmp_path), *args],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(ROOT), "PYINIT_CONTROL": "off"},
-        check=False,
-    )
-    assert done.returncode == 2, done
-    assert says in done.stderr
-    assert len(done.stderr.splitlines()) == 1, done.stderr
+    done = pyinit_once("-w", str(tmp_path), *args, cwd=tmp_path)
+    assert_usage_error(done, says)
 
 
 # -- against honcho itself ---------------------------------------------------------------------

@@ -6,9 +6,6 @@ real time zone, the scheduler's skip and no-run-twice rules with fakes, and real
 from __future__ import annotations
 
 import datetime as dt
-import os
-import subprocess
-import sys
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -19,6 +16,8 @@ from hypothesis import strategies as st
 from pyinit import schedule
 from pyinit.errors import ConfigError
 from pyinit.scheduler import Scheduler
+
+from conftest import assert_usage_error, pyinit_once
 
 pytestmark = pytest.mark.timeout(60)
 ROOT = Path(__file__).resolve().parents[1]
@@ -272,29 +271,13 @@ def test_bad_schedules_are_status_2(
     tmp_path: Path, toml: str, env: dict[str, str], says: str
 ) -> None:
     (tmp_path / "pyinit.toml").write_text(toml)
-    done = subprocess.run(
-        [sys.executable, "-m", "pyinit", "-w", str(tmp_path), "--", "true"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env={**os.environ, "PYTHONPATH": str(ROOT), "PYINIT_CONTROL": "off", **env},
-        check=False,
-    )
-    assert done.returncode == 2, done
-    assert says in done.stderr
-    assert len(done.stderr.splitlines()) == 1, done.stderr
+    done = pyinit_once("-w", str(tmp_path), "--", "true", env=env)
+    assert_usage_error(done, says)
 
 
 def test_check_shows_the_next_three_runs(tmp_path: Path) -> None:
     (tmp_path / "pyinit.toml").write_text('[task.backup]\nrun = "backup"\nschedule = "0 3 * * *"\n')
-    done = subprocess.run(
-        [sys.executable, "-m", "pyinit", "--check", "-w", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env={**os.environ, "PYTHONPATH": str(ROOT), "TZ": "Europe/Berlin"},
-        check=False,
-    )
+    done = pyinit_once("--check", "-w", str(tmp_path), env={"TZ": "Europe/Berlin"})
     assert done.returncode == 0, done.stderr
     line = next(x for x in done.stdout.splitlines() if x.startswith("  backup:"))
     assert line.count(" 03:00 CE") == 3, line

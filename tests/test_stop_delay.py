@@ -6,12 +6,11 @@ the signal handler either. Real processes, PID 1 and subreaper.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from conftest import pyinit_once
 
 pytestmark = pytest.mark.timeout(60)
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,13 +52,6 @@ def test_a_stop_delay_on_the_main_command(mode: str, run_pyinit, tmp_path: Path)
 
 def test_check_counts_the_stop_delay(tmp_path: Path) -> None:
     (tmp_path / "pyinit.toml").write_text("[task.D1]\nstop_delay = 10\n")
-    done = subprocess.run(
-        [sys.executable, "-m", "pyinit", "--check", "-w", str(tmp_path), "-D", "sleep 9"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        check=False,
-    )
+    done = pyinit_once("--check", "-w", str(tmp_path), "-D", "sleep 9")
     assert "stop budget: up to 15s (stop_delay + grace 15s)" in done.stdout, done.stdout
     assert "stop_delay=10s" in done.stdout
