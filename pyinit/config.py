@@ -246,6 +246,7 @@ class Plan(Record):
         "termination_log",
         "timeout",
         "tini_style",
+        "tz",
         "verbosity",
         "wait",
         "warnings",
@@ -281,6 +282,7 @@ class Plan(Record):
     http: tuple[str, int] | None  # --http: where the probe endpoint listens (endpoint.py)
     start_dir: str  # pyinit's directory at start: where tasks start
     tini_style: bool  # a main command only: its lifetime is its own (no grace)
+    tz: str  # TZ at start: the time zone of the schedules ("" is UTC)
     warnings: tuple[str, ...]  # said at start, and by --check (which then exits 1)
 
     def __init__(self, **fields: object) -> None:
@@ -1331,7 +1333,7 @@ def load(
     if scheduled:
         from pyinit import schedule
 
-        schedule.zone(environ.get("TZ"), "TZ")  # a bad TZ is status 2 before anything starts
+        schedule.zone(environ.get("TZ", ""), "TZ")  # a bad TZ: status 2 before anything starts
 
     # tini's rule for a lone command: its lifetime is its own. After the stop signal pyinit
     # waits for it as long as it runs, unless a grace was given (then SIGKILL after it).
@@ -1375,6 +1377,7 @@ def load(
         # default: /run/pyinit/control.sock, else an abstract name.
         control=environ.get("PYINIT_CONTROL", ""),
         http=http,
+        tz=environ.get("TZ", ""),
     )
     _check_runnable(plan, environ)
     _check_order(plan, toml_path)

@@ -156,12 +156,9 @@ class Health:
                 del self.checkers[name]
 
     def _watched(self) -> list[Task]:
-        latest: dict[str, Task] = {}
-        for task in self.tasks.all:
-            latest[task.name] = task
         return [
             t
-            for t in latest.values()
+            for t in self.tasks.latest_runs()
             if t.settings.health is not None
             and t.item.stage in ("async", "sync", "main")  # boot and halt items run once
             and t.running
@@ -306,10 +303,7 @@ class Health:
         """The group's health for `pyinitctl health`: no critical task unhealthy, in backoff
         after an unhealthy run, or failed for good."""
         sick: list[str] = []
-        latest: dict[str, Task] = {}
-        for task in self.tasks.all:
-            latest[task.name] = task
-        for task in latest.values():
+        for task in self.tasks.latest_runs():
             health = task.settings.health
             if health is not None and not health.critical:
                 continue

@@ -241,7 +241,6 @@ def _health(health: HealthSettings) -> str:
 def _next_runs(plan: Plan, item: Item) -> str:
     """The next three run times of a scheduled task, in TZ (else UTC)."""
     import datetime as dt
-    import os
 
     from pyinit.schedule import zone
 
@@ -249,7 +248,7 @@ def _next_runs(plan: Plan, item: Item) -> str:
     assert schedule is not None
     if schedule.every:
         return f"every {schedule.every:g}s from the start"
-    tz = zone(os.environ.get("TZ"), "TZ")
+    tz = zone(plan.tz, "TZ")
     after, times = dt.datetime.now(tz), []
     for _ in range(3):
         nxt = schedule.next_after(after)

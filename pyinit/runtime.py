@@ -28,7 +28,7 @@ from pyinit.tasks import Tasks
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable
 
     from pyinit.config import Plan
     from pyinit.control import Control
@@ -131,14 +131,14 @@ class Runtime:
         self.control = Control(self.core, self.tasks, self.order, plan, self.log, self.health)
         self.control.open()
 
-    def start_schedules(self, plan: Plan, environ: Mapping[str, str]) -> None:
+    def start_schedules(self, plan: Plan) -> None:
         """Scheduled tasks (scheduler.py), once boot has run and the others are started."""
         if not plan.scheduled:
             return
         from pyinit.schedule import zone
         from pyinit.scheduler import Scheduler
 
-        tz = zone(environ.get("TZ"), "TZ")
+        tz = zone(plan.tz, "TZ")
         self.scheduler = Scheduler(self.core, self.tasks, plan, self.log, tz)
 
     def open_http(self, plan: Plan) -> None:

@@ -182,7 +182,7 @@ def _number(
     raise ConfigError(f"{at}: {name} {word!r} is not in {low}-{high} in {text!r}")
 
 
-def zone(environ_tz: str | None, at: str) -> datetime.tzinfo:
+def zone(environ_tz: str, at: str) -> datetime.tzinfo:
     """`TZ` if set (an IANA name, like Europe/Berlin), else UTC."""
     import datetime as dt
 

@@ -16,6 +16,7 @@ import time
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import datetime
+    from collections.abc import Callable
 
     from pyinit.config import Item, Plan
     from pyinit.log import Log
@@ -49,7 +50,7 @@ class Scheduler:
         plan: Plan,
         log: Log,
         zone: datetime.tzinfo,
-        wall: object = time.time,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self.core = core
         self.tasks = tasks
@@ -77,7 +78,7 @@ class Scheduler:
     def _now(self) -> datetime.datetime:
         import datetime as dt
 
-        seconds = self.wall()  # type: ignore[operator]
+        seconds = self.wall()
         return dt.datetime.fromtimestamp(seconds, self.zone)
 
     def _plan_next(self, entry: Entry, after: datetime.datetime) -> None:

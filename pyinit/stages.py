@@ -120,7 +120,7 @@ def run(plan: Plan, rt: Runtime, environ: Mapping[str, str]) -> tuple[int, str]:
     rt.order.on_never(lambda item, index, code: policy.async_ended(index, item.name, code))
     # In order; those with `after` once it holds. systemd hears READY=1 once all are ready.
     rt.order.start_async(plan.async_items)
-    rt.start_schedules(plan, environ)  # tasks with a `schedule` (docs/schedules.md)
+    rt.start_schedules(plan)  # tasks with a `schedule` (docs/schedules.md)
     rt.open_control(plan)  # pyinitctl (docs/control.md), once the first tasks run
     rt.open_http(plan)  # --http: /healthz, /readyz, /status, /metrics (docs/health.md)
 

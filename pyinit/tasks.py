@@ -172,15 +172,8 @@ def _rules(item: Item, settings: TaskSettings) -> supervisor.RestartRules:
 
 
 def _no_restart(rules: supervisor.RestartRules) -> supervisor.RestartRules:
-    return supervisor.RestartRules(
-        restart=supervisor.NEVER,
-        restart_delay=rules.restart_delay,
-        restart_max_delay=rules.restart_max_delay,
-        restart_reset=rules.restart_reset,
-        max_restarts=rules.max_restarts,
-        restart_window=rules.restart_window,
-        no_restart_code=rules.no_restart_code,
-    )
+    """The same rules with restart never (a health action stop or exit)."""
+    return supervisor.RestartRules(**rules._changed({"restart": supervisor.NEVER}))  # type: ignore[arg-type]
 
 
 class Tasks:
@@ -241,6 +234,13 @@ class Tasks:
             ROUTER.foreground = 0
         else:
             ROUTER.foreground = task.pid
+
+    def latest_runs(self) -> list[Task]:
+        """The latest run of each task, in the order of their first runs."""
+        runs: dict[str, Task] = {}
+        for task in self.all:
+            runs[task.name] = task
+        return list(runs.values())
 
     def latest(self, name: str) -> Task | None:
         """The last task started for the item `name` (an item runs once per stage start)."""

@@ -13,15 +13,7 @@ if TYPE_CHECKING:
     from pyinit.config import Plan
     from pyinit.health import Health
     from pyinit.startorder import StartOrder
-    from pyinit.tasks import Task, Tasks
-
-
-def latest(tasks: Tasks) -> list[Task]:
-    """The latest run of each task, in launch order of their first runs."""
-    runs: dict[str, Task] = {}
-    for task in tasks.all:
-        runs[task.name] = task
-    return list(runs.values())
+    from pyinit.tasks import Tasks
 
 
 def status_rows(
@@ -30,7 +22,7 @@ def status_rows(
     """One row per task, `pyinitctl status --json`'s: the started, the waiting, and those
     that never started because a dependency failed."""
     rows: list[dict[str, object]] = []
-    runs = latest(tasks)
+    runs = tasks.latest_runs()
     for task in runs:
         row: dict[str, object] = {
             "name": task.name,
@@ -93,5 +85,5 @@ def healthiness(tasks: Tasks, health: Health | None) -> tuple[bool, list[str]]:
     still makes the group sick."""
     if health is not None:
         return health.healthy()
-    sick = [task.name for task in latest(tasks) if task.life.failed]
+    sick = [task.name for task in tasks.latest_runs() if task.life.failed]
     return not sick, sick

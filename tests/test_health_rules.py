@@ -71,6 +71,12 @@ class Tasks:
     def on_event(self, callback) -> None:
         self.listeners.append(callback)
 
+    def latest_runs(self) -> list[Task]:
+        runs: dict[str, Task] = {}
+        for task in self.all:
+            runs[task.name] = task
+        return list(runs.values())
+
     def sick(self, task: Task, reason: str, brief: str) -> None:
         task.unhealthy = reason
         self.said.append(("sick", reason, brief))
