@@ -152,12 +152,15 @@ def _become_init(plan: Plan, log: Log) -> None:
 
 
 def _set_name(name: str) -> None:
-    """So `ps` and `pidof` show pyinit, also when started as `python -m pyinit`."""
+    """So `ps` and `pidof` show pyinit, also when started as `python -m pyinit`. Writing
+    /proc/self/comm is prctl(PR_SET_NAME) without loading anything; prctl only without /proc."""
     try:
-        with open("/proc/self/comm") as f:
-            if f.read().strip() == name:
-                return  # the console script already is `pyinit`: skip loading prctl
-    except OSError:  # no /proc: try anyway
+        with open("/proc/self/comm", "r+") as f:
+            if f.read().strip() != name:
+                f.seek(0)
+                f.write(name)
+        return
+    except OSError:  # no /proc (or not writable): try prctl
         pass
     from pyinit import procctl
 

@@ -12,7 +12,6 @@ The records are immutable slotted classes (`record.py`), not dataclasses: start-
 
 from __future__ import annotations
 
-import math
 import os
 
 from pyinit import options, signals
@@ -37,6 +36,16 @@ SIGNAL_TARGETS = ("group", "pid")
 TASK_TYPES = ("simple", "forking")
 SIGTERM = signals.SIGTERM
 #: The grace of group runs: below Docker's 10 s with the default halt timeout (spec §6).
+#: A grace of INF means "never SIGKILL". Not `INF`: `math` is an extension module, and
+#: loading it costs ~0.3 ms of start-up for a constant and a test (docs/startup.md).
+INF = float("inf")
+
+
+def finite(value: float) -> bool:
+    """math.isfinite without `math`: inf - inf and nan - nan are nan, never 0."""
+    return value - value == 0
+
+
 DEFAULT_GRACE = 5.0
 #: Where the grace of a tini-style run (a main command only) comes from, for --check.
 TINI_GRACE = "a main command only (tini-style run): no SIGKILL"
@@ -91,7 +100,7 @@ class TaskSettings(Record):
     restart_window: float
     no_restart_code: int
     stop_signal: int
-    grace: float  # math.inf: never SIGKILL
+    grace: float  # INF: never SIGKILL
     signals: frozenset[int] | None  # the forwarded signals it gets; None: all
     signal_target: str  # "group" (its process group) or "pid" (its pid only)
     user: str | None
@@ -421,9 +430,9 @@ def _number(
     except ValueError:
         kind = "a whole number" if integer else "a number of seconds"
         raise ConfigError(f"{what}: expected {kind}, got {text!r}") from None
-    if infinite and value == math.inf:
+    if infinite and value == INF:
         return value
-    if not math.isfinite(value) or value < minimum:
+    if not finite(value) or value < minimum:
         raise ConfigError(f"{what}: expected a number >= {minimum:g}, got {text!r}")
     return value
 
@@ -865,14 +874,14 @@ def _toml_settings(table: object, where: str, start_dir: str) -> dict[str, objec
                 raise ConfigError(f"{at}: expected a string, got {value!r}")
             fields[key] = _choice(value, RESTART_POLICIES, at)
         elif kind in ("seconds", "grace"):
-            if kind == "grace" and value in ("inf", math.inf):  # never SIGKILL
-                fields[key] = math.inf
+            if kind == "grace" and value in ("inf", INF):  # never SIGKILL
+                fields[key] = INF
                 continue
             if (
                 isinstance(value, bool)
                 or not isinstance(value, int | float)
                 or value < 0
-                or not math.isfinite(value)
+                or not finite(value)
             ):
                 raise ConfigError(f"{at}: expected a number of seconds >= 0, got {value!r}")
             fields[key] = float(value)
@@ -1339,7 +1348,7 @@ def load(
     # waits for it as long as it runs, unless a grace was given (then SIGKILL after it).
     tini_style = main is not None and not any(staged.values()) and not os.path.exists(toml_path)
     if tini_style and "defaults.grace" not in sources:
-        defaults = defaults.replace(grace=math.inf)
+        defaults = defaults.replace(grace=INF)
         sources["defaults.grace"] = TINI_GRACE
 
     plan = Plan(

@@ -13,13 +13,15 @@ What keeps a client from hurting pyinit:
 - the peer's uid (SO_PEERCRED) decides: uid 0 and pyinit's own may do everything, any other
   may only read (ctl.READ_ONLY); every request that changes something is a warning line, with
   the verb, the task and the uid, refused or not.
+
+Nothing here costs start-up time: the C `_socket` module stands in for `socket`, and `json`
+(which loads `re`) is imported at the first request, not when the socket is bound.
 """
 
 from __future__ import annotations
 
-import json
+import _socket  # not `socket`: that module builds enums and loads selectors (docs/startup.md)
 import os
-import socket
 import stat
 
 from pyinit import ctl, signals, view
@@ -59,7 +61,7 @@ class Client:
         "waiting",
     )
 
-    def __init__(self, sock: socket.socket, uid: int, pid: int, deadline: float) -> None:
+    def __init__(self, sock: _socket.socket, uid: int, pid: int, deadline: float) -> None:
         self.sock = sock
         self.uid = uid
         self.pid = pid
@@ -107,7 +109,7 @@ class Control:
         self.order = order
         self.plan = plan
         self.log = log
-        self.server: socket.socket | None = None
+        self.server: _socket.socket | None = None
         self.address = ""  # where it listens ("@..." abstract)
         self.path = ""  # the file to remove at the end, if it made one
         self.clients: dict[int, Client] = {}
@@ -139,9 +141,9 @@ class Control:
         self.tasks.on_event(self._event)
         self.log.debug(f"control socket: {address}")
 
-    def _bind(self, address: str) -> socket.socket | None:
-        sock = socket.socket(
-            socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC
+    def _bind(self, address: str) -> _socket.socket | None:
+        sock = _socket.socket(
+            _socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_NONBLOCK | _socket.SOCK_CLOEXEC
         )
         try:
             if address.startswith("@"):
@@ -183,7 +185,7 @@ class Control:
         assert self.server is not None
         while True:
             try:
-                sock, _ = self.server.accept()
+                sock = _socket.socket(fileno=_accept(self.server))
             except (BlockingIOError, InterruptedError):
                 return
             except OSError:  # EMFILE and the like: try again at the next wake-up
@@ -196,7 +198,7 @@ class Control:
                     pass
                 sock.close()
                 continue
-            cred = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
+            cred = sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, 12)
             pid = int.from_bytes(cred[0:4], "little")
             uid = int.from_bytes(cred[4:8], "little")
             client = Client(sock, uid, pid, self.core.clock() + IDLE)
@@ -304,7 +306,7 @@ class Control:
 
     def _request(self, client: Client, line: bytes) -> None:
         try:
-            request = json.loads(line)
+            request = _decode(line)
         except ValueError:
             self._send(client, _error("not JSON: expected one JSON object per line"))
             return
@@ -577,7 +579,22 @@ def _error(message: str, code: int = ctl.FAILED) -> dict[str, object]:
 
 
 def _line(reply: dict[str, object]) -> bytes:
+    import json  # at the first reply (see _decode)
+
     return json.dumps(reply, separators=(",", ":")).encode() + b"\n"
+
+
+def _accept(server: _socket.socket) -> int:
+    """accept4(SOCK_CLOEXEC): the new connection's fd. The C type's own method, which
+    socket.py's `accept` wraps (typeshed leaves it out)."""
+    fd, _ = server._accept()  # type: ignore[attr-defined]
+    return int(fd)
+
+
+def _decode(line: bytes) -> object:
+    import json  # here, not at the top: ~10 ms with `re`, paid at the first request only
+
+    return json.loads(line)
 
 
 def _stale(path: str) -> bool:
@@ -588,7 +605,7 @@ def _stale(path: str) -> bool:
         return False
     if not stat.S_ISSOCK(mode):
         raise FileExistsError(path)  # not ours to remove
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    probe = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
     probe.settimeout(0.2)
     try:
         probe.connect(path)

@@ -40,6 +40,10 @@ if TYPE_CHECKING:
     from pyinit.sink import Sink
 
 
+#: Seconds from the start of the tasks to the control socket (open_control).
+CONTROL_DELAY = 0.05
+
+
 class Runtime:
     """The parts of one run (a record of references: it does nothing itself but hand them
     a new plan, and close them at the end)."""
@@ -122,14 +126,27 @@ class Runtime:
         core.after_each_wake(self.streams.watch_sinks)
 
     def open_control(self, plan: Plan) -> None:
-        """The control socket (control.py), once the first tasks are started: `socket` and
-        `json` are not imported before the first exec."""
+        """The control socket (control.py), CONTROL_DELAY after the first tasks started: it
+        is an operator's tool, so neither its import nor its bind delays the main command's
+        exec, and a run shorter than that (`pyinit -- make -q`) never pays for it."""
         if plan.control == "off":
             return
-        from pyinit.control import Control
+        due = self.core.clock() + CONTROL_DELAY
 
-        self.control = Control(self.core, self.tasks, self.order, plan, self.log, self.health)
-        self.control.open()
+        def when(now: float) -> float | None:
+            return due if self.control is None else None
+
+        def open_if_due() -> None:
+            if self.control is None and self.core.clock() >= due:
+                from pyinit.control import Control
+
+                self.control = Control(
+                    self.core, self.tasks, self.order, plan, self.log, self.health
+                )
+                self.control.open()
+
+        self.core.deadlines(when)
+        self.core.after_each_wake(open_if_due)
 
     def start_schedules(self, plan: Plan) -> None:
         """Scheduled tasks (scheduler.py), once boot has run and the others are started."""

@@ -12,11 +12,11 @@ grace as the deadline.
 
 from __future__ import annotations
 
-import math
 import os
 import time
 
 from pyinit import reaper, signals
+from pyinit.config import INF
 from pyinit.forwarding import ROUTER
 from pyinit.tasks import KILL_WAIT
 
@@ -93,7 +93,7 @@ class Shutdown:
                     self._send_stop(task)
             nearest = min([deadlines[t] for t in alive] + list(pending.values()))
             if self.core.run_until(
-                lambda: not any(t.running for t in alive), None if nearest == math.inf else nearest
+                lambda: not any(t.running for t in alive), None if nearest == INF else nearest
             ):
                 continue
             for task in alive:
@@ -109,7 +109,7 @@ class Shutdown:
                     killed.add(task)
         if killed:  # SIGKILL is not instant; a process in the kernel (state D) may take a while
             self.core.run_until(lambda: not any(t.running for t in killed), clock() + KILL_WAIT)
-        return [d for d in deadlines.values() if d != math.inf]
+        return [d for d in deadlines.values() if d != INF]
 
     def _send_stop(self, task: Task) -> None:
         if task.item.stage == "async":

@@ -14,11 +14,10 @@ closed" stay separate events, because a grandchild may keep the pipe open long a
 
 from __future__ import annotations
 
-import math
 import os
 
 from pyinit import leftovers, reaper, shell, signals, spawn, status, supervisor
-from pyinit.config import DEFAULT_GRACE, TINI_GRACE
+from pyinit.config import DEFAULT_GRACE, INF, TINI_GRACE
 from pyinit.forwarding import ROUTER, Route, deliver
 from pyinit.loop import IN
 from pyinit.streams import Ring
@@ -270,7 +269,7 @@ class Tasks:
         if task.running:
             self.send(task, task.settings.stop_signal)
             grace = self.grace(task)
-            task.kill_at = self.clock() + (grace if grace != math.inf else DEFAULT_GRACE)
+            task.kill_at = self.clock() + (grace if grace != INF else DEFAULT_GRACE)
         if hold:
             self._emit("hold", task, f"{task.name} held")
 
@@ -305,7 +304,7 @@ class Tasks:
                 task.health_exit = f"{task.name} unhealthy ({brief}), killed"
         self.send(task, task.settings.stop_signal)
         grace = self.grace(task)
-        task.kill_at = self.clock() + (grace if grace != math.inf else DEFAULT_GRACE)
+        task.kill_at = self.clock() + (grace if grace != INF else DEFAULT_GRACE)
 
     def healthy_again(self, task: Task) -> None:
         """A check passed: news when the task was unhealthy in this run or the one before."""
@@ -565,7 +564,7 @@ class Tasks:
         )
         self.send(task, task.settings.stop_signal)
         grace = self.grace(task)
-        task.kill_at = now + (grace if grace != math.inf else DEFAULT_GRACE)
+        task.kill_at = now + (grace if grace != INF else DEFAULT_GRACE)
 
     def next_deadline(self, now: float) -> float | None:
         """The nearest restart, leftover deadline or look at /proc (EventLoop.deadlines)."""
@@ -604,11 +603,7 @@ class Tasks:
         """How long a task may take to stop: its grace, which is infinite in a tini-style run
         unless given; but `--timeout` is a deadline, so there the built-in grace applies."""
         grace = task.settings.grace
-        if (
-            grace == math.inf
-            and self.hurry
-            and self.plan.sources.get("defaults.grace") == TINI_GRACE
-        ):
+        if grace == INF and self.hurry and self.plan.sources.get("defaults.grace") == TINI_GRACE:
             return DEFAULT_GRACE
         return grace
 
@@ -616,7 +611,7 @@ class Tasks:
         """For processes no task accounts for: the default grace, or the built-in one when that
         is infinite (nothing of theirs is draining: their task is gone)."""
         grace = self.plan.defaults.grace
-        return grace if grace != math.inf else DEFAULT_GRACE
+        return grace if grace != INF else DEFAULT_GRACE
 
     # -- task ends --------------------------------------------------------------------------
 
@@ -844,7 +839,7 @@ class Tasks:
         """Send the leftovers the task's stop signal; decide about the task once they are gone,
         or after SIGKILL at the end of its grace (Cleanup)."""
         grace = self.grace(task)
-        grace = grace if grace != math.inf else DEFAULT_GRACE  # nothing of theirs drains
+        grace = grace if grace != INF else DEFAULT_GRACE  # nothing of theirs drains
         took = self.clock() - task.since
         what = leftovers.describe(found)
         if leftovers.daemonized(code, found, os.getpid()) and not task.forked:

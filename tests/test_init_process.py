@@ -38,11 +38,11 @@ def prctl_backend(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, s
     """Environment that makes pyinit use python-prctl, or the ctypes fallback (prctl hidden)."""
     if request.param == "python-prctl":
         try:
-            import prctl  # noqa: F401
+            import _prctl  # noqa: F401
         except ImportError:
             pytest.skip("python-prctl is not installed (the prctl extra)")
         return {}
-    (tmp_path / "sitecustomize.py").write_text("import sys\nsys.modules['prctl'] = None\n")
+    (tmp_path / "sitecustomize.py").write_text("import sys\nsys.modules['_prctl'] = None\n")
     return {"PYTHONPATH": f"{tmp_path}:{ROOT}"}
 
 

@@ -76,7 +76,15 @@ cgroup_manager = "cgroupfs"
 events_logger = "file"
 """
 # The build context's files, as the Dockerfiles COPY them (from the repository root).
-CONTEXT_FILES = ("pyproject.toml", "README.md", "LICENSE", "Dockerfile.example", "pyinit", "docker")
+CONTEXT_FILES = (
+    "pyproject.toml",
+    "README.md",
+    "LICENSE",
+    "Dockerfile.example",
+    "pyinit",
+    "bin",
+    "docker",
+)
 # Every Dockerfile, by the short name its test image is tagged with.
 DOCKERFILES = {
     "example": "Dockerfile.example",
