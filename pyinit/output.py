@@ -82,17 +82,41 @@ class LineSplitter:
 
     def feed(self, chunk: bytes) -> bytes:
         """Take what the task wrote; return its complete lines, prefixed, ready to write."""
+        return b"".join(self.parts(chunk))
+
+    def parts(self, chunk: bytes) -> list[bytes | memoryview]:
+        """`feed` as pieces to write in order (`os.writev`), so that the fast path copies
+        nothing: the prefix, the line the last chunk left unfinished, and one `replace` of
+        the chunk, seen through a memoryview up to its last newline."""
         nl = chunk.rfind(NEWLINE)
         if nl < 0:
             self._partial += chunk
-            return self._cut_overlong() if len(self._partial) > self.limit else b""
-        complete = self._partial + chunk[: nl + 1] if self._partial else chunk[: nl + 1]
+            return [self._cut_overlong()] if len(self._partial) > self.limit else []
+        partial = self._partial
         self._partial = chunk[nl + 1 :]
         prefix = self._prefix()
-        out = self._lines(complete, prefix)
+        if self._format_line is not None or self._overlong(partial, chunk, nl):
+            complete = partial + chunk[: nl + 1] if partial else chunk[: nl + 1]
+            out: list[bytes | memoryview] = [self._lines(complete, prefix)]
+        elif not prefix:  # pass-through: the bytes as they came
+            out = [partial, memoryview(chunk)[: nl + 1]]
+        else:
+            # The fast path: one C-level pass over the chunk. Its unfinished tail is replaced
+            # too (it has no newline, so nothing changes in it) and left out of the view.
+            body = chunk.replace(NEWLINE, NEWLINE + prefix)
+            end = len(body) - len(self._partial) - len(prefix)
+            out = [prefix, partial, memoryview(body)[:end]]
         if len(self._partial) > self.limit:
-            return out + self._cut_overlong(prefix)
+            out.append(self._cut_overlong(prefix))
         return out
+
+    def _overlong(self, partial: bytes, chunk: bytes, nl: int) -> bool:
+        """Whether a complete line of `partial + chunk[:nl + 1]` is longer than the limit,
+        without joining them: the first line spans both, the others are in `chunk`."""
+        if len(partial) + nl < self.limit:
+            return False  # all of it is shorter than one line may be
+        first = chunk.find(NEWLINE)
+        return len(partial) + first > self.limit or self._has_overlong(chunk, first + 1, nl + 1)
 
     def flush(self) -> bytes:
         """The unfinished last line, at end of stream: written with a newline added when prefixed
@@ -125,15 +149,16 @@ class LineSplitter:
             return self._format_line(line)
         return prefix + line + NEWLINE
 
-    def _has_overlong(self, complete: bytes) -> bool:
-        """Whether a line of `complete` (which ends with a newline) is longer than the limit.
+    def _has_overlong(self, data: bytes, start: int = 0, end: int | None = None) -> bool:
+        """Whether a line of `data[start:end]` (which ends with a newline) is longer than the
+        limit.
 
         Jumps from the last newline of one window of limit+1 bytes to the next, so it costs a
         few C-level scans per chunk instead of one Python step per line.
         """
-        pos, end, window = 0, len(complete), self.limit + 1
+        pos, end, window = start, len(data) if end is None else end, self.limit + 1
         while end - pos > window:
-            last = complete.rfind(NEWLINE, pos, pos + window)
+            last = data.rfind(NEWLINE, pos, pos + window)
             if last < 0:
                 return True
             pos = last + 1

@@ -34,7 +34,6 @@ else:
     import _signal
 
 _pending: list[int] = []
-_wakeup_read = -1
 
 
 def _record(signum: int, frame: object) -> None:
@@ -49,18 +48,17 @@ def _record(signum: int, frame: object) -> None:
 
 
 def install(stop_signals: frozenset[int], rewrite: Mapping[int, int]) -> int:
-    """Route every catchable signal to the loop; return the fd to poll for wake-ups.
+    """Route every catchable signal to the loop; return the fd to poll for wake-ups
+    (its handler: `drain_wakeup`).
 
     Signals are forwarded from the handler by `forwarding.ROUTER`, which starts with no
     routes; the loop still sees every signal (to log it and to start the shutdown).
     """
-    global _wakeup_read
     ROUTER.owner = os.getpid()
     ROUTER.stop_signals = stop_signals
     ROUTER.rewrite = rewrite
     r, w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     _signal.set_wakeup_fd(w, warn_on_full_buffer=False)
-    _wakeup_read = r
     for signum in signals.catchable():
         if signum in signals.FAULTS or signum == signals.SIGPIPE:
             continue
@@ -74,13 +72,20 @@ def install(stop_signals: frozenset[int], rewrite: Mapping[int, int]) -> int:
     return r
 
 
-def take_signals() -> list[int]:
-    """The signals received since the last call, oldest first; empties the wakeup pipe."""
+def drain_wakeup(fd: int) -> None:
+    """The loop's handler for the wakeup pipe, called when it is readable: empty it. Its bytes
+    only wake the loop; what came is in `_pending` (take_signals)."""
     try:
-        while os.read(_wakeup_read, 4096):
+        while os.read(fd, 4096):
             pass
     except BlockingIOError:  # empty: the expected end of the drain
         pass
+
+
+def take_signals() -> list[int]:
+    """The signals received since the last call, oldest first."""
+    if not _pending:
+        return []
     taken = _pending[:]
     del _pending[: len(taken)]
     return taken

@@ -104,7 +104,7 @@ class Runtime:
             self.tasks.on_watchdog = self.health.watchdog
             core.deadlines(self.health.next_deadline)
         # A signal's byte on this fd wakes the loop; the hooks below do the rest.
-        core.watch(reaper.install(plan.mode.stop_signals, plan.rewrite), _ignore)
+        core.watch(reaper.install(plan.mode.stop_signals, plan.rewrite), reaper.drain_wakeup)
         core.deadlines(self.outcome.next_deadline)
         core.deadlines(self.tasks.next_deadline)
         if self.probes is not None:
@@ -185,7 +185,3 @@ class Runtime:
             self.probes.close()
         self.shell.cleanup()
         self.streams.flush_sinks()
-
-
-def _ignore(fd: int) -> None:
-    """The wakeup fd: its bytes only wake the loop (reaper.take_signals drains them)."""

@@ -52,6 +52,8 @@ PIPE_BUF = 4096
 #: Small queued chunks are joined up to this size, so a queue of many short log lines is
 #: written with few system calls and costs no per-line work.
 COALESCE = 65536
+#: At most this many queued chunks go out in one `os.writev` (Linux's IOV_MAX is 1024).
+WRITEV_MAX = 64
 
 #: The reader is gone for good: drop everything from now on.
 _GONE = frozenset(
@@ -74,7 +76,7 @@ class _Queue:
     __slots__ = ("__weakref__", "broken", "chunks", "dropped", "pending")
 
     def __init__(self) -> None:
-        self.chunks: deque[bytes | bytearray] = deque()
+        self.chunks: deque[bytes | bytearray | memoryview] = deque()
         self.pending = 0  # bytes queued
         self.broken = False  # the reader is gone: everything is dropped
         self.dropped = 0  # bytes dropped because of HARD_LIMIT, a broken reader, ENOSPC
@@ -167,13 +169,31 @@ class Sink:
         if own and q.pending + len(data) > HARD_LIMIT:
             q.dropped += len(data)
             return
-        chunks = q.chunks
+        was_empty = not q.chunks
         q.pending += len(data)
-        if not chunks:
-            chunks.append(data)
-            if not self.polled_only:
-                self.flush()
-        elif len(chunks[-1]) + len(data) <= COALESCE:
+        self._enqueue(data)
+        if was_empty and not self.polled_only:
+            self.flush()
+
+    def write_parts(self, parts: list[bytes | memoryview]) -> None:
+        """`write(b"".join(parts))` without the join: the pieces are queued as they are and
+        go out together in one `os.writev` (task output: output.LineSplitter.parts)."""
+        q = self._q
+        size = sum(len(p) for p in parts)
+        if q.broken or not size:
+            q.dropped += size
+            return
+        was_empty = not q.chunks
+        q.pending += size
+        for part in parts:
+            if part:
+                self._enqueue(part)
+        if was_empty and not self.polled_only:
+            self.flush()
+
+    def _enqueue(self, data: bytes | memoryview) -> None:
+        chunks = self._q.chunks
+        if chunks and len(chunks[-1]) + len(data) <= COALESCE:
             last = chunks[-1]
             if isinstance(last, bytearray):
                 last += data  # in place: many short lines cost no copying over and over
@@ -188,8 +208,11 @@ class Sink:
         chunks = q.chunks
         while chunks:
             data = chunks[0]
+            # Several queued chunks (a prefix, a line's start, a chunk of lines) in one call.
+            many = len(chunks) > 1 and self._sock is None and not self.polled_only
+            batch = [chunks[i] for i in range(min(len(chunks), WRITEV_MAX))] if many else [data]
             try:
-                written = self._write(data)
+                written = os.writev(self._fd, batch) if many else self._write(data)
             except (BlockingIOError, InterruptedError):
                 return  # full for now, or a signal: the loop will call again
             except OSError as e:
@@ -203,16 +226,18 @@ class Sink:
                 q.dropped += len(data)
                 continue
             q.pending -= written
-            if written == len(data):
-                chunks.popleft()
-            else:
+            done = written == sum(len(c) for c in batch)
+            while written and written >= len(chunks[0]):
+                written -= len(chunks.popleft())
+            if not done:
                 # Partial write: keep the rest at the head, so lines stay whole and in order.
-                chunks[0] = data[written:]
+                if written:
+                    chunks[0] = chunks[0][written:]
                 return
             if self.polled_only:
                 return  # one write per writable event: the next may block
 
-    def _write(self, data: bytes | bytearray) -> int:
+    def _write(self, data: bytes | bytearray | memoryview) -> int:
         if self._sock is not None:
             import socket
 

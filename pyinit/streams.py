@@ -150,9 +150,7 @@ class Streams:
                 stream.probe(chunk, stream.no)
             if stream.ring is not None:
                 stream.ring.add(chunk)
-            out = stream.splitter.feed(chunk)
-            if out:
-                stream.sink.write(out)
+            stream.sink.write_parts(stream.splitter.parts(chunk))
             if stream.sink.full and not self.paused:
                 self._pause()
             if not drain:

@@ -449,3 +449,71 @@ def test_property_pending_is_bounded(chunks: list[bytes], limit: int) -> None:
     for chunk in chunks:
         s.feed(chunk)
         assert s.pending <= limit
+
+
+# -- parts(): the pieces the streams write with one writev ------------------------------------
+
+
+@pytest.mark.timeout(10)
+def test_parts_copy_nothing_on_the_fast_path() -> None:
+    """should give the prefix, the line the last chunk left unfinished, and a view of one
+    replaced chunk: no piece is a joined copy of the chunk."""
+    s = LineSplitter(b"t: ")
+    assert b"".join(s.parts(b"one\ntw")) == b"t: one\n"
+    parts = s.parts(b"o\nthree\nfo")
+    assert parts[:2] == [b"t: ", b"tw"]
+    assert isinstance(parts[2], memoryview)
+    assert bytes(parts[2]) == b"o\nt: three\n"
+    assert s.flush() == b"t: fo\n"
+
+
+@pytest.mark.timeout(10)
+def test_parts_in_pass_through_are_the_chunk_itself() -> None:
+    """should hand on an unprefixed chunk as a view of it, after what the last one left."""
+    s = LineSplitter(b"")
+    assert b"".join(s.parts(b"ab\ncd")) == b"ab\n"
+    parts = s.parts(b"e\nf")
+    assert parts[0] == b"cd"
+    assert isinstance(parts[1], memoryview)
+    assert bytes(parts[1]) == b"e\n"
+
+
+@pytest.mark.timeout(10)
+def test_overlong_line_that_spans_two_chunks_is_cut() -> None:
+    """should see that the line the last chunk left plus this chunk's first line is over the
+    limit, although neither part is, and cut it as if it had come in one piece."""
+    s = LineSplitter(b"t: ", limit=8)
+    assert s.feed(b"abcdef") == b""
+    assert s.feed(b"ghij\nok\n") == b"t: abcdefgh\\\nt: ij\nt: ok\n"
+    s = LineSplitter(b"t: ", limit=8)
+    assert s.feed(b"abcd") == b""
+    assert s.feed(b"efgh\nok\n") == b"t: abcdefgh\nt: ok\n"  # exactly the limit: whole
+
+
+def reference(chunks: list[bytes], prefix: bytes, limit: int) -> bytes:
+    """The splitter's output for ASCII input, worked out line by line: every line cut into
+    pieces of `limit` bytes (all but the last marked), each piece prefixed."""
+    data = b"".join(chunks)
+    *complete, last = data.split(b"\n")
+    lines = [(line, True) for line in complete] + ([(last, False)] if last else [])
+    out = []
+    for line, ended in lines:  # ended: it had its newline (else the flush adds one if prefixed)
+        pieces = [line[i : i + limit] for i in range(0, max(len(line), 1), limit)]
+        out += [prefix + p + CUT_MARK + b"\n" for p in pieces[:-1]]
+        out.append(prefix + pieces[-1] + (b"\n" if prefix or ended else b""))
+    return b"".join(out)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(st.binary(max_size=30).map(lambda b: bytes(65 + x % 3 if x % 4 else 10 for x in b))),
+    st.sampled_from([b"", b"t: ", b"\xff"]),
+    st.integers(min_value=2, max_value=9),
+)
+def test_property_parts_match_the_line_by_line_reference(
+    chunks: list[bytes], prefix: bytes, limit: int
+) -> None:
+    """should give, chunk by chunk and then at the end, what the line-by-line model does."""
+    s = LineSplitter(prefix, limit=limit)
+    got = b"".join(b"".join(s.parts(c)) for c in chunks) + s.flush()
+    assert got == reference(chunks, prefix, limit)

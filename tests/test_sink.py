@@ -529,3 +529,71 @@ def test_private_fd_is_not_inherited_and_nonblocking(
     assert flags & fcntl.FD_CLOEXEC
     assert fcntl.fcntl(s.fd, fcntl.F_GETFL) & os.O_NONBLOCK
     assert not fcntl.fcntl(w, fcntl.F_GETFL) & os.O_NONBLOCK
+
+
+# -- write_parts: the pieces of one batch of lines, in one writev ---------------------------
+
+
+@pytest.mark.timeout(10)
+def test_write_parts_goes_out_in_one_writev(
+    pipe: tuple[int, int], new_sink: Callable[[int], Sink], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """should write the pieces (short ones joined, a big view as it is) in order, with one
+    system call."""
+    r, w = pipe
+    s = new_sink(w)
+    calls: list[str] = []
+    real_write, real_writev = os.write, os.writev
+
+    def write(fd: int, data: bytes) -> int:
+        calls.append("write")
+        return real_write(fd, data)
+
+    def writev(fd: int, buffers: list[bytes]) -> int:
+        calls.append(f"writev of {len(buffers)}")
+        return real_writev(fd, buffers)
+
+    monkeypatch.setattr(sink_module.os, "write", write)
+    monkeypatch.setattr(sink_module.os, "writev", writev)
+    fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, 1 << 20)  # room for all of it at once
+    body = b"".join(lines(800, b"t: "))  # 80 KB: over what is joined with the short pieces
+    s.write_parts([b"t: ", b"zero\n", memoryview(body)[:-100], b""])
+    assert read_available(r) == b"t: zero\n" + body[:-100]
+    assert calls == ["writev of 2"]
+    assert s.pending == 0
+
+
+@pytest.mark.timeout(20)
+def test_write_parts_to_a_full_pipe_stay_whole_and_in_order(
+    pipe: tuple[int, int], new_sink: Callable[[int], Sink]
+) -> None:
+    """should queue what the pipe does not take, views included, and write it out whole and
+    in order as the reader makes room, mixed with plain writes."""
+    r, w = pipe
+    s = new_sink(w)
+    expected = []
+    for i in range(400):
+        block = b"".join(lines(30, b"%03d" % i))
+        parts: list[bytes | memoryview] = [b"p: ", memoryview(block)[: 50 + i], block[50 + i :]]
+        s.write_parts(parts)
+        expected.append(b"p: " + block)
+        if i % 7 == 0:
+            s.write(b"own line %d\n" % i, own=True)
+            expected.append(b"own line %d\n" % i)
+    assert s.pending > 0
+    assert pump([s], r) == b"".join(expected)
+    assert s.dropped == 0
+
+
+@pytest.mark.timeout(10)
+def test_write_parts_to_a_gone_reader_are_dropped_and_counted(
+    pipe: tuple[int, int], new_sink: Callable[[int], Sink]
+) -> None:
+    """should count every byte of the pieces as dropped once the reader is gone."""
+    r, w = pipe
+    s = new_sink(w)
+    os.close(r)
+    s.write_parts([b"a: ", memoryview(b"bc\n")])
+    s.write_parts([b"d: ", b"ef\n"])
+    assert s.broken
+    assert s.dropped == 12
