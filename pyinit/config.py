@@ -14,14 +14,15 @@ from __future__ import annotations
 
 import os
 
-from pyinit import options, signals
+from pyinit import options, signals, values
 from pyinit.errors import ConfigError, UsageError
 from pyinit.mode import PYINIT, TRC, Mode
 from pyinit.record import Record
+from pyinit.values import INF
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Callable, Iterator, Mapping
 
     from pyinit.ready import HealthSettings, ReadyForm
     from pyinit.schedule import Schedule
@@ -36,16 +37,6 @@ SIGNAL_TARGETS = ("group", "pid")
 TASK_TYPES = ("simple", "forking")
 SIGTERM = signals.SIGTERM
 #: The grace of group runs: below Docker's 10 s with the default halt timeout (spec §6).
-#: A grace of INF means "never SIGKILL". Not `INF`: `math` is an extension module, and
-#: loading it costs ~0.3 ms of start-up for a constant and a test (docs/startup.md).
-INF = float("inf")
-
-
-def finite(value: float) -> bool:
-    """math.isfinite without `math`: inf - inf and nan - nan are nan, never 0."""
-    return value - value == 0
-
-
 DEFAULT_GRACE = 5.0
 #: Where the grace of a tini-style run (a main command only) comes from, for --check.
 TINI_GRACE = "a main command only (tini-style run): no SIGKILL"
@@ -420,36 +411,6 @@ def _store(
 # Values
 
 
-def _number(
-    text: str, what: str, *, integer: bool = False, minimum: float = 0, infinite: bool = False
-) -> float:
-    """A number from the command line or the environment. `infinite`: `inf` is allowed (a
-    grace of `inf` means "never SIGKILL")."""
-    try:
-        value = int(text) if integer else float(text)
-    except ValueError:
-        kind = "a whole number" if integer else "a number of seconds"
-        raise ConfigError(f"{what}: expected {kind}, got {text!r}") from None
-    if infinite and value == INF:
-        return value
-    if not finite(value) or value < minimum:
-        raise ConfigError(f"{what}: expected a number >= {minimum:g}, got {text!r}")
-    return value
-
-
-def _signal(text: str, what: str) -> int:
-    try:
-        return signals.parse(text)
-    except ValueError:
-        raise ConfigError(f"{what}: unknown signal {text!r}") from None
-
-
-def _choice(text: str, choices: tuple[str, ...], what: str) -> str:
-    if text not in choices:
-        raise ConfigError(f"{what}: expected one of {', '.join(choices)}, got {text!r}")
-    return text
-
-
 def _env_flag(environ: Mapping[str, str], name: str) -> bool:
     """A yes/no environment variable: 1/true/yes or 0/false/no (or empty); anything else is an
     error rather than a silent "no"."""
@@ -471,7 +432,7 @@ def _signal_set(value: object, what: str) -> frozenset[int] | None:
         isinstance(v, str | int) and not isinstance(v, bool) for v in value
     ):
         raise ConfigError(f'{what}: expected "all", "none" or a list of signals, got {value!r}')
-    return frozenset(_signal(str(v), what) for v in value)
+    return frozenset(values.signal(v, what) for v in value)
 
 
 def _rewrite(words: list[str], what: str) -> dict[int, int]:
@@ -482,7 +443,9 @@ def _rewrite(words: list[str], what: str) -> dict[int, int]:
             source, colon, target = pair.partition(":")
             if not colon:
                 raise ConfigError(f"{what}: expected SIG:SIG, got {pair!r}")
-            table[_signal(source, what)] = 0 if target.strip() == "0" else _signal(target, what)
+            table[values.signal(source, what)] = (
+                0 if target.strip() == "0" else values.signal(target, what)
+            )
     return table
 
 
@@ -705,6 +668,19 @@ TASK_KEYS = {
     "rlimits": "rlimits",
     "umask": "umask",
 }
+
+#: The parser of each scalar kind of TASK_KEYS, for every source: pyinit.toml's value, or the
+#: text of an option or environment variable (`text=True`). `--grace`, `PYINIT_GRACE` and
+#: `grace =` are one parser (values.py).
+SCALARS: dict[str, Callable[[object, str, bool], object]] = {
+    "restart": lambda value, at, text: values.choice(value, RESTART_POLICIES, at),
+    "seconds": lambda value, at, text: values.seconds(value, at, text=text),
+    "grace": lambda value, at, text: values.seconds(value, at, text=text, infinite=True),
+    "interval": lambda value, at, text: values.interval(value, at, text=text),
+    "count": lambda value, at, text: values.count(value, at, text=text),
+    "code": lambda value, at, text: values.count(value, at, text=text, top=255),
+    "signal": lambda value, at, text: values.signal(value, at),
+}
 #: Keys that mean something for one task only, or for the whole group only.
 TASK_ONLY = frozenset({"ready", "after", "schedule", "on_failure"})
 #: Keys that declare a task in pyinit.toml instead of a stage file (docs/tasks.md).
@@ -854,46 +830,15 @@ def _toml_settings(table: object, where: str, start_dir: str) -> dict[str, objec
 
             fields[key] = schedule.parse(value, at)
         elif kind == "on_failure":
-            fields[key] = _choice(str(value), ("warn", "exit"), at)
+            fields[key] = values.choice(str(value), ("warn", "exit"), at)
         elif kind == "main_after":
-            fields[key] = _choice(str(value), ("ready", "started"), at)
+            fields[key] = values.choice(str(value), ("ready", "started"), at)
         elif kind == "stop_order":
-            fields[key] = _choice(str(value), ("dependents-first", "parallel"), at)
-        elif kind == "interval":
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, int | float)
-                or not 0.01 <= value <= 3600
-            ):
-                raise ConfigError(
-                    f"{at}: expected a number of seconds from 0.01 to 3600, got {value!r}"
-                )
-            fields[key] = float(value)
-        elif kind == "restart":
-            if not isinstance(value, str):
-                raise ConfigError(f"{at}: expected a string, got {value!r}")
-            fields[key] = _choice(value, RESTART_POLICIES, at)
-        elif kind in ("seconds", "grace"):
-            if kind == "grace" and value in ("inf", INF):  # never SIGKILL
-                fields[key] = INF
-                continue
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, int | float)
-                or value < 0
-                or not finite(value)
-            ):
-                raise ConfigError(f"{at}: expected a number of seconds >= 0, got {value!r}")
-            fields[key] = float(value)
+            fields[key] = values.choice(str(value), ("dependents-first", "parallel"), at)
+        elif kind in SCALARS:
+            fields[key] = SCALARS[kind](value, at, False)
         elif kind == "signals":
             fields[key] = _signal_set(value, at)
-        elif kind in ("count", "code"):
-            top = 255 if kind == "code" else 1 << 31
-            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= top:
-                raise ConfigError(f"{at}: expected a whole number 0..{top}, got {value!r}")
-            fields[key] = value
-        elif kind == "signal":
-            fields[key] = _signal(str(value), at)
         elif kind == "table":
             if not isinstance(value, dict):
                 raise ConfigError(
@@ -910,9 +855,9 @@ def _toml_settings(table: object, where: str, start_dir: str) -> dict[str, objec
             if kind == "name":
                 _check_account(key, value, at)
             elif kind == "target":
-                _choice(value, SIGNAL_TARGETS, at)
+                values.choice(value, SIGNAL_TARGETS, at)
             elif kind == "type":
-                _choice(value, TASK_TYPES, at)
+                values.choice(value, TASK_TYPES, at)
             elif kind == "path" and (not value or "\0" in value):
                 raise ConfigError(f"{at}: expected a path, got {value!r}")
             elif kind == "text":
@@ -1116,7 +1061,7 @@ def load(
     self_name = os.path.basename(program)
     self_name = self_name.removesuffix(".sh")
     compat_word = setting("compat", "trc" if self_name == "trc" else "none") or "none"
-    compat = _choice(compat_word, ("none", "trc"), said_by("compat", "--compat")) == "trc"
+    compat = values.choice(compat_word, ("none", "trc"), said_by("compat", "--compat")) == "trc"
     mode = TRC if compat else PYINIT
 
     verbosity = mode.default_verbosity
@@ -1150,19 +1095,23 @@ def load(
         )
     if opts.get("show_env") and action != "check":
         raise UsageError("--show-env goes with --check (it shows the env values --check masks)")
-    wait = _choice(
+    wait = values.choice(
         setting("wait", "wait_any") or "wait_any",
         WAIT_POLICIES,
         f"wait policy ({said_by('wait', '--wait')})",
     )
-    log_format = _choice(
+    log_format = values.choice(
         setting("log_format", "text") or "text", LOG_FORMATS, said_by("log_format", "--log-format")
     )
 
     timeout_text = setting("timeout")
-    timeout = _number(timeout_text, said_by("timeout", "--timeout")) if timeout_text else None
-    halt_timeout = _number(
-        setting("halt_timeout", "4") or "4", said_by("halt_timeout", "--halt-timeout")
+    timeout = (
+        values.seconds(timeout_text, said_by("timeout", "--timeout"), text=True)
+        if timeout_text
+        else None
+    )
+    halt_timeout = values.seconds(
+        setting("halt_timeout", "4") or "4", said_by("halt_timeout", "--halt-timeout"), text=True
     )
     rewrite_words = opts.get("rewrite")
     rewrite_from = "--rewrite"
@@ -1172,11 +1121,11 @@ def load(
     rewrite = _rewrite(rewrite_words or [], rewrite_from)
     remap_words = opts.get("remap", [])
     assert isinstance(remap_words, list)
-    remap = frozenset(int(_number(w, "-e", integer=True)) for w in remap_words)
+    remap = frozenset(values.count(w, "-e", text=True) for w in remap_words)
     if any(code > 255 for code in remap):
         raise ConfigError("-e: expected an exit code 0..255")
     pdeathsig_text = setting("pdeathsig")
-    pdeathsig = _signal(pdeathsig_text, "-p") if pdeathsig_text else 0  # no variable: tini's
+    pdeathsig = values.signal(pdeathsig_text, "-p") if pdeathsig_text else 0  # no variable: tini's
     prefix_main = bool(opts.get("prefix_main")) or _env_flag(environ, "PYINIT_PREFIX_MAIN")
     prefix = setting("prefix", mode.default_prefix)
     assert prefix is not None
@@ -1192,27 +1141,14 @@ def load(
     fields = _toml_settings(document.get("defaults", {}), f"{toml_path}: defaults", start_dir)
     for key in fields:
         sources[f"defaults.{key}"] = toml_path
-    for key, kind in (
-        ("restart", "restart"),
-        ("restart_delay", "seconds"),
-        ("max_restarts", "count"),
-        ("grace", "grace"),
-        ("stop_signal", "signal"),
-    ):
+    for key in ("restart", "restart_delay", "max_restarts", "grace", "stop_signal"):
         text = setting(key)
         if sources[key] == "default":
             del sources[key]
             continue
-        assert text is not None
         what = f"--{key.replace('_', '-')}" if sources[key] == "command line" else sources[key]
-        if kind == "restart":
-            fields[key] = _choice(text, RESTART_POLICIES, what)
-        elif kind == "signal":
-            fields[key] = _signal(text, what)
-        elif kind == "count":
-            fields[key] = int(_number(text, what, integer=True))
-        else:
-            fields[key] = _number(text, what, infinite=kind == "grace")
+        # The parser pyinit.toml's key of that name uses: one per kind (values.py).
+        fields[key] = SCALARS[TASK_KEYS[key]](text, what, True)
         sources[f"defaults.{key}"] = sources.pop(key)
     single_child = bool(opts.get("single_child")) or _env_flag(environ, "PYINIT_SINGLE_CHILD")
     if single_child:  # -c: every task's signals go to its pid only, unless its table says so

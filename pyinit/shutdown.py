@@ -16,9 +16,9 @@ import os
 import time
 
 from pyinit import reaper, signals
-from pyinit.config import INF
 from pyinit.forwarding import ROUTER
 from pyinit.tasks import KILL_WAIT
+from pyinit.values import INF
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

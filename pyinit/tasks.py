@@ -17,10 +17,11 @@ from __future__ import annotations
 import os
 
 from pyinit import leftovers, reaper, shell, signals, spawn, status, supervisor
-from pyinit.config import DEFAULT_GRACE, INF, TINI_GRACE
+from pyinit.config import DEFAULT_GRACE, TINI_GRACE
 from pyinit.forwarding import ROUTER, Route, deliver
 from pyinit.loop import IN
 from pyinit.streams import Ring
+from pyinit.values import INF
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

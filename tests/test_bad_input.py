@@ -19,7 +19,7 @@ CASES = [
     (["--rewrite", "TERM", "--", "true"], "expected SIG:SIG"),
     (["-p", "SIGFOO", "--", "true"], "unknown signal 'SIGFOO'"),
     (["--grace", "abc", "--", "true"], "--grace: expected a number"),
-    (["--grace", "-1", "--", "true"], "--grace: expected a number >= 0"),
+    (["--grace", "-1", "--", "true"], "--grace: expected a number of seconds >= 0, got '-1'"),
     (["--timeout", "nan", "--", "true"], "--timeout: expected a number"),
     (["--max-restarts", "1.5", "--", "true"], "expected a whole number"),
     (["-e", "300", "--", "true"], "exit code 0..255"),
@@ -83,6 +83,40 @@ def test_bad_environment(env: dict[str, str], message: str, tmp_path: Path) -> N
     assert len(lines) == 1, lines
     assert message in lines[0]
     assert not marker.exists()
+
+
+SAME_PARSER = [  # (option, variable, pyinit.toml key, a bad value, what each source says)
+    ("--grace", "PYINIT_GRACE", "grace", "-1", "expected a number of seconds >= 0, got "),
+    ("--restart-delay", "PYINIT_RESTART_DELAY", "restart_delay", "-2", "expected a number of "),
+    ("--max-restarts", "PYINIT_MAX_RESTARTS", "max_restarts", "-3", "expected a whole number "),
+    ("--stop-signal", "PYINIT_STOP_SIGNAL", "stop_signal", "NOPE", "unknown signal 'NOPE'"),
+    ("--restart", "PYINIT_RESTART", "restart", "maybe", "expected one of never, on-failure"),
+]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(("option", "variable", "key", "bad", "says"), SAME_PARSER)
+def test_every_source_of_a_setting_is_read_by_one_parser(
+    option: str, variable: str, key: str, bad: str, says: str, tmp_path: Path
+) -> None:
+    """The command line, the environment and pyinit.toml should refuse the same bad value of
+    a setting with the same words (values.py), each naming where it came from."""
+    toml_value = bad if bad.lstrip("-").isdigit() else f'"{bad}"'
+    (tmp_path / "pyinit.toml").write_text(f"[defaults]\n{key} = {toml_value}\n")
+    said = []
+    for args, env, where in (
+        ([option, bad, "-w", "/", "--", "true"], {}, option),
+        (["-w", "/", "--", "true"], {variable: bad}, variable),
+        (["-w", str(tmp_path), "--", "true"], {}, f"defaults.{key}"),
+    ):
+        result = pyinit(args, env=env)
+        lines = result.stderr.decode().splitlines()
+        assert result.returncode == 2, lines
+        assert len(lines) == 1, lines
+        assert f"{where}: {says}" in lines[0]
+        said.append(lines[0].split(f"{where}: ", 1)[1])
+    assert said[0] == said[1], said  # text: the very same line
+    assert said[2].startswith(says)
 
 
 @pytest.mark.timeout(30)

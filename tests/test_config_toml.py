@@ -317,7 +317,10 @@ ERRORS = [
         id="bad-policy",
     ),
     pytest.param(
-        "[defaults]\nrestart = 1\n", "defaults.restart", "string", id="policy-not-a-string"
+        "[defaults]\nrestart = 1\n",
+        "defaults.restart",
+        "expected one of never, on-failure, always, got 1",
+        id="policy-not-a-string",
     ),
     pytest.param(
         '[defaults]\nstop_signal = "NOPE"\n', "defaults.stop_signal", "signal", id="bad-signal"

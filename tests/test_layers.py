@@ -32,6 +32,7 @@ LAYERS = {
     "forwarding": 1,
     "leftovers": 1,
     "options": 1,
+    "values": 1,  # one parser per kind of setting value, for every source
     "ready": 1,
     "limits": 1,
     "procfile": 1,
