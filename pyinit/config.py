@@ -1027,6 +1027,141 @@ def read_toml(path: str) -> dict[str, object]:
 # Putting it together
 
 
+def _verbosity(
+    opts: dict[str, object], environ: Mapping[str, str], mode: Mode, sources: dict[str, str]
+) -> int:
+    """-q, -v, -vv, -vvv, else TrivialRC's RC_VERBOSE(_EXTRA), else the mode's default."""
+    verbosity = mode.default_verbosity
+    if environ.get("RC_VERBOSE") == "true":
+        verbosity = 3 if environ.get("RC_VERBOSE_EXTRA") == "true" else 2
+    count = opts.get("verbose", 0)
+    assert isinstance(count, int)
+    if count:
+        verbosity = min(3, 1 + count)
+    if opts.get("quiet"):
+        verbosity = 0
+    sources["verbosity"] = (
+        "command line"
+        if count or opts.get("quiet")
+        else ("RC_VERBOSE" if environ.get("RC_VERBOSE") == "true" else "default")
+    )
+    return verbosity
+
+
+def _command_line_items(item_words: list[tuple[str, str]]) -> list[Item]:
+    """-B/-D/-F/-H CODE, in order: bash items named B1, D1, D2, ... by stage letter."""
+    letters = {"B": "boot", "D": "async", "F": "sync", "H": "halt"}
+    counters = dict.fromkeys(letters, 0)
+    items = []
+    for letter, code in item_words:
+        counters[letter] += 1
+        name = f"{letter}{counters[letter]}"
+        items.append(
+            Item(stage=letters[letter], name=name, how=BASH_CODE, argv=(code,), label=code)
+        )
+    return items
+
+
+def _main_item(command: list[str]) -> Item | None:
+    """The command after the options (exec'd as it is), or None."""
+    if not command:
+        return None
+    if not command[0]:
+        raise UsageError("the command is an empty string")
+    return Item(
+        stage="main",
+        name=os.path.basename(command[0]) or command[0],
+        how=EXEC,
+        argv=tuple(command),
+        label=" ".join(command),
+    )
+
+
+def _take_scheduled(
+    staged: dict[str, list[Item]],
+    tasks: dict[str, TaskSettings],
+    defaults: TaskSettings,
+    toml_path: str,
+    environ: Mapping[str, str],
+) -> list[Item]:
+    """Scheduled tasks leave the async stage: they start at their times (scheduler.py)."""
+    scheduled = []
+    for stage, items in staged.items():
+        for item in items:
+            settings = tasks.get(item.name, defaults)
+            if settings.schedule is None:
+                continue
+            if "[task." not in item.origin or stage != "async":
+                raise ConfigError(
+                    f"{toml_path}: task.{item.name}.schedule: goes with command or run in a "
+                    f"[task.NAME] table of the async stage (not a stage file or a {stage} item)"
+                )
+            scheduled.append(item)
+    staged["async"] = [item for item in staged["async"] if item not in scheduled]
+    if scheduled:
+        from pyinit import schedule
+
+        schedule.zone(environ.get("TZ", ""), "TZ")  # a bad TZ: status 2 before anything starts
+    return scheduled
+
+
+def _task_settings(
+    task_tables: dict[str, object],
+    names: set[str],
+    main: Item | None,
+    defaults: TaskSettings,
+    max_in_defaults: bool,
+    procfile_env: dict[str, dict[str, str]],
+    toml_path: str,
+    start_dir: str,
+    sources: dict[str, str],
+    warnings: list[str],
+) -> dict[str, TaskSettings]:
+    """Every task's settings: the defaults, then its [task.NAME] table (and a Procfile's env)."""
+    tasks: dict[str, TaskSettings] = {}
+    # [task.main] names the main command, whatever it is (unless a task is called "main"), so
+    # that `docker run IMAGE other-cmd` keeps the main command's settings; a table named after
+    # the command itself is more specific and comes after it.
+    ordered = sorted(task_tables.items(), key=lambda entry: entry[0] != "main")
+    for table_name, table in ordered:
+        task_fields = _toml_settings(table, f"{toml_path}: task.{table_name}", start_dir)
+        name = table_name
+        if table_name == "main" and "main" not in names and main is not None:
+            name = main.name
+        elif table_name not in names:
+            # Not an error: the image's pyinit.toml may describe a task this run leaves out
+            # (`docker run IMAGE bash`). --check shows it and exits 1, so typos stay visible.
+            warnings.append(_unknown_task(toml_path, table_name, names))
+            continue
+        if name in tasks:  # [task.main] and the command's own table: the latter wins
+            task_fields = {**_changed_fields(tasks[name], defaults), **task_fields}
+        for key in task_fields:
+            sources[f"task.{name}.{key}"] = toml_path
+        if "env" in task_fields or name in procfile_env:  # a task's env adds to the defaults'
+            merged = dict(defaults.env)
+            merged.update(procfile_env.get(name, {}))  # a Procfile's .env and PORT, then the table
+            merged.update(dict(task_fields.get("env", ())))  # type: ignore[call-overload]
+            task_fields["env"] = tuple(merged.items())
+        tasks[name] = _checked(
+            defaults.replace(**task_fields),
+            f"{toml_path}: task.{name}",
+            max_given="restart_max_delay" in task_fields or max_in_defaults,
+        )
+
+    for name, env in procfile_env.items():
+        if name not in tasks:
+            tasks[name] = defaults.replace(env=tuple({**dict(defaults.env), **env}.items()))
+    for name, task_settings in [("", defaults), *sorted(tasks.items())]:
+        cwd = task_settings.cwd
+        if cwd and (not name or cwd != defaults.cwd) and not os.path.isdir(cwd):
+            key = f"task.{name}.cwd" if name else "defaults.cwd"
+            warnings.append(
+                f"{toml_path}: {key}: {cwd}: no such directory (the task will "
+                f"fail to start unless a boot item makes it)"
+            )
+    return tasks
+
+
 def load(
     argv: list[str],
     environ: Mapping[str, str],
@@ -1064,20 +1199,7 @@ def load(
     compat = values.choice(compat_word, ("none", "trc"), said_by("compat", "--compat")) == "trc"
     mode = TRC if compat else PYINIT
 
-    verbosity = mode.default_verbosity
-    if environ.get("RC_VERBOSE") == "true":
-        verbosity = 3 if environ.get("RC_VERBOSE_EXTRA") == "true" else 2
-    count = opts.get("verbose", 0)
-    assert isinstance(count, int)
-    if count:
-        verbosity = min(3, 1 + count)
-    if opts.get("quiet"):
-        verbosity = 0
-    sources["verbosity"] = (
-        "command line"
-        if count or opts.get("quiet")
-        else ("RC_VERBOSE" if environ.get("RC_VERBOSE") == "true" else "default")
-    )
+    verbosity = _verbosity(opts, environ, mode, sources)
 
     workdir = setting("workdir") or start_dir
     # Where the files are: pyinit leaves its start directory once it runs (so that it can be
@@ -1190,95 +1312,19 @@ def load(
         prefix = f"{{name:<{width}}} | "
         sources["prefix"] = "a Procfile's columns"
     warnings.extend(_near_misses(root))
-    letters = {"B": "boot", "D": "async", "F": "sync", "H": "halt"}
-    counters = dict.fromkeys(letters, 0)
-    for letter, code in item_words:
-        counters[letter] += 1
-        stage = letters[letter]
-        staged[stage].append(
-            Item(
-                stage=stage,
-                name=f"{letter}{counters[letter]}",
-                how=BASH_CODE,
-                argv=(code,),
-                label=code,
-            )
-        )
-    main = None
-    if command:
-        if not command[0]:
-            raise UsageError("the command is an empty string")
-        main = Item(
-            stage="main",
-            name=os.path.basename(command[0]) or command[0],
-            how=EXEC,
-            argv=tuple(command),
-            label=" ".join(command),
-        )
+    for item in _command_line_items(item_words):
+        staged[item.stage].append(item)
+    main = _main_item(command)
 
-    tasks: dict[str, TaskSettings] = {}
     names = {item.name for items in staged.values() for item in items}
     if main is not None:
         names.add(main.name)
-    # [task.main] names the main command, whatever it is (unless a task is called "main"), so
-    # that `docker run IMAGE other-cmd` keeps the main command's settings; a table named after
-    # the command itself is more specific and comes after it.
-    ordered = sorted(task_tables.items(), key=lambda entry: entry[0] != "main")
-    for table_name, table in ordered:
-        task_fields = _toml_settings(table, f"{toml_path}: task.{table_name}", start_dir)
-        name = table_name
-        if table_name == "main" and "main" not in names and main is not None:
-            name = main.name
-        elif table_name not in names:
-            # Not an error: the image's pyinit.toml may describe a task this run leaves out
-            # (`docker run IMAGE bash`). --check shows it and exits 1, so typos stay visible.
-            warnings.append(_unknown_task(toml_path, table_name, names))
-            continue
-        if name in tasks:  # [task.main] and the command's own table: the latter wins
-            task_fields = {**_changed_fields(tasks[name], defaults), **task_fields}
-        for key in task_fields:
-            sources[f"task.{name}.{key}"] = toml_path
-        if "env" in task_fields or name in procfile_env:  # a task's env adds to the defaults'
-            merged = dict(defaults.env)
-            merged.update(procfile_env.get(name, {}))  # a Procfile's .env and PORT, then the table
-            merged.update(dict(task_fields.get("env", ())))  # type: ignore[call-overload]
-            task_fields["env"] = tuple(merged.items())
-        tasks[name] = _checked(
-            defaults.replace(**task_fields),
-            f"{toml_path}: task.{name}",
-            max_given="restart_max_delay" in task_fields or "restart_max_delay" in fields,
-        )
+    tasks = _task_settings(
+        task_tables, names, main, defaults, "restart_max_delay" in fields, procfile_env,
+        toml_path, start_dir, sources, warnings,
+    )  # fmt: skip
 
-    for name, env in procfile_env.items():
-        if name not in tasks:
-            tasks[name] = defaults.replace(env=tuple({**dict(defaults.env), **env}.items()))
-    for name, task_settings in [("", defaults), *sorted(tasks.items())]:
-        cwd = task_settings.cwd
-        if cwd and (not name or cwd != defaults.cwd) and not os.path.isdir(cwd):
-            key = f"task.{name}.cwd" if name else "defaults.cwd"
-            warnings.append(
-                f"{toml_path}: {key}: {cwd}: no such directory (the task will "
-                f"fail to start unless a boot item makes it)"
-            )
-
-    # Scheduled tasks leave the async stage: they start at their times (scheduler.py).
-    scheduled = []
-    for stage, items in staged.items():
-        for item in items:
-            settings = tasks.get(item.name, defaults)
-            if settings.schedule is None:
-                continue
-            if "[task." not in item.origin or stage != "async":
-                raise ConfigError(
-                    f"{toml_path}: task.{item.name}.schedule: goes with command or run in a "
-                    f"[task.NAME] table of the async stage (not a stage file or a {stage} item)"
-                )
-            scheduled.append(item)
-    staged["async"] = [item for item in staged["async"] if item not in scheduled]
-    if scheduled:
-        from pyinit import schedule
-
-        schedule.zone(environ.get("TZ", ""), "TZ")  # a bad TZ: status 2 before anything starts
+    scheduled = _take_scheduled(staged, tasks, defaults, toml_path, environ)
 
     # tini's rule for a lone command: its lifetime is its own. After the stop signal pyinit
     # waits for it as long as it runs, unless a grace was given (then SIGKILL after it).
