@@ -23,7 +23,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import IO, Any, Protocol, TypeVar
 
 import psutil
 import pytest
@@ -114,7 +116,7 @@ class Run:
             self._readers.append(t)
         self._pid = 0
 
-    def _pump(self, pipe, name: str, q: queue.Queue[bytes | None]) -> None:
+    def _pump(self, pipe: IO[bytes], name: str, q: queue.Queue[bytes | None]) -> None:
         for line in iter(pipe.readline, b""):
             self.lines[name].append(line)
             q.put(line)
@@ -185,7 +187,7 @@ class Run:
     def text(self, stream: str = "stderr") -> str:
         return b"".join(self.lines[stream]).decode(errors="replace")
 
-    def events(self) -> list[dict]:
+    def events(self) -> list[dict[str, Any]]:
         """pyinit's own JSON log lines on stderr (`--log-format=json`), in order; task lines
         and ns_init's plain report are skipped."""
         found = []
@@ -296,7 +298,7 @@ def find_pyinit(root_pid: int, timeout: float = 10) -> int:
         # its signal handlers are in (SigCgt has SIGTERM's bit).
         for pid, ppid in candidates.items():
             if ppid not in candidates and _catches(pid, signal.SIGTERM):
-                return pid
+                return int(pid)
         time.sleep(0.005)
     raise AssertionError("pyinit did not start")
 
@@ -312,12 +314,27 @@ def _catches(pid: int, signum: int) -> bool:
     return False
 
 
+T = TypeVar("T")
+
+
+def must(value: T | None) -> T:
+    """`value`, which the test needs to be there (a regex match, a next run time)."""
+    assert value is not None
+    return value
+
+
+class StartPyinit(Protocol):
+    """The `run_pyinit` fixture: start(mode, args, **Run's keywords) -> Run."""
+
+    def __call__(self, mode: str, args: list[str], **kwargs: Any) -> Run: ...
+
+
 @pytest.fixture
-def run_pyinit():
+def run_pyinit() -> Iterator[StartPyinit]:
     """start(mode, args, **kw) -> Run; every Run is killed at the end of the test."""
     runs: list[Run] = []
 
-    def start(mode: str, args: list[str], **kwargs) -> Run:
+    def start(mode: str, args: list[str], **kwargs: Any) -> Run:
         run = Run(mode, args, **kwargs)
         runs.append(run)
         return run

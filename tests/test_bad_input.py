@@ -35,7 +35,9 @@ CASES = [
 ]
 
 
-def pyinit(args: list[str], env: dict[str, str] | None = None, cwd: str | None = None):
+def pyinit(
+    args: list[str], env: dict[str, str] | None = None, cwd: str | None = None
+) -> subprocess.CompletedProcess[bytes]:
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "pyinit", *args],

@@ -13,12 +13,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, StartPyinit
 
 pytestmark = pytest.mark.timeout(60)
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -29,8 +29,12 @@ class Done:
         self.status, self.out, self.err = status, out, err
 
 
+#: The `pyinit` fixture: pyinit(*args, env=...) -> Done.
+RunPyinit = Callable[..., Done]
+
+
 @pytest.fixture
-def pyinit(mode: str, run_pyinit):
+def pyinit(mode: str, run_pyinit: StartPyinit) -> RunPyinit:
     """pyinit(*args, env=...) -> Done: pyinit in this test's mode, until it exits."""
 
     def go(*args: str, env: dict[str, str] | None = None) -> Done:
@@ -51,7 +55,9 @@ def open_dir() -> Iterator[Path]:
         yield Path(path)
 
 
-def test_set_in_a_boot_item_leaves_the_command_line_alone(pyinit, tmp_path: Path) -> None:
+def test_set_in_a_boot_item_leaves_the_command_line_alone(
+    pyinit: RunPyinit, tmp_path: Path
+) -> None:
     """`set -- a b; for f; do ...; done` in a boot item (the POSIX loop idiom) must not turn
     the main command into `a` (126): in pyinit's mode `set --` is the item's own."""
     loop = 'set -- /etc/hostname /etc/os-release; for f; do test -r "$f"; done'
@@ -71,7 +77,7 @@ def test_set_in_a_boot_item_leaves_the_command_line_alone(pyinit, tmp_path: Path
     assert done.out.splitlines() == ["MAIN"]
 
 
-def test_set_in_trc_mode_still_rewrites(pyinit, tmp_path: Path) -> None:
+def test_set_in_trc_mode_still_rewrites(pyinit: RunPyinit, tmp_path: Path) -> None:
     """TrivialRC's self-configuring example (`set -- "$@" -F CODE` in boot) keeps working in
     TrivialRC mode."""
     done = pyinit(
@@ -88,14 +94,14 @@ def test_set_in_trc_mode_still_rewrites(pyinit, tmp_path: Path) -> None:
     assert done.out.splitlines() == ["given", "added"]
 
 
-def test_pyinit_set_args_outside_boot_is_an_error(pyinit, tmp_path: Path) -> None:
+def test_pyinit_set_args_outside_boot_is_an_error(pyinit: RunPyinit, tmp_path: Path) -> None:
     """Only a boot item can change the command line: elsewhere the helper says so and fails."""
     done = pyinit("-w", str(tmp_path), "-F", "pyinit_set_args -F true || exit 7")
     assert done.status == 7
     assert "only a boot item can change the command line" in done.err
 
 
-def test_state_files_only_as_needed(pyinit, tmp_path: Path) -> None:
+def test_state_files_only_as_needed(pyinit: RunPyinit, tmp_path: Path) -> None:
     """Boot followed only by an executable writes the environment for pyinit, never
     STATE.sh; followed by a bash item, STATE.sh too; the directory is gone at the end."""
     state = tmp_path / "state"

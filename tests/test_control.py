@@ -22,6 +22,8 @@ import pytest
 
 from pyinit import ctl
 
+from conftest import Run, StartPyinit
+
 pytestmark = pytest.mark.timeout(60)
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,8 +37,13 @@ def pyinitctl(
 
 
 def start(
-    mode: str, run_pyinit, tmp_path: Path, items: list[str], toml: str = "", address: str = ""
-):
+    mode: str,
+    run_pyinit: StartPyinit,
+    tmp_path: Path,
+    items: list[str],
+    toml: str = "",
+    address: str = "",
+) -> tuple[Run, str]:
     """pyinit with a control socket in tmp_path (or at `address`), once the socket is there."""
     address = address or str(tmp_path / "control.sock")
     (tmp_path / "pyinit.toml").write_text(toml)
@@ -95,7 +102,7 @@ ITEMS = ["-D", "exec sleep 100", "-D", "echo up; echo second line; exec sleep 10
 TOML = '[task.D1]\nrestart = "always"\nrestart_delay = 0.1\n[task.D2]\nready = "log:^up$"\n'
 
 
-def test_status_and_its_exit_codes(mode: str, run_pyinit, tmp_path: Path) -> None:
+def test_status_and_its_exit_codes(mode: str, run_pyinit: StartPyinit, tmp_path: Path) -> None:
     """status should list every task with its state, say 3 when one is not running, 0 for
     running ones, 5 (with a did-you-mean) for an unknown name, and give JSON with --json."""
     run, address = start(mode, run_pyinit, tmp_path, ["--wait", "wait_forever", *ITEMS], TOML)
@@ -131,7 +138,7 @@ def test_status_and_its_exit_codes(mode: str, run_pyinit, tmp_path: Path) -> Non
     assert pyinitctl(address, "ready").returncode == 0
 
 
-def test_stop_holds_and_start_releases(mode: str, run_pyinit, tmp_path: Path) -> None:
+def test_stop_holds_and_start_releases(mode: str, run_pyinit: StartPyinit, tmp_path: Path) -> None:
     """stop should stop the task and hold it: not restarted (restart = "always"), and its end
     does not end a wait_any run; start should run it again, with a new pid."""
     run, address = start(mode, run_pyinit, tmp_path, ITEMS[:4], TOML)
@@ -157,7 +164,9 @@ def test_stop_holds_and_start_releases(mode: str, run_pyinit, tmp_path: Path) ->
     assert run.wait() == 143
 
 
-def test_restart_gives_a_new_pid_and_waits_for_ready(mode: str, run_pyinit, tmp_path: Path) -> None:
+def test_restart_gives_a_new_pid_and_waits_for_ready(
+    mode: str, run_pyinit: StartPyinit, tmp_path: Path
+) -> None:
     """restart should stop then start the task, and with --wait ready answer once it is ready."""
     run, address = start(mode, run_pyinit, tmp_path, ITEMS[:4], TOML)
     run.expect(r"D2 is ready")
@@ -169,7 +178,7 @@ def test_restart_gives_a_new_pid_and_waits_for_ready(mode: str, run_pyinit, tmp_
     run.expect(r"D2 is ready", count=2)
 
 
-def test_signal_wait_logs_and_events(mode: str, run_pyinit, tmp_path: Path) -> None:
+def test_signal_wait_logs_and_events(mode: str, run_pyinit: StartPyinit, tmp_path: Path) -> None:
     """signal should reach the task; wait --down should time out (1) and then hold (0); logs
     should give the last lines; events should stream state changes."""
     run, address = start(mode, run_pyinit, tmp_path, ITEMS[:4], TOML)
@@ -205,7 +214,7 @@ def test_signal_wait_logs_and_events(mode: str, run_pyinit, tmp_path: Path) -> N
     assert pyinitctl(address, "logs", "nope").returncode == 5
 
 
-def test_the_main_command_needs_force(mode: str, run_pyinit, tmp_path: Path) -> None:
+def test_the_main_command_needs_force(mode: str, run_pyinit: StartPyinit, tmp_path: Path) -> None:
     """stop on the main command should be refused without --force; with it, its end ends the
     run as usual."""
     run, address = start(mode, run_pyinit, tmp_path, ["-D", "exec sleep 100", "--", "sleep", "100"])
@@ -216,7 +225,7 @@ def test_the_main_command_needs_force(mode: str, run_pyinit, tmp_path: Path) -> 
     assert run.wait() == 143
 
 
-def test_another_uid_may_only_read(mode: str, run_pyinit, tmp_path: Path) -> None:
+def test_another_uid_may_only_read(mode: str, run_pyinit: StartPyinit, tmp_path: Path) -> None:
     """a client whose uid is neither root nor pyinit's should get status, and a refusal for
     stop, with an audit line."""
     setpriv = shutil.which("setpriv")
@@ -323,7 +332,9 @@ def rss_kib(pid: int) -> int:
 
 
 @pytest.mark.timeout(120)
-def test_fuzzed_requests_never_hurt_pyinit(mode: str, run_pyinit, tmp_path: Path) -> None:
+def test_fuzzed_requests_never_hurt_pyinit(
+    mode: str, run_pyinit: StartPyinit, tmp_path: Path
+) -> None:
     """1,000 malformed requests, oversize lines, 100 connections opened and abandoned, and an
     events client that never reads: each error is one reply, pyinit goes on supervising
     (a crash-looping task keeps restarting) and its RSS stays bounded."""
@@ -396,7 +407,9 @@ def test_protocol_constants_match_the_docs() -> None:
         assert f"`{verb}" in text, verb
 
 
-def test_bash_completes_verbs_and_task_names(mode: str, run_pyinit, tmp_path: Path) -> None:
+def test_bash_completes_verbs_and_task_names(
+    mode: str, run_pyinit: StartPyinit, tmp_path: Path
+) -> None:
     """`eval "$(pyinitctl completion)"` should complete the verbs, then the names of the tasks
     the running pyinit lists."""
     _run, address = start(

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import StartPyinit
+
 pytestmark = pytest.mark.timeout(60)
 
 
@@ -66,7 +68,9 @@ def fetch(port: int) -> str:
     )
 
 
-def test_a_daemonizing_nginx_is_named_and_stopped(mode: str, run_pyinit, tmp_path: Path) -> None:
+def test_a_daemonizing_nginx_is_named_and_stopped(
+    mode: str, run_pyinit: StartPyinit, tmp_path: Path
+) -> None:
     """nginx forks by default: its parent's exit 0 should give one warning that names the
     daemon and the foreground flag, the daemon should get SIGTERM, and a CI job around it
     should not pass (143)."""
@@ -84,7 +88,9 @@ def test_a_daemonizing_nginx_is_named_and_stopped(mode: str, run_pyinit, tmp_pat
     assert b"TESTS PASSED\n" not in run.lines["stdout"], line
 
 
-def test_forking_nginx_serves_and_is_stopped(mode: str, run_pyinit, tmp_path: Path) -> None:
+def test_forking_nginx_serves_and_is_stopped(
+    mode: str, run_pyinit: StartPyinit, tmp_path: Path
+) -> None:
     """`type = "forking"` with a pid_file: the daemon is the task, so nginx should serve the
     main command, and get the stop signal at the end."""
     nginx = need("nginx", "nginx")
@@ -113,7 +119,9 @@ def test_forking_nginx_serves_and_is_stopped(mode: str, run_pyinit, tmp_path: Pa
     assert not any(b"leaving" in line for line in run.lines["stderr"])
 
 
-def test_forking_redis_main_pid_is_the_daemons(mode: str, run_pyinit, tmp_path: Path) -> None:
+def test_forking_redis_main_pid_is_the_daemons(
+    mode: str, run_pyinit: StartPyinit, tmp_path: Path
+) -> None:
     """The forking task's pid should be redis's own process id (as redis reports it), and a
     shutdown of redis should end the task (wait_any then stops the main command)."""
     redis = need("redis-server", "redis-server")
@@ -140,7 +148,9 @@ def test_forking_redis_main_pid_is_the_daemons(mode: str, run_pyinit, tmp_path: 
     assert run.wait() == 143
 
 
-def test_a_restart_first_stops_the_orphaned_workers(mode: str, run_pyinit, tmp_path: Path) -> None:
+def test_a_restart_first_stops_the_orphaned_workers(
+    mode: str, run_pyinit: StartPyinit, tmp_path: Path
+) -> None:
     """gunicorn's master killed with SIGKILL leaves its workers holding the port: pyinit
     should stop them before the restart, so the new master binds at once (no 'Connection in
     use')."""
@@ -176,7 +186,7 @@ def test_a_restart_first_stops_the_orphaned_workers(mode: str, run_pyinit, tmp_p
 
 
 def test_a_service_leaving_a_child_restarts_without_it(
-    mode: str, run_pyinit, tmp_path: Path
+    mode: str, run_pyinit: StartPyinit, tmp_path: Path
 ) -> None:
     """A background task that exits 3 leaving `sleep` behind should name it and stop it
     before its restart, and again when it fails for good (whose status, under wait_any, is
@@ -205,7 +215,7 @@ def postgres_bin(program: str) -> str:
     return str(found)
 
 
-def test_postgres_as_its_own_user_with_initdb_in_boot(mode: str, run_pyinit) -> None:
+def test_postgres_as_its_own_user_with_initdb_in_boot(mode: str, run_pyinit: StartPyinit) -> None:
     """The finding of `[defaults] user = "postgres"` with `-B 'initdb …'`: the boot items run
     as postgres and share the boot state (a function defined by one, used by the next), initdb
     makes the cluster, postgres runs in the foreground until it logs that it is ready, the main

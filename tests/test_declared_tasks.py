@@ -17,7 +17,7 @@ from test_daemons import need, port_for
 from pyinit import config
 from pyinit.errors import ConfigError
 
-from conftest import pyinit_once
+from conftest import StartPyinit, pyinit_once
 
 pytestmark = pytest.mark.timeout(60)
 ROOT = Path(__file__).resolve().parents[1]
@@ -146,7 +146,9 @@ def test_check_says_where_a_task_came_from(tmp_path: Path) -> None:
 # -- a whole group in one file, for real --------------------------------------------------------
 
 
-def test_the_whole_group_in_one_pyinit_toml(mode: str, run_pyinit, tmp_path: Path) -> None:
+def test_the_whole_group_in_one_pyinit_toml(
+    mode: str, run_pyinit: StartPyinit, tmp_path: Path
+) -> None:
     """No trc.d/: redis-server as an argv task that says when it is ready, a bash worker that
     waits for it, a boot step and a halt step, all from pyinit.toml; the main command (redis-
     cli) waits for the worker to have written; every task's lines carry its name."""

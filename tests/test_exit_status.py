@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from conftest import Run
+from conftest import Run, StartPyinit
 
 #: Signals whose default action ends a process (all but CHLD, CONT, URG, WINCH, STOP, TSTP,
 #: TTIN, TTOU). KILL cannot be caught, which is the point: the status still says 137.
@@ -57,7 +57,7 @@ def test_killed_by_signal_is_128_plus_n(mode: str) -> None:
 
 
 @pytest.mark.timeout(30)
-def test_not_found_is_127_and_not_executable_is_126(mode: str, run_pyinit) -> None:
+def test_not_found_is_127_and_not_executable_is_126(mode: str, run_pyinit: StartPyinit) -> None:
     """A missing command should give 127 and a non-executable one 126, each with a line saying
     why, as a shell and tini do."""
     missing = run_pyinit(mode, ["--", "/nonexistent/program"])
@@ -69,7 +69,7 @@ def test_not_found_is_127_and_not_executable_is_126(mode: str, run_pyinit) -> No
 
 
 @pytest.mark.timeout(30)
-def test_remap_exit_code_to_zero(mode: str, run_pyinit) -> None:
+def test_remap_exit_code_to_zero(mode: str, run_pyinit: StartPyinit) -> None:
     """tini's -e CODE should turn the expected status CODE into 0, and only that one."""
     assert run_pyinit(mode, ["-e", "143", "--", "sh", "-c", "kill $$"]).wait() == 0
     assert run_pyinit(mode, ["-e", "3", "-e", "4", "--", "sh", "-c", "exit 4"]).wait() == 0
@@ -77,7 +77,7 @@ def test_remap_exit_code_to_zero(mode: str, run_pyinit) -> None:
 
 
 @pytest.mark.timeout(30)
-def test_command_options_are_not_taken_for_pyinit(mode: str, run_pyinit) -> None:
+def test_command_options_are_not_taken_for_pyinit(mode: str, run_pyinit: StartPyinit) -> None:
     """Parsing should stop at the command: `pyinit ls -l` runs `ls -l` (tini prints its licence)."""
     run = run_pyinit(mode, ["sh", "-c", "echo $0 $1", "-l", "x"])
     assert run.wait() == 0

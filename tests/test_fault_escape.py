@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -88,7 +89,7 @@ SNEAKY = {
 }
 
 
-def start(mode: str, args: list[str], **kwargs) -> Run:
+def start(mode: str, args: list[str], **kwargs: Any) -> Run:
     return Run(mode, args, **kwargs)
 
 

@@ -22,6 +22,7 @@ import re
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,7 +32,7 @@ from hypothesis import strategies as st
 from pyinit import cli, config, options
 from pyinit.errors import ConfigError, PyinitError
 
-from conftest import ROOT, command
+from conftest import ROOT, StartPyinit, command
 
 PY = sys.executable
 PATH_ENV = {"PATH": os.environ.get("PATH", os.defpath)}
@@ -56,9 +57,7 @@ def fuzz(examples: int) -> settings:
 # -- strategies --------------------------------------------------------------------------------
 
 #: Text a command line or an environment can hold (no NUL: execve cannot pass one).
-TEXT = st.text(
-    st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), max_size=12
-)
+TEXT = st.text(st.characters(blacklist_characters="\x00", blacklist_categories=["Cs"]), max_size=12)
 NASTY = st.sampled_from(
     [
         "",
@@ -175,7 +174,7 @@ COUNTS = dict.fromkeys(
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _figures():
+def _figures() -> Iterator[None]:
     yield
     if any(COUNTS.values()):
         print(
@@ -343,7 +342,7 @@ def toml_value(value: object) -> str:
     )
 
 
-TOML_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=10)
+TOML_TEXT = st.text(st.characters(blacklist_categories=["Cs"]), max_size=10)
 SCALARS = st.one_of(
     TOML_TEXT,
     NASTY,
@@ -530,7 +529,7 @@ ODD_NAMES = [
 
 
 @pytest.mark.timeout(60)
-def test_odd_stage_file_names(mode: str, tmp_path: Path, run_pyinit) -> None:
+def test_odd_stage_file_names(mode: str, tmp_path: Path, run_pyinit: StartPyinit) -> None:
     """should run every oddly named stage file once, as one word with its whole name (a
     newline, quote, dash or non-UTF-8 byte included), never through a shell (no `pwned` file
     appears), with each output line whole; and skip a dangling symlink and a directory."""
@@ -701,7 +700,7 @@ SHOW_ARGV = "import sys; print(repr(sys.argv[1:]))"
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("compat", [False, True], ids=["pyinit", "trc"])
 def test_arguments_and_environment_never_reach_a_shell(
-    mode: str, tmp_path: Path, run_pyinit, compat: bool
+    mode: str, tmp_path: Path, run_pyinit: StartPyinit, compat: bool
 ) -> None:
     """should pass every argument of the main command as one argv word, unexpanded (also in
     TrivialRC mode, where bash runs it as "$@"), show bash items pyinit's arguments and the

@@ -18,6 +18,7 @@ import sys
 import termios
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -56,7 +57,8 @@ def survivors_in(text: str) -> int:
 
 
 def rss_kib(pid: int) -> int:
-    return psutil.Process(pid).memory_info().rss // 1024
+    rss: int = psutil.Process(pid).memory_info().rss
+    return rss // 1024
 
 
 def readable_by_others(path: Path) -> bool:
@@ -199,7 +201,7 @@ def pipe_fill(fd: int) -> int:
     return int.from_bytes(buf, sys.byteorder)
 
 
-def wait_for(predicate, timeout: float = 10) -> bool:
+def wait_for(predicate: Callable[[], object], timeout: float = 10) -> bool:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:

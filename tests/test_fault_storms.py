@@ -19,11 +19,12 @@ import sys
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
 
-from conftest import Run, figure
+from conftest import Run, figure, must
 
 PY = sys.executable
 
@@ -57,7 +58,7 @@ def wait_count(run: Run, pattern: bytes, n: int, timeout: float, stream: str = "
         time.sleep(0.02)
 
 
-def stamp(event: dict) -> float:
+def stamp(event: dict[str, Any]) -> float:
     return datetime.fromisoformat(event["time"]).timestamp()
 
 
@@ -66,7 +67,7 @@ def assert_nothing_left(run: Run) -> None:
         assert run.left_running() == 0, run.text()[-3000:]
 
 
-def start(mode: str, args: list[str], **kwargs) -> Run:
+def start(mode: str, args: list[str], **kwargs: Any) -> Run:
     return Run(mode, args, **kwargs)
 
 
@@ -155,7 +156,7 @@ def test_zombie_storm(mode: str, tmp_path: Path) -> None:
     assert len(orphan_codes) == ORPHANS
     assert set(orphan_codes) == {7}  # never a task's 3 or 4 taken for an orphan's
     task_exits = [
-        RESTART.search(e["message"]).groups()[:2]
+        must(RESTART.search(e["message"])).groups()[:2]
         for e in everything
         if RESTART.search(e["message"])
     ]
@@ -366,7 +367,9 @@ def test_restart_storm(mode: str, tmp_path: Path) -> None:
     early, late = [], []
     for n in names:
         assert len(launches[n]) == len(DELAYS) + 1, (n, len(launches[n]))
-        assert [RESTART.search(e["message"]).group(2) for e in restarts[n]] == ["3"] * len(DELAYS)
+        assert [must(RESTART.search(e["message"])).group(2) for e in restarts[n]] == ["3"] * len(
+            DELAYS
+        )
         measured = [start - stamp(e) for e, start in zip(restarts[n], launches[n][1:], strict=True)]
         early += [m - want for m, want in zip(measured, DELAYS, strict=True) if m < want - 0.002]
         late.append(max(m - want for m, want in zip(measured, DELAYS, strict=True)))
@@ -458,13 +461,13 @@ def test_output_flood_while_stopping(mode: str, tmp_path: Path) -> None:
     for line in run.lines["stdout"]:
         match = FLOOD_LINE.match(line)
         assert match, f"a cut or mixed line: {line[:120]!r}"
-        prefix, name, number, pad, end = match.groups()
-        assert names[prefix.decode()] == name.decode()
+        tag, who, number, pad, end = match.groups()
+        assert names[tag.decode()] == who.decode()
         if end is not None:
-            ends[name.decode()] = int(end)
+            ends[who.decode()] = int(end)
             continue
-        assert len(pad) == FLOODERS[name.decode()][0], f"a cut line: {line[:120]!r}"
-        numbers[name.decode()].append(int(number))
+        assert len(pad) == FLOODERS[who.decode()][0], f"a cut line: {line[:120]!r}"
+        numbers[who.decode()].append(int(number))
     for name, got in numbers.items():
         assert got == list(range(len(got))), f"{name}: lines lost or out of order"
         assert len(got) > BEFORE_TERM

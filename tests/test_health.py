@@ -25,7 +25,7 @@ from test_daemons import need, port_for
 from pyinit import ready
 from pyinit.errors import ConfigError
 
-from conftest import assert_usage_error, pyinit_once
+from conftest import StartPyinit, assert_usage_error, pyinit_once
 
 pytestmark = pytest.mark.timeout(60)
 ROOT = Path(__file__).resolve().parents[1]
@@ -156,7 +156,7 @@ def web_task(tmp_path: Path, port: int, health: str, extra: str = "") -> Path:
 
 
 def test_a_sick_server_is_restarted_and_healthy_again(
-    mode: str, run_pyinit, tmp_path: Path
+    mode: str, run_pyinit: StartPyinit, tmp_path: Path
 ) -> None:
     """503 three times in a row should restart only the web task (counted as restart 1), and
     its first 200 after that should say it is healthy again; the run goes on."""
@@ -175,7 +175,9 @@ def test_a_sick_server_is_restarted_and_healthy_again(
     assert run.wait() == 143
 
 
-def test_always_sick_ends_as_a_crash_loop(mode: str, run_pyinit, tmp_path: Path) -> None:
+def test_always_sick_ends_as_a_crash_loop(
+    mode: str, run_pyinit: StartPyinit, tmp_path: Path
+) -> None:
     """a task that is never healthy should count against max_restarts, fail for good, end
     the run by the wait policy with its status, and say so in the termination log."""
     port = port_for(mode, 61)
@@ -197,7 +199,7 @@ def test_always_sick_ends_as_a_crash_loop(mode: str, run_pyinit, tmp_path: Path)
 
 
 def test_action_exit_ends_the_run_and_json_names_the_event(
-    mode: str, run_pyinit, tmp_path: Path
+    mode: str, run_pyinit: StartPyinit, tmp_path: Path
 ) -> None:
     """action = "exit" should stop the task, end the run with its status, and the JSON log
     should name the event."""
@@ -238,7 +240,9 @@ def gone(marker: str, within: float = 10) -> list[str]:
     return left
 
 
-def test_a_hanging_check_is_killed_with_its_children(mode: str, run_pyinit, tmp_path: Path) -> None:
+def test_a_hanging_check_is_killed_with_its_children(
+    mode: str, run_pyinit: StartPyinit, tmp_path: Path
+) -> None:
     """a check that forks and hangs should be killed at `timeout` with its whole group, reaped
     (no zombie), its output kept for `pyinitctl status TASK`, and the task left running
     (action none)."""
@@ -274,7 +278,7 @@ def test_a_hanging_check_is_killed_with_its_children(mode: str, run_pyinit, tmp_
     assert "leaving" not in run.text()  # the checks are not the task's leftovers
 
 
-def test_the_watchdog(mode: str, run_pyinit, tmp_path: Path) -> None:
+def test_the_watchdog(mode: str, run_pyinit: StartPyinit, tmp_path: Path) -> None:
     """a task that stops sending WATCHDOG=1 should be restarted once `timeout` has passed
     without one, and WATCHDOG=trigger should restart it at once; WATCHDOG_USEC and
     WATCHDOG_PID are set as systemd sets them."""
@@ -303,7 +307,9 @@ def test_the_watchdog(mode: str, run_pyinit, tmp_path: Path) -> None:
     assert run.wait() == 143
 
 
-def test_pyinitctl_health_through_each_state(mode: str, run_pyinit, tmp_path: Path) -> None:
+def test_pyinitctl_health_through_each_state(
+    mode: str, run_pyinit: StartPyinit, tmp_path: Path
+) -> None:
     """healthy (0), unhealthy (1) and healthy again (0); a task left out by critical = false
     does not count; unreachable is 4. The HEALTH column shows each task's word."""
     port = port_for(mode, 63)
@@ -369,7 +375,7 @@ def rss_kib(pid: int) -> int:
     raise AssertionError("no VmRSS")
 
 
-def test_the_http_endpoint_paths(mode: str, run_pyinit, tmp_path: Path) -> None:
+def test_the_http_endpoint_paths(mode: str, run_pyinit: StartPyinit, tmp_path: Path) -> None:
     """/healthz and /readyz should say 200 or 503 as pyinitctl health and ready do, /status
     the JSON of pyinitctl status --json, /metrics the Prometheus text; others 404, and no
     method but GET and HEAD."""
@@ -407,7 +413,9 @@ def test_the_http_endpoint_paths(mode: str, run_pyinit, tmp_path: Path) -> None:
     assert run.wait() == 143
 
 
-def test_the_http_endpoint_survives_abuse(mode: str, run_pyinit, tmp_path: Path) -> None:
+def test_the_http_endpoint_survives_abuse(
+    mode: str, run_pyinit: StartPyinit, tmp_path: Path
+) -> None:
     """1,000 malformed requests and 100 abandoned connections should get answers or be
     closed, never hurt pyinit: it still answers /healthz at once, still restarts a task,
     and its RSS stays bounded."""
@@ -476,7 +484,9 @@ def test_bad_http_addresses_are_status_2(
     assert_usage_error(done, says)
 
 
-def test_http_from_pyinit_toml_and_off_loopback_warns(run_pyinit, tmp_path: Path) -> None:
+def test_http_from_pyinit_toml_and_off_loopback_warns(
+    run_pyinit: StartPyinit, tmp_path: Path
+) -> None:
     """[control] http in pyinit.toml should open it; an address off loopback gets a warning."""
     http = port_for("subreaper", 67)
     (tmp_path / "pyinit.toml").write_text(f'[control]\nhttp = "0.0.0.0:{http}"\n')
@@ -487,7 +497,9 @@ def test_http_from_pyinit_toml_and_off_loopback_warns(run_pyinit, tmp_path: Path
     assert run.wait() == 143
 
 
-def test_action_stop_leaves_it_down_for_good(mode: str, run_pyinit, tmp_path: Path) -> None:
+def test_action_stop_leaves_it_down_for_good(
+    mode: str, run_pyinit: StartPyinit, tmp_path: Path
+) -> None:
     """action = "stop" should stop the task and not restart it, whatever its restart policy:
     failed for good, so `pyinitctl health` says unhealthy while the run goes on."""
     port = port_for(mode, 68)

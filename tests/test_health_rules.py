@@ -6,6 +6,7 @@ count), the watchdog's silence and trigger, and the group's verdict. No process,
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -66,9 +67,9 @@ class Tasks:
         self.stopping = False
         self.cwd = None
         self.said: list[tuple[str, str, str]] = []
-        self.listeners: list = []
+        self.listeners: list[Callable[..., None]] = []
 
-    def on_event(self, callback) -> None:
+    def on_event(self, callback: Callable[..., None]) -> None:
         self.listeners.append(callback)
 
     def latest_runs(self) -> list[Task]:

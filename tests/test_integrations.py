@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import StartPyinit
+
 
 def bound_socket(path: str) -> socket.socket:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -22,7 +24,9 @@ def receive(sock: socket.socket) -> str:
 
 @pytest.mark.timeout(30)
 @pytest.mark.parametrize("abstract", [False, True], ids=["path", "abstract"])
-def test_notify_ready_then_stopping(mode: str, run_pyinit, tmp_path: Path, abstract: bool) -> None:
+def test_notify_ready_then_stopping(
+    mode: str, run_pyinit: StartPyinit, tmp_path: Path, abstract: bool
+) -> None:
     """With NOTIFY_SOCKET set, pyinit should send READY=1 once boot is done and the async tasks
     are started, STATUS= on a restart, and STOPPING=1 when it shuts down; the tasks must not
     inherit NOTIFY_SOCKET (only pyinit speaks for the service)."""
@@ -63,7 +67,9 @@ def test_notify_ready_then_stopping(mode: str, run_pyinit, tmp_path: Path, abstr
 
 
 @pytest.mark.timeout(30)
-def test_termination_log_names_the_task_and_status(mode: str, run_pyinit, tmp_path: Path) -> None:
+def test_termination_log_names_the_task_and_status(
+    mode: str, run_pyinit: StartPyinit, tmp_path: Path
+) -> None:
     """When the termination-log file exists, pyinit should write one line there saying which
     task ended the run and with what status (what `kubectl describe pod` shows)."""
     log = tmp_path / "termination-log"
@@ -79,7 +85,9 @@ def test_termination_log_names_the_task_and_status(mode: str, run_pyinit, tmp_pa
 
 
 @pytest.mark.timeout(30)
-def test_no_termination_log_when_the_file_is_absent(mode: str, run_pyinit, tmp_path: Path) -> None:
+def test_no_termination_log_when_the_file_is_absent(
+    mode: str, run_pyinit: StartPyinit, tmp_path: Path
+) -> None:
     """pyinit should not create the termination log: only Kubernetes decides it exists."""
     log = tmp_path / "termination-log"
     run = run_pyinit(mode, ["--", "sh", "-c", "exit 6"], env={"PYINIT_TERMINATION_LOG": str(log)})

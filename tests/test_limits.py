@@ -15,6 +15,8 @@ from hypothesis import strategies as st
 from pyinit import limits
 from pyinit.errors import ConfigError
 
+from conftest import StartPyinit
+
 pytestmark = pytest.mark.timeout(60)
 NOFILE, CORE, NPROC = (
     limits.RESOURCES["nofile"],
@@ -94,7 +96,9 @@ def test_fuzz_rlimits(value: object) -> None:
     assert "\n" not in message
 
 
-def test_a_task_runs_with_its_limits_and_umask(mode: str, run_pyinit, tmp_path: Path) -> None:
+def test_a_task_runs_with_its_limits_and_umask(
+    mode: str, run_pyinit: StartPyinit, tmp_path: Path
+) -> None:
     (tmp_path / "pyinit.toml").write_text(
         '[task.D1]\nrlimits = { nofile = [4096, 8192], core = 0 }\numask = "027"\n'
         '[task.D2]\nuser = "nobody"\nrlimits = { nofile = 2000 }\n'
@@ -121,7 +125,9 @@ def test_a_task_runs_with_its_limits_and_umask(mode: str, run_pyinit, tmp_path: 
     run.expect(r"^D2: nobody 2000 2000$", stream="stdout")  # set before dropping privileges
 
 
-def test_a_limit_that_cannot_be_set_fails_the_start(mode: str, run_pyinit, tmp_path: Path) -> None:
+def test_a_limit_that_cannot_be_set_fails_the_start(
+    mode: str, run_pyinit: StartPyinit, tmp_path: Path
+) -> None:
     """even root cannot raise nofile above fs.nr_open: status 126 and a line naming it."""
     nr_open = int(Path("/proc/sys/fs/nr_open").read_text())
     (tmp_path / "pyinit.toml").write_text(f"[task.D1]\nrlimits = {{ nofile = {nr_open + 1} }}\n")

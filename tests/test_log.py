@@ -8,6 +8,7 @@ import json
 import re
 import time
 import types
+from collections.abc import Iterator
 
 import pytest
 
@@ -51,7 +52,7 @@ def make(**kwargs: object) -> tuple[Log, Captured]:
 
 
 @pytest.fixture
-def frozen(monkeypatch: pytest.MonkeyPatch) -> types.SimpleNamespace:
+def frozen(monkeypatch: pytest.MonkeyPatch) -> Iterator[types.SimpleNamespace]:
     """Log's clock, settable: `frozen.now` is what time.time() returns in pyinit.log; the
     local time zone is UTC."""
     monkeypatch.setenv("TZ", "UTC")

@@ -13,11 +13,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
 
-from conftest import NS_INIT, PYINIT, ROOT, Run, command
+from conftest import NS_INIT, PYINIT, ROOT, Run, StartPyinit, command
 
 PY = sys.executable
 LIMIT = 65536  # pyinit.output.LINE_LIMIT
@@ -105,7 +106,7 @@ def read_pty(master: int, timeout: float = 20) -> bytes:
 
 @pytest.mark.timeout(60)
 def test_two_busy_tasks_every_line_whole_once_in_order(
-    mode: str, tmp_path: Path, run_pyinit
+    mode: str, tmp_path: Path, run_pyinit: StartPyinit
 ) -> None:
     """should deliver every line of two tasks writing 200,000 lines each at once exactly once,
     whole, with the task's prefix, on the stream the task used, in the task's order; keep a
@@ -135,7 +136,7 @@ def test_two_busy_tasks_every_line_whole_once_in_order(
 
 
 @pytest.mark.timeout(30)
-def test_bytes_pass_unchanged(mode: str, tmp_path: Path, run_pyinit) -> None:
+def test_bytes_pass_unchanged(mode: str, tmp_path: Path, run_pyinit: StartPyinit) -> None:
     """should pass invalid UTF-8, NUL, \\r and escape sequences byte for byte."""
     payload = b"\xff\xfebad\x80\n\x00nul\x00\ncr\r\n\x1b[1mbold\x1b[0m\n\xc3\x28 \xed\xa0\x80\n"
     path = script(
@@ -149,7 +150,7 @@ def test_bytes_pass_unchanged(mode: str, tmp_path: Path, run_pyinit) -> None:
 
 
 @pytest.mark.timeout(30)
-def test_unterminated_last_line_is_written_at_exit(mode: str, run_pyinit) -> None:
+def test_unterminated_last_line_is_written_at_exit(mode: str, run_pyinit: StartPyinit) -> None:
     """should write a task's last line that has no newline when the task ends, as a line of
     its own, before pyinit's news of the task's exit."""
     run = run_pyinit(
@@ -181,7 +182,7 @@ os.kill(os.getpid(), signal.SIGKILL)
 @pytest.mark.timeout(30)
 @pytest.mark.parametrize("how", ["self", "group"])
 def test_task_killed_mid_write_loses_nothing(
-    mode: str, tmp_path: Path, run_pyinit, how: str
+    mode: str, tmp_path: Path, run_pyinit: StartPyinit, how: str
 ) -> None:
     """should deliver every byte a task wrote before it was SIGKILLed (by itself, or with its
     whole process group), the unfinished last line included, and end with 128+9."""
@@ -195,7 +196,9 @@ def test_task_killed_mid_write_loses_nothing(
 
 
 @pytest.mark.timeout(30)
-def test_lines_written_at_shutdown_are_not_lost(mode: str, tmp_path: Path, run_pyinit) -> None:
+def test_lines_written_at_shutdown_are_not_lost(
+    mode: str, tmp_path: Path, run_pyinit: StartPyinit
+) -> None:
     """should deliver what a task writes while it stops (its TERM handler's output), even when
     the run is ending."""
     code = (
@@ -221,7 +224,9 @@ def test_lines_written_at_shutdown_are_not_lost(mode: str, tmp_path: Path, run_p
 
 
 @pytest.mark.timeout(30)
-def test_stdout_reader_gone_pyinit_carries_on(mode: str, tmp_path: Path, run_pyinit) -> None:
+def test_stdout_reader_gone_pyinit_carries_on(
+    mode: str, tmp_path: Path, run_pyinit: StartPyinit
+) -> None:
     """should, when nobody reads pyinit's stdout any more (EPIPE), drop that output, keep
     logging on stderr and exit with the status of the task that failed."""
     writer = script(tmp_path, "writer.py", WRITER)
@@ -266,7 +271,7 @@ def test_stderr_reader_gone_stdout_still_complete(mode: str, tmp_path: Path) -> 
 
 @pytest.mark.timeout(30)
 def test_stdout_to_a_file_shared_with_the_main_command(
-    mode: str, tmp_path: Path, run_pyinit
+    mode: str, tmp_path: Path, run_pyinit: StartPyinit
 ) -> None:
     """should, with stdout a regular file the main command also writes to, keep every line of
     both: pyinit writes at the same file offset, never over the command's lines."""
@@ -287,7 +292,7 @@ def test_stdout_to_a_file_shared_with_the_main_command(
 
 
 @pytest.mark.timeout(60)
-def test_slow_reader_keeps_memory_bounded(mode: str, run_pyinit) -> None:
+def test_slow_reader_keeps_memory_bounded(mode: str, run_pyinit: StartPyinit) -> None:
     """should, while a task writes 200 MB and pyinit's stdout is read slowly, keep pyinit's
     RSS from growing by more than ~20 MB (it stops reading the task instead), and deliver
     every byte."""
@@ -403,7 +408,7 @@ os.write(1, b"no newline at the end")
 """
 
 
-def parse_json_lines(data: bytes, allow: re.Pattern[bytes] | None = None) -> list[dict]:
+def parse_json_lines(data: bytes, allow: re.Pattern[bytes] | None = None) -> list[dict[str, Any]]:
     records = []
     for line in data.splitlines():
         if allow is not None and allow.search(line):
@@ -413,7 +418,7 @@ def parse_json_lines(data: bytes, allow: re.Pattern[bytes] | None = None) -> lis
 
 
 @pytest.mark.timeout(30)
-def test_json_every_line_is_an_object(mode: str, tmp_path: Path, run_pyinit) -> None:
+def test_json_every_line_is_an_object(mode: str, tmp_path: Path, run_pyinit: StartPyinit) -> None:
     """should, with --log-format=json, write every line on stdout and stderr as one JSON
     object: task lines with time, task, stage, pid, stream, line; pyinit's own with level and
     message."""
@@ -477,7 +482,9 @@ def test_json_every_line_is_an_object(mode: str, tmp_path: Path, run_pyinit) -> 
 
 
 @pytest.mark.timeout(30)
-def test_json_pid_of_lines_written_after_the_task_exited(mode: str, run_pyinit) -> None:
+def test_json_pid_of_lines_written_after_the_task_exited(
+    mode: str, run_pyinit: StartPyinit
+) -> None:
     """should give a line that a task's background child writes after the task exited the
     task's pid, not 0 (a sync item's: a service's leftovers are stopped when it exits)."""
     run = run_pyinit(
@@ -501,7 +508,9 @@ def test_json_pid_of_lines_written_after_the_task_exited(mode: str, run_pyinit) 
 
 
 @pytest.mark.timeout(30)
-def test_json_main_command_output_is_json_with_prefix_main(mode: str, run_pyinit) -> None:
+def test_json_main_command_output_is_json_with_prefix_main(
+    mode: str, run_pyinit: StartPyinit
+) -> None:
     """should, with --log-format=json and --prefix-main, write the main command's lines as
     JSON objects too."""
     run = run_pyinit(
@@ -523,7 +532,7 @@ def test_json_main_command_output_is_json_with_prefix_main(mode: str, run_pyinit
 
 
 @pytest.mark.timeout(30)
-def test_json_one_stage_vocabulary(mode: str, run_pyinit) -> None:
+def test_json_one_stage_vocabulary(mode: str, run_pyinit: StartPyinit) -> None:
     """should give a task's output lines and pyinit's own lines about it the same stage: boot
     for a boot item, main for the main command (TrivialRC's log namespaces are main and sync),
     and `pyinit` to lines about no task."""
@@ -545,7 +554,7 @@ def test_json_one_stage_vocabulary(mode: str, run_pyinit) -> None:
 
 
 @pytest.mark.timeout(30)
-def test_json_long_utf8_line_is_cut_between_characters(mode: str, run_pyinit) -> None:
+def test_json_long_utf8_line_is_cut_between_characters(mode: str, run_pyinit: StartPyinit) -> None:
     """should cut a task's 100 KB line of 2- and 3-byte characters at a character boundary
     within 64 KiB, so each piece is clean UTF-8 and the pieces join back into the line."""
     text = "é€" * 20000
@@ -562,7 +571,9 @@ def test_json_long_utf8_line_is_cut_between_characters(mode: str, run_pyinit) ->
 
 
 @pytest.mark.timeout(30)
-def test_json_undecodable_file_name_is_valid_utf8(mode: str, tmp_path: Path, run_pyinit) -> None:
+def test_json_undecodable_file_name_is_valid_utf8(
+    mode: str, tmp_path: Path, run_pyinit: StartPyinit
+) -> None:
     """should write pyinit's lines naming a stage file whose name is not UTF-8 as valid
     UTF-8 (U+FFFD) with the raw name in `message_b64`: no lone surrogate escapes."""
     (tmp_path / "trc.d").mkdir()
@@ -582,7 +593,7 @@ def test_json_undecodable_file_name_is_valid_utf8(mode: str, tmp_path: Path, run
 
 
 @pytest.mark.timeout(30)
-def test_json_main_command_output_is_json_by_default(mode: str, run_pyinit) -> None:
+def test_json_main_command_output_is_json_by_default(mode: str, run_pyinit: StartPyinit) -> None:
     """should, with --log-format=json, make every line JSON, the main command's included
     (spec §7: every line, task output and pyinit's own)."""
     run = run_pyinit(mode, ["--log-format=json", "--", "sh", "-c", "echo main out"])
@@ -595,7 +606,7 @@ def test_json_main_command_output_is_json_by_default(mode: str, run_pyinit) -> N
 
 
 @pytest.mark.timeout(30)
-def test_prefix_format_name_pid_stage(mode: str, run_pyinit) -> None:
+def test_prefix_format_name_pid_stage(mode: str, run_pyinit: StartPyinit) -> None:
     """should expand {name}, {pid} and {stage} in --prefix."""
     run = run_pyinit(
         mode,
@@ -617,7 +628,7 @@ def test_prefix_format_name_pid_stage(mode: str, run_pyinit) -> None:
 
 
 @pytest.mark.timeout(30)
-def test_prefix_format_time(mode: str, run_pyinit) -> None:
+def test_prefix_format_time(mode: str, run_pyinit: StartPyinit) -> None:
     """should put the local time of each line in {time}."""
     before = time.time()
     run = run_pyinit(
@@ -644,7 +655,9 @@ def test_prefix_format_time(mode: str, run_pyinit) -> None:
 
 
 @pytest.mark.timeout(30)
-def test_prefix_pid_of_lines_written_after_the_task_exited(mode: str, run_pyinit) -> None:
+def test_prefix_pid_of_lines_written_after_the_task_exited(
+    mode: str, run_pyinit: StartPyinit
+) -> None:
     """should give {pid} the task's pid for lines read after the task exited (a background
     child's, which a sync item may leave), also on the per-line {time} path."""
     run = run_pyinit(
@@ -669,7 +682,7 @@ def test_prefix_pid_of_lines_written_after_the_task_exited(mode: str, run_pyinit
 
 
 @pytest.mark.timeout(30)
-def test_empty_prefix_passes_through(mode: str, tmp_path: Path, run_pyinit) -> None:
+def test_empty_prefix_passes_through(mode: str, tmp_path: Path, run_pyinit: StartPyinit) -> None:
     """should, with --prefix '', pass a task's output through byte for byte: no prefix, no
     newline added to an unterminated last line."""
     payload = b"a\n\xffb\r\n\x00\nno newline"
@@ -680,7 +693,9 @@ def test_empty_prefix_passes_through(mode: str, tmp_path: Path, run_pyinit) -> N
 
 
 @pytest.mark.timeout(30)
-def test_per_task_prefix_from_pyinit_toml(mode: str, tmp_path: Path, run_pyinit) -> None:
+def test_per_task_prefix_from_pyinit_toml(
+    mode: str, tmp_path: Path, run_pyinit: StartPyinit
+) -> None:
     """should use a task's own `prefix` from pyinit.toml over --prefix."""
     (tmp_path / "pyinit.toml").write_text('[task.D1]\nprefix = "<one> "\n')
     run = run_pyinit(
@@ -703,7 +718,7 @@ def test_per_task_prefix_from_pyinit_toml(mode: str, tmp_path: Path, run_pyinit)
 
 
 @pytest.mark.timeout(30)
-def test_main_command_passes_through_unprefixed(mode: str, run_pyinit) -> None:
+def test_main_command_passes_through_unprefixed(mode: str, run_pyinit: StartPyinit) -> None:
     """should pass the main command's stdout and stderr through untouched by default, while
     other tasks' lines are prefixed."""
     run = run_pyinit(
@@ -726,7 +741,7 @@ def test_main_command_passes_through_unprefixed(mode: str, run_pyinit) -> None:
 
 
 @pytest.mark.timeout(30)
-def test_prefix_main_prefixes_the_main_command(mode: str, run_pyinit) -> None:
+def test_prefix_main_prefixes_the_main_command(mode: str, run_pyinit: StartPyinit) -> None:
     """should prefix the main command's lines with its name with --prefix-main."""
     run = run_pyinit(
         mode, ["--prefix-main", "--", "sh", "-c", "echo from main; printf 'main err' >&2"]
@@ -776,7 +791,7 @@ def test_no_colours_with_no_color(mode: str) -> None:
 
 
 @pytest.mark.timeout(30)
-def test_no_colours_on_a_pipe(mode: str, run_pyinit) -> None:
+def test_no_colours_on_a_pipe(mode: str, run_pyinit: StartPyinit) -> None:
     """should not colour output that goes to a pipe."""
     run = run_pyinit(mode, ["--wait", "wait_all", "-D", "echo one; echo two >&2"])
     assert run.wait() == 0

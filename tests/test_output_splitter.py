@@ -204,7 +204,7 @@ def test_cut_of_bytes_that_are_not_utf8_stays_at_the_limit() -> None:
 @settings(max_examples=300, deadline=None)
 @given(
     text=st.text(
-        st.characters(blacklist_characters="\n\\", blacklist_categories=("Cs",)), max_size=60
+        st.characters(blacklist_characters="\n\\", blacklist_categories=["Cs"]), max_size=60
     ),
     sizes=st.lists(st.integers(1, 17), min_size=1, max_size=8),
     limit=st.integers(4, 12),

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from pyinit import config, procfile
 from pyinit.errors import ConfigError
 
-from conftest import assert_usage_error, pyinit_once
+from conftest import StartPyinit, assert_usage_error, pyinit_once
 
 pytestmark = pytest.mark.timeout(60)
 ROOT = Path(__file__).resolve().parents[1]
@@ -155,7 +155,7 @@ def what_each_got(lines: list[str], separator: str) -> dict[str, str]:
     return got
 
 
-def test_the_same_as_honcho(mode: str, run_pyinit, tmp_path: Path) -> None:
+def test_the_same_as_honcho(mode: str, run_pyinit: StartPyinit, tmp_path: Path) -> None:
     honcho = shutil.which("honcho", path=str(Path(sys.executable).parent)) or shutil.which("honcho")
     if honcho is None:
         pytest.skip("needs honcho (pip install honcho; scripts/setup installs it)")

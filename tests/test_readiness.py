@@ -24,6 +24,8 @@ from test_daemons import need, port_for
 from pyinit import ready
 from pyinit.errors import ConfigError
 
+from conftest import StartPyinit
+
 pytestmark = pytest.mark.timeout(60)
 ROOT = Path(__file__).resolve().parents[1]
 #: How late a dependent may start after the event it waited for: the issue's 100 ms plus one
@@ -199,7 +201,7 @@ FORMS = ["notify", "fd", "log", "file", "listen", "tcp", "http", "command"]
 
 @pytest.mark.parametrize("form", FORMS)
 def test_the_main_command_starts_when_the_task_is_ready(
-    mode: str, run_pyinit, tmp_path: Path, form: str
+    mode: str, run_pyinit: StartPyinit, tmp_path: Path, form: str
 ) -> None:
     """should start the main command only after the async task's readiness event, and soon
     after it; the ready line names the form."""
@@ -220,7 +222,7 @@ def test_the_main_command_starts_when_the_task_is_ready(
         setting = f"file:{tmp_path}/flag"
         code = f"sleep 0.3; {stamp(t_ready)}; touch {tmp_path}/flag; sleep 30"
     elif form == "command":
-        setting = ["test", "-e", f"{tmp_path}/flag"]
+        setting = ["test", "-e", f"{tmp_path}/flag"]  # type: ignore[assignment]  # argv form
         code = f"sleep 0.3; {stamp(t_ready)}; touch {tmp_path}/flag; sleep 30"
     elif form == "http":
         setting = f"http://127.0.0.1:{port}/healthz"
@@ -240,7 +242,7 @@ def test_the_main_command_starts_when_the_task_is_ready(
     assert 0 < late < LATE, (late, run.text())
 
 
-def test_redis_supervised_systemd(mode: str, run_pyinit, tmp_path: Path) -> None:
+def test_redis_supervised_systemd(mode: str, run_pyinit: StartPyinit, tmp_path: Path) -> None:
     """should take redis-server's own sd_notify READY=1 (unmodified) as its readiness, show its
     STATUS= lines, and start the client only then."""
     redis = need("redis-server", "redis-server")
@@ -263,7 +265,7 @@ def test_redis_supervised_systemd(mode: str, run_pyinit, tmp_path: Path) -> None
     assert order.index(ready_line) < launch
 
 
-def test_after_between_background_tasks(mode: str, run_pyinit, tmp_path: Path) -> None:
+def test_after_between_background_tasks(mode: str, run_pyinit: StartPyinit, tmp_path: Path) -> None:
     """should start D2 after D1 is ready and D3 after D2 has exited 0 (`done`), say once what
     each waits for, and not hold the main command for tasks that declare no `ready`."""
     t_ready, t2, t3 = tmp_path / "t_ready", tmp_path / "t2", tmp_path / "t3"
@@ -290,7 +292,9 @@ def test_after_between_background_tasks(mode: str, run_pyinit, tmp_path: Path) -
     assert run.text().count("D2 waiting for") == 1
 
 
-def test_a_failed_dependency_is_never_started(mode: str, run_pyinit, tmp_path: Path) -> None:
+def test_a_failed_dependency_is_never_started(
+    mode: str, run_pyinit: StartPyinit, tmp_path: Path
+) -> None:
     """should not start a task whose dependency failed for good, say why, and end the run with
     the dependency's status (the wait policy sees that failure)."""
     marker = tmp_path / "ran"
@@ -304,7 +308,7 @@ def test_a_failed_dependency_is_never_started(mode: str, run_pyinit, tmp_path: P
     assert not marker.exists()
 
 
-def test_ready_timeout_is_a_failed_run(mode: str, run_pyinit, tmp_path: Path) -> None:
+def test_ready_timeout_is_a_failed_run(mode: str, run_pyinit: StartPyinit, tmp_path: Path) -> None:
     """should stop a task that is not ready within ready_timeout, restart it by its policy, give
     up at the crash-loop limit, and never start what waits for it."""
     (tmp_path / "pyinit.toml").write_text(
@@ -324,7 +328,9 @@ def test_ready_timeout_is_a_failed_run(mode: str, run_pyinit, tmp_path: Path) ->
     assert "without writing a newline" not in run.text()  # its death closed fd 3, not the task
 
 
-def test_main_after_started_keeps_the_old_order(mode: str, run_pyinit, tmp_path: Path) -> None:
+def test_main_after_started_keeps_the_old_order(
+    mode: str, run_pyinit: StartPyinit, tmp_path: Path
+) -> None:
     """with `main_after = "started"`, the main command should not wait for readiness."""
     (tmp_path / "pyinit.toml").write_text(
         '[defaults]\nmain_after = "started"\n[task.D1]\nready = "fd:3"\n'
@@ -335,7 +341,9 @@ def test_main_after_started_keeps_the_old_order(mode: str, run_pyinit, tmp_path:
     assert "waiting for" not in run.text()
 
 
-def test_notify_from_another_task_is_ignored(mode: str, run_pyinit, tmp_path: Path) -> None:
+def test_notify_from_another_task_is_ignored(
+    mode: str, run_pyinit: StartPyinit, tmp_path: Path
+) -> None:
     """should ignore READY=1 sent to a task's socket by a process of another task, and stay
     responsive while a task floods its own socket."""
     sock = tmp_path / "sock"
@@ -378,7 +386,9 @@ def test_notify_from_another_task_is_ignored(mode: str, run_pyinit, tmp_path: Pa
     assert "D3: status: flooded" in run.text()
 
 
-def test_a_one_shot_dependency_does_not_end_the_run(mode: str, run_pyinit, tmp_path: Path) -> None:
+def test_a_one_shot_dependency_does_not_end_the_run(
+    mode: str, run_pyinit: StartPyinit, tmp_path: Path
+) -> None:
     """under wait_any, a migration others wait for with `:done` should end without ending the
     run; the dependent and the main command should run, and the run end with the main's 0."""
     (tmp_path / "pyinit.toml").write_text('[task.D2]\nafter = ["D1:done"]\nready = "log:^up$"\n')
@@ -426,7 +436,7 @@ def test_stop_levels() -> None:
 
 @pytest.mark.parametrize("order", ["dependents-first", "parallel"])
 def test_dependents_stop_before_their_dependencies(
-    mode: str, run_pyinit, tmp_path: Path, order: str
+    mode: str, run_pyinit: StartPyinit, tmp_path: Path, order: str
 ) -> None:
     """should stop D2 (which waits for D1) first and D1 only once D2 is gone, although D2 takes
     0.3 s to stop; with stop_order = "parallel", both at once (D1 is gone first)."""
@@ -449,7 +459,9 @@ def test_dependents_stop_before_their_dependencies(
     assert ("stopping D2" in text) == (order == "dependents-first")
 
 
-def test_http_is_ready_on_200_to_399_only(mode: str, run_pyinit, tmp_path: Path) -> None:
+def test_http_is_ready_on_200_to_399_only(
+    mode: str, run_pyinit: StartPyinit, tmp_path: Path
+) -> None:
     """should not take a 503 for ready, and take the 200 that follows."""
     port = port_for(mode, 60)
     (tmp_path / "pyinit.toml").write_text(
@@ -463,7 +475,9 @@ def test_http_is_ready_on_200_to_399_only(mode: str, run_pyinit, tmp_path: Path)
 
 
 @pytest.mark.parametrize("how", ["fd", "systemd-notify", "python"])
-def test_a_bash_item_says_ready(mode: str, run_pyinit, tmp_path: Path, how: str) -> None:
+def test_a_bash_item_says_ready(
+    mode: str, run_pyinit: StartPyinit, tmp_path: Path, how: str
+) -> None:
     """`ready` in a bash item should do what its ready setting asks: a newline on fd N, or
     READY=1 by systemd-notify, or by the Python pyinit runs on where there is no systemd-notify
     (PATH holds only bash and sleep here)."""
@@ -486,7 +500,9 @@ def test_a_bash_item_says_ready(mode: str, run_pyinit, tmp_path: Path, how: str)
     assert b"MAIN\n" in run.lines["stdout"]
 
 
-def test_ready_without_a_ready_setting_warns(mode: str, run_pyinit, tmp_path: Path) -> None:
+def test_ready_without_a_ready_setting_warns(
+    mode: str, run_pyinit: StartPyinit, tmp_path: Path
+) -> None:
     """`ready` in an item that declares no ready form should say there is no one to tell."""
     run = run_pyinit(mode, ["-w", str(tmp_path), "-D", "ready || echo FAILED", "--", "sleep", "1"])
     run.expect(r"D1 has no ready = \"notify\" or \"fd:N\" in pyinit.toml")
@@ -554,7 +570,7 @@ def test_fuzz_notify_messages(data: bytes) -> None:
 
     got: list[str] = []
     probe = NotifyProbe.__new__(NotifyProbe)  # no socket: only the message reader is tried
-    probe.name, probe.log, probe.on_ready = "x", FakeLog(), got.append
+    probe.name, probe.log, probe.on_ready = "x", FakeLog(), got.append  # type: ignore[assignment]  # a fake log
     probe.ready, probe.pid, probe.status = False, 5, ""
     probe.due = None
     probe._message(data, 5)
@@ -562,7 +578,7 @@ def test_fuzz_notify_messages(data: bytes) -> None:
 
 
 def test_pyinit_tells_systemd_ready_once_its_tasks_are(
-    mode: str, run_pyinit, tmp_path: Path
+    mode: str, run_pyinit: StartPyinit, tmp_path: Path
 ) -> None:
     """under systemd (NOTIFY_SOCKET set), pyinit's READY=1 should come only once every task
     that declares `ready` is ready, with STATUS= saying what is awaited until then."""
@@ -589,7 +605,7 @@ def test_pyinit_tells_systemd_ready_once_its_tasks_are(
         sock.close()
 
 
-def test_the_readiness_example(mode: str, run_pyinit, tmp_path: Path) -> None:
+def test_the_readiness_example(mode: str, run_pyinit: StartPyinit, tmp_path: Path) -> None:
     """examples/readiness (the README's): db, then migrate, then web and worker, then the main
     command, which gets its 200; the log says who waited for what."""
     need("redis-server", "redis-server")
@@ -620,7 +636,7 @@ def test_the_readiness_example(mode: str, run_pyinit, tmp_path: Path) -> None:
 
 
 def test_closing_the_ready_fd_without_a_newline_is_said(
-    mode: str, run_pyinit, tmp_path: Path
+    mode: str, run_pyinit: StartPyinit, tmp_path: Path
 ) -> None:
     """a task that closes its fd:N and goes on running should get one warning: it will not be
     ready in this run."""

@@ -9,6 +9,8 @@ import time
 import psutil
 import pytest
 
+from conftest import StartPyinit
+
 #: Makes N orphans that have all exited by the time it prints "orphaned N", then waits.
 ORPHANS = r"""
 import os, sys, time
@@ -34,11 +36,12 @@ time.sleep(3600)
 
 
 def children_of(pid: int) -> list[psutil.Process]:
-    return psutil.Process(pid).children()
+    children: list[psutil.Process] = psutil.Process(pid).children()
+    return children
 
 
 @pytest.mark.timeout(180)
-def test_a_thousand_orphans_are_reaped(mode: str, run_pyinit) -> None:
+def test_a_thousand_orphans_are_reaped(mode: str, run_pyinit: StartPyinit) -> None:
     """1000 orphaned zombies should all be reaped while the command keeps running, and the
     command's status should not be mixed up with theirs (they exit 7, it exits 143)."""
     run = run_pyinit(mode, ["--", sys.executable, "-c", ORPHANS, "1000"])
@@ -65,7 +68,7 @@ exit 5
 
 
 @pytest.mark.timeout(30)
-def test_nothing_outlives_pyinit(mode: str, run_pyinit) -> None:
+def test_nothing_outlives_pyinit(mode: str, run_pyinit: StartPyinit) -> None:
     """When the command exits, its group, processes that left it and orphans should all be
     stopped before pyinit exits with the command's status."""
     run = run_pyinit(mode, ["-v", "--grace", "2", "--", "sh", "-c", LEFTOVERS])
@@ -76,7 +79,7 @@ def test_nothing_outlives_pyinit(mode: str, run_pyinit) -> None:
 
 
 @pytest.mark.timeout(30)
-def test_leftovers_that_ignore_sigterm_are_killed(mode: str, run_pyinit) -> None:
+def test_leftovers_that_ignore_sigterm_are_killed(mode: str, run_pyinit: StartPyinit) -> None:
     """An escaped process that ignores SIGTERM should get SIGKILL at the end of the grace."""
     script = "setsid sh -c \"trap '' TERM; while :; do sleep 0.1; done\" & echo started; exit 0"
     run = run_pyinit(mode, ["--grace", "1", "--", "sh", "-c", script])
@@ -89,7 +92,7 @@ def test_leftovers_that_ignore_sigterm_are_killed(mode: str, run_pyinit) -> None
 
 
 @pytest.mark.timeout(30)
-def test_idle_pyinit_makes_no_system_calls(mode: str, run_pyinit) -> None:
+def test_idle_pyinit_makes_no_system_calls(mode: str, run_pyinit: StartPyinit) -> None:
     """An idle pyinit should sleep in one epoll_wait: no wake-ups at all (tini polls every
     second). Counted with the kernel's context-switch counters over 1.5 s."""
     run = run_pyinit(mode, ["--", "sleep", "30"])
@@ -123,7 +126,9 @@ cli.entry()
 
 
 @pytest.mark.timeout(30)
-def test_an_internal_error_kills_everything_and_exits_70(mode: str, run_pyinit) -> None:
+def test_an_internal_error_kills_everything_and_exits_70(
+    mode: str, run_pyinit: StartPyinit
+) -> None:
     """A bug in pyinit itself should not leave processes behind: pyinit says so (with the
     traceback), SIGKILLs every task and leftover, and exits 70 (EX_SOFTWARE)."""
     args = ["-D", "exec sleep 1000", "--", "sh", "-c", "setsid sleep 1000 & exec sleep 1000"]

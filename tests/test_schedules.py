@@ -6,6 +6,7 @@ real time zone, the scheduler's skip and no-run-twice rules with fakes, and real
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -17,7 +18,7 @@ from pyinit import schedule
 from pyinit.errors import ConfigError
 from pyinit.scheduler import Scheduler
 
-from conftest import assert_usage_error, pyinit_once
+from conftest import StartPyinit, assert_usage_error, must, pyinit_once
 
 pytestmark = pytest.mark.timeout(60)
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,8 +30,16 @@ def nxt(text: str, after: dt.datetime) -> dt.datetime | None:
     return schedule.parse(text, "x").next_after(after)
 
 
-def at(*args: int, tz: dt.tzinfo = UTC) -> dt.datetime:
-    return dt.datetime(*args, tzinfo=tz)
+def at(
+    year: int,
+    month: int,
+    day: int,
+    hour: int = 0,
+    minute: int = 0,
+    second: int = 0,
+    tz: dt.tzinfo = UTC,
+) -> dt.datetime:
+    return dt.datetime(year, month, day, hour, minute, second, tzinfo=tz)
 
 
 def test_cron_next_times() -> None:
@@ -64,7 +73,7 @@ def test_dst_skips_a_time_that_does_not_exist_and_runs_a_double_one_once() -> No
     assert again == at(2026, 11, 2, 1, 30, tz=NY)
     # Asked during the second 01:xx hour (EST): 01:45 has had its (first) run, so 02:45.
     second = at(2026, 11, 1, 6, 40).astimezone(NY)  # 01:40 EST
-    assert nxt("45 * * * *", second).astimezone(UTC) == at(2026, 11, 1, 7, 45)
+    assert must(nxt("45 * * * *", second)).astimezone(UTC) == at(2026, 11, 1, 7, 45)
 
 
 @pytest.mark.parametrize(
@@ -117,16 +126,16 @@ def test_fuzz_schedules(text: str) -> None:
 class Core:
     def __init__(self) -> None:
         self.now = 1000.0
-        self.sources: list = []
-        self.hooks: list = []
+        self.sources: list[Callable[[float], float | None]] = []
+        self.hooks: list[Callable[[], None]] = []
 
     def clock(self) -> float:
         return self.now
 
-    def deadlines(self, source) -> None:
+    def deadlines(self, source: Callable[[float], float | None]) -> None:
         self.sources.append(source)
 
-    def after_each_wake(self, hook) -> None:
+    def after_each_wake(self, hook: Callable[[], None]) -> None:
         self.hooks.append(hook)
 
 
@@ -138,11 +147,11 @@ class Run:
 
 class Tasks:
     def __init__(self) -> None:
-        self.all: list = []
+        self.all: list[Run] = []
         self.stopping = False
-        self.started: list = []
+        self.started: list[Run] = []
 
-    def start(self, item, index=0):
+    def start(self, item: object, index: int = 0) -> Run:
         run = Run()
         self.started.append(run)
         return run
@@ -152,7 +161,7 @@ class Log:
     def __init__(self) -> None:
         self.lines: list[str] = []
 
-    def warn(self, message: str, *args) -> None:
+    def warn(self, message: str, *args: object) -> None:
         self.lines.append(message)
 
 
@@ -166,7 +175,7 @@ class Plan:
         self.scheduled = (Item(),)
         self._settings = type("S", (), {"schedule": schedule.parse(text, "x")})()
 
-    def settings(self, name: str):
+    def settings(self, name: str) -> object:
         return self._settings
 
 
@@ -227,7 +236,7 @@ def test_cron_follows_the_wall_clock_and_runs_missed_times_once() -> None:
 # -- real runs ----------------------------------------------------------------------------------
 
 
-def test_every_second_for_real(mode: str, run_pyinit, tmp_path: Path) -> None:
+def test_every_second_for_real(mode: str, run_pyinit: StartPyinit, tmp_path: Path) -> None:
     """runs with the group's environment and prefixed output; a failed run is a warning and
     the run goes on; the main command's status is the run's."""
     (tmp_path / "pyinit.toml").write_text(
@@ -241,7 +250,7 @@ def test_every_second_for_real(mode: str, run_pyinit, tmp_path: Path) -> None:
     assert run.wait() == 0, run.text()
 
 
-def test_on_failure_exit_ends_the_run(mode: str, run_pyinit, tmp_path: Path) -> None:
+def test_on_failure_exit_ends_the_run(mode: str, run_pyinit: StartPyinit, tmp_path: Path) -> None:
     (tmp_path / "pyinit.toml").write_text(
         '[task.job]\ncommand = ["sh", "-c", "exit 4"]\n'
         'schedule = "@every 1s"\non_failure = "exit"\n'

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -14,7 +15,7 @@ from pyinit import config, shell
 
 
 @pytest.fixture
-def sh(tmp_path) -> shell.Shell:
+def sh(tmp_path: Path) -> shell.Shell:
     plan = config.load(["-w", str(tmp_path), "-B", "true"], {"PATH": os.environ["PATH"]})
     return shell.Shell(plan, {"PATH": os.environ["PATH"]})
 
@@ -49,7 +50,9 @@ def test_a_message_from_bash(sh: shell.Shell) -> None:
 @pytest.mark.timeout(60)
 @settings(max_examples=300, deadline=None)
 @given(data=st.binary(max_size=300).map(lambda b: b.replace(b"\x01", b"\t")))
-def test_anything_written_to_the_pipe_is_parsed_or_dropped(tmp_path_factory, data: bytes) -> None:
+def test_anything_written_to_the_pipe_is_parsed_or_dropped(
+    tmp_path_factory: pytest.TempPathFactory, data: bytes
+) -> None:
     """should never raise on what an item writes to the pipe: well-formed lines become
     messages, the rest are dropped."""
     plan = config.load(

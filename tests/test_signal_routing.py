@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, Run, StartPyinit
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -36,7 +36,7 @@ def _name(signum: int) -> str:
     return signal.Signals(signum).name
 
 
-def _wait_for_lines(run, marker: bytes, count: int, timeout: float = 10) -> None:
+def _wait_for_lines(run: Run, marker: bytes, count: int, timeout: float = 10) -> None:
     """Wait until `count` stdout lines hold `marker` (lines may repeat: expect() cannot tell)."""
     deadline = time.monotonic() + timeout
     while sum(marker in ln for ln in run.lines["stdout"]) < count:
@@ -54,7 +54,11 @@ def _wait_for_lines(run, marker: bytes, count: int, timeout: float = 10) -> None
     ids=["plain", "TERM-as-QUIT", "INT-dropped"],
 )
 def test_every_signal_reaches_the_command_while_stopping(
-    mode: str, run_pyinit, rewrite, dropped, as_
+    mode: str,
+    run_pyinit: StartPyinit,
+    rewrite: list[str],
+    dropped: int | None,
+    as_: dict[int, int],
 ) -> None:
     """HUP, INT, QUIT, USR1, USR2, TERM, WINCH and CONT sent one after another should each
     reach the command once, in order, although the first of INT/QUIT/TERM starts the shutdown;
@@ -91,7 +95,7 @@ def test_every_signal_reaches_the_command_while_stopping(
     assert "already stopping" not in run.text()
 
 
-def test_a_lone_command_drains_as_long_as_it_wants(mode: str, run_pyinit) -> None:
+def test_a_lone_command_drains_as_long_as_it_wants(mode: str, run_pyinit: StartPyinit) -> None:
     """In a tini-style run (a main command only) pyinit should wait for the command after
     forwarding SIGTERM for as long as it runs, with no SIGKILL: an app that drains for 8 s
     and exits 0 makes pyinit exit 0, never 137."""
@@ -105,7 +109,9 @@ def test_a_lone_command_drains_as_long_as_it_wants(mode: str, run_pyinit) -> Non
     assert "SIGKILL" not in run.text()
 
 
-def test_the_same_command_in_a_group_gets_sigkill_after_the_grace(mode: str, run_pyinit) -> None:
+def test_the_same_command_in_a_group_gets_sigkill_after_the_grace(
+    mode: str, run_pyinit: StartPyinit
+) -> None:
     """In a group run (here with one background item) the grace works as before: the
     draining command gets SIGKILL after --grace 2, and the status is 137."""
     run = run_pyinit(
@@ -132,7 +138,7 @@ def test_the_same_command_in_a_group_gets_sigkill_after_the_grace(mode: str, run
     assert "SIGKILL" in run.text()
 
 
-def test_an_explicit_grace_applies_to_a_lone_command(mode: str, run_pyinit) -> None:
+def test_an_explicit_grace_applies_to_a_lone_command(mode: str, run_pyinit: StartPyinit) -> None:
     """PYINIT_GRACE (like --grace) should bring the SIGKILL back to a tini-style run."""
     run = run_pyinit(
         mode,
@@ -144,7 +150,9 @@ def test_an_explicit_grace_applies_to_a_lone_command(mode: str, run_pyinit) -> N
     assert run.wait(30) == 137
 
 
-def test_grace_inf_never_kills_in_a_group(mode: str, run_pyinit, tmp_path: Path) -> None:
+def test_grace_inf_never_kills_in_a_group(
+    mode: str, run_pyinit: StartPyinit, tmp_path: Path
+) -> None:
     """`grace = inf` in pyinit.toml should mean "never SIGKILL", in a group run too."""
     (tmp_path / "pyinit.toml").write_text("[defaults]\ngrace = inf\n")
     run = run_pyinit(
@@ -169,7 +177,7 @@ def test_grace_inf_never_kills_in_a_group(mode: str, run_pyinit, tmp_path: Path)
     assert "SIGKILL" not in run.text()
 
 
-def test_rewrite_term_to_0_ignores_term(mode: str, run_pyinit) -> None:
+def test_rewrite_term_to_0_ignores_term(mode: str, run_pyinit: StartPyinit) -> None:
     """--rewrite TERM:0 should ignore TERM: no shutdown, nothing forwarded; INT still stops
     the run (dumb-init's -r 15:0)."""
     run = run_pyinit(
@@ -194,7 +202,9 @@ signals = "none"
 """
 
 
-def test_signals_key_picks_what_each_task_gets(mode: str, run_pyinit, tmp_path: Path) -> None:
+def test_signals_key_picks_what_each_task_gets(
+    mode: str, run_pyinit: StartPyinit, tmp_path: Path
+) -> None:
     """`signals = ["HUP"]`, `signals = "none"` and the default "all": HUP, USR1 and USR2 should
     reach exactly the tasks whose setting lets them through."""
     (tmp_path / "pyinit.toml").write_text(TOML_ROUTES)
@@ -236,7 +246,9 @@ def test_signals_key_picks_what_each_task_gets(mode: str, run_pyinit, tmp_path: 
     }
 
 
-def test_signal_target_pid_spares_the_workers(mode: str, run_pyinit, tmp_path: Path) -> None:
+def test_signal_target_pid_spares_the_workers(
+    mode: str, run_pyinit: StartPyinit, tmp_path: Path
+) -> None:
     """`signal_target = "pid"` should send forwarded signals to the task's own pid only, not
     to the child in its group; the default reaches both."""
     (tmp_path / "pyinit.toml").write_text('[task.D1]\nsignal_target = "pid"\n')
@@ -255,7 +267,9 @@ def test_signal_target_pid_spares_the_workers(mode: str, run_pyinit, tmp_path: P
     assert b"D1-child got SIGUSR1\n" not in run.lines["stdout"]
 
 
-def test_a_task_killed_by_a_forwarded_signal_is_told_why(mode: str, run_pyinit) -> None:
+def test_a_task_killed_by_a_forwarded_signal_is_told_why(
+    mode: str, run_pyinit: StartPyinit
+) -> None:
     """A task that dies of a signal pyinit forwarded (USR1 ends a process by default) should
     get a warning naming the signal and the `signals` key that keeps it away."""
     run = run_pyinit(
@@ -313,7 +327,9 @@ signals = "none"
 
 
 @pytest.mark.timeout(120)
-def test_forwarding_stays_right_while_tasks_restart(mode: str, run_pyinit, tmp_path: Path) -> None:
+def test_forwarding_stays_right_while_tasks_restart(
+    mode: str, run_pyinit: StartPyinit, tmp_path: Path
+) -> None:
     """USR1 sent to pyinit in a tight loop while a task restarts every 10 ms: pyinit should stay
     up, every run of the restarting task be reaped with its own status (3), and the
     long-running task beside it receive USR1."""
@@ -355,7 +371,9 @@ def test_forwarding_stays_right_while_tasks_restart(mode: str, run_pyinit, tmp_p
     assert "Traceback" not in text
 
 
-def test_pyinit_leaves_its_start_directory(mode: str, run_pyinit, tmp_path: Path) -> None:
+def test_pyinit_leaves_its_start_directory(
+    mode: str, run_pyinit: StartPyinit, tmp_path: Path
+) -> None:
     """pyinit's own cwd should be "/" once it runs (the start directory can be unmounted),
     while a task still starts in the start directory and its relative paths resolve."""
     (tmp_path / "data.txt").write_text("relative works\n")
@@ -378,7 +396,7 @@ def app(environ, start_response):
 
 
 def test_gunicorn_reloads_on_hup_with_signal_target_pid(
-    mode: str, run_pyinit, tmp_path: Path
+    mode: str, run_pyinit: StartPyinit, tmp_path: Path
 ) -> None:
     """A real gunicorn master with 2 workers and `signal_target = "pid"` should reload on
     HUP gracefully: a request in flight gets its 200, and no worker dies of the signal."""
@@ -439,7 +457,7 @@ def test_gunicorn_reloads_on_hup_with_signal_target_pid(
     assert "was sent SIGHUP" not in run.text()
 
 
-def test_a_stopped_main_command_never_counts_as_success(mode: str, run_pyinit) -> None:
+def test_a_stopped_main_command_never_counts_as_success(mode: str, run_pyinit: StartPyinit) -> None:
     """A background item that exits 0 (a daemon that forked away) while the main command runs
     should end a wait_any run with a warning and the main command's status after the stop
     (143), never 0: a CI job that pyinit stopped did not pass."""
@@ -453,7 +471,9 @@ def test_a_stopped_main_command_never_counts_as_success(mode: str, run_pyinit) -
     assert b"TESTS PASSED\n" not in run.lines["stdout"]
 
 
-def test_a_stopped_main_command_that_exits_0_still_fails(mode: str, run_pyinit) -> None:
+def test_a_stopped_main_command_that_exits_0_still_fails(
+    mode: str, run_pyinit: StartPyinit
+) -> None:
     """The same when the main command exits 0 on SIGTERM: the run's status is 143."""
     run = run_pyinit(
         mode,
@@ -464,7 +484,7 @@ def test_a_stopped_main_command_that_exits_0_still_fails(mode: str, run_pyinit) 
     run.expect("^app drained", "stdout")
 
 
-def test_a_background_group_keeps_its_rule(mode: str, run_pyinit) -> None:
+def test_a_background_group_keeps_its_rule(mode: str, run_pyinit: StartPyinit) -> None:
     """With no foreground item, a background task that ends with 0 ends a wait_any run with 0
     (today's rule)."""
     run = run_pyinit(mode, ["-D", "exit 0", "-D", "exec sleep 30"])
@@ -472,7 +492,7 @@ def test_a_background_group_keeps_its_rule(mode: str, run_pyinit) -> None:
 
 
 def test_a_daemonizing_redis_cannot_turn_a_ci_job_green(
-    mode: str, run_pyinit, tmp_path: Path
+    mode: str, run_pyinit: StartPyinit, tmp_path: Path
 ) -> None:
     """`redis-server --daemonize yes` as a background item: its parent exits 0 at once, which
     must not end the run with 0; the job is stopped, the warning names redis, status 143."""

@@ -8,6 +8,8 @@ import time
 
 import pytest
 
+from conftest import Run, StartPyinit
+
 #: The command: a parent and a forked child in the same process group; both report every
 #: signal they get on stdout as "<role> <number>", and both end on SIGTERM/SIGINT/SIGQUIT.
 #: The signals are blocked and taken with sigwait, not caught by handlers around a sleep: a
@@ -52,7 +54,7 @@ FORWARDED = [
 STOPPING = [signal.SIGTERM, signal.SIGINT, signal.SIGQUIT]
 
 
-def start_catcher(run_pyinit, mode: str, extra: list[str] | None = None):
+def start_catcher(run_pyinit: StartPyinit, mode: str, extra: list[str] | None = None) -> Run:
     numbers = [str(int(s)) for s in FORWARDED + STOPPING]
     run = run_pyinit(mode, [*(extra or []), "--", sys.executable, "-c", CATCHER, *numbers])
     run.expect(r"^parent ready", "stdout")
@@ -61,7 +63,7 @@ def start_catcher(run_pyinit, mode: str, extra: list[str] | None = None):
 
 
 @pytest.mark.timeout(60)
-def test_every_signal_reaches_the_whole_group(mode: str, run_pyinit) -> None:
+def test_every_signal_reaches_the_whole_group(mode: str, run_pyinit: StartPyinit) -> None:
     """Each catchable signal sent to pyinit should reach the command and its child (the group)."""
     run = start_catcher(run_pyinit, mode)
     for signum in FORWARDED:
@@ -76,7 +78,7 @@ def test_every_signal_reaches_the_whole_group(mode: str, run_pyinit) -> None:
 @pytest.mark.timeout(30)
 @pytest.mark.parametrize("signum", STOPPING)
 def test_stop_signals_reach_the_command_which_decides_the_status(
-    mode: str, run_pyinit, signum: int
+    mode: str, run_pyinit: StartPyinit, signum: int
 ) -> None:
     """TERM, INT and QUIT should stop the run: the command gets the signal itself and its exit
     status becomes pyinit's. SIGINT must not kill pyinit with a KeyboardInterrupt."""
@@ -88,7 +90,7 @@ def test_stop_signals_reach_the_command_which_decides_the_status(
 
 
 @pytest.mark.timeout(30)
-def test_rewrite_maps_one_signal_to_another(mode: str, run_pyinit) -> None:
+def test_rewrite_maps_one_signal_to_another(mode: str, run_pyinit: StartPyinit) -> None:
     """--rewrite USR1:USR2 should forward USR2 when pyinit gets USR1; a target 0 drops it."""
     run = start_catcher(run_pyinit, mode, ["--rewrite", "USR1:USR2", "--rewrite", "HUP:0"])
     run.signal(signal.SIGHUP)
@@ -102,7 +104,7 @@ def test_rewrite_maps_one_signal_to_another(mode: str, run_pyinit) -> None:
 
 
 @pytest.mark.timeout(30)
-def test_single_child_signals_only_the_command(mode: str, run_pyinit) -> None:
+def test_single_child_signals_only_the_command(mode: str, run_pyinit: StartPyinit) -> None:
     """-c should send signals to the command's pid only, not to the rest of its group."""
     run = start_catcher(run_pyinit, mode, ["-c"])
     run.signal(signal.SIGUSR1)
@@ -115,7 +117,7 @@ def test_single_child_signals_only_the_command(mode: str, run_pyinit) -> None:
 
 
 @pytest.mark.timeout(30)
-def test_stubborn_command_is_killed_after_the_grace(mode: str, run_pyinit) -> None:
+def test_stubborn_command_is_killed_after_the_grace(mode: str, run_pyinit: StartPyinit) -> None:
     """A command that ignores SIGTERM should get SIGKILL after --grace, and the run still end,
     with status 137."""
     run = run_pyinit(
@@ -131,7 +133,7 @@ def test_stubborn_command_is_killed_after_the_grace(mode: str, run_pyinit) -> No
 
 
 @pytest.mark.timeout(30)
-def test_timeout_gives_124(mode: str, run_pyinit) -> None:
+def test_timeout_gives_124(mode: str, run_pyinit: StartPyinit) -> None:
     """--timeout should stop everything when it expires and exit 124, as timeout(1)."""
     start = time.monotonic()
     run = run_pyinit(mode, ["--timeout", "0.5", "--", "sleep", "30"])

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from pyinit import sink as sink_module
 from pyinit.sink import HARD_LIMIT, HIGH_WATER, PIPE_BUF, Sink
 
 
@@ -474,7 +473,7 @@ def test_polled_fallback_writes_pipe_buf_at_a_time(
     def no_reopen(*args: object, **kwargs: object) -> int:
         raise PermissionError(errno.EACCES, "no /proc")
 
-    monkeypatch.setattr(sink_module.os, "open", no_reopen)
+    monkeypatch.setattr(os, "open", no_reopen)
     s = new_sink(w)
     monkeypatch.undo()
     assert s.polled_only
@@ -553,8 +552,8 @@ def test_write_parts_goes_out_in_one_writev(
         calls.append(f"writev of {len(buffers)}")
         return real_writev(fd, buffers)
 
-    monkeypatch.setattr(sink_module.os, "write", write)
-    monkeypatch.setattr(sink_module.os, "writev", writev)
+    monkeypatch.setattr(os, "write", write)
+    monkeypatch.setattr(os, "writev", writev)
     fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, 1 << 20)  # room for all of it at once
     body = b"".join(lines(800, b"t: "))  # 80 KB: over what is joined with the short pieces
     s.write_parts([b"t: ", b"zero\n", memoryview(body)[:-100], b""])

@@ -13,11 +13,12 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, Run
+from conftest import ROOT, Run, StartPyinit
 
 #: pyinit's own log line (TrivialRC's format): date, time, name, [ns/pid], message.
 LOG_LINE = re.compile(
@@ -47,8 +48,12 @@ class Done:
         return [message for _ns, _pid, message in self.log()]
 
 
+#: The `pyinit` fixture: pyinit(*args, env=..., timeout=...) -> Done.
+RunPyinit = Callable[..., Done]
+
+
 @pytest.fixture
-def pyinit(mode: str, run_pyinit):
+def pyinit(mode: str, run_pyinit: StartPyinit) -> RunPyinit:
     """pyinit(*args, env=...) -> Done: run pyinit in this test's mode until it exits."""
 
     def go(*args: str, env: dict[str, str] | None = None, timeout: float = 20) -> Done:
@@ -132,7 +137,9 @@ def plain(*args: str, env: dict[str, str] | None = None) -> subprocess.Completed
     ],
     ids=["async-fails", "async-succeeds", "last-foreground", "foreground-fails"],
 )
-def test_wait_any(pyinit, wd: Workdir, args: list[str], status: int, marks: set[str]) -> None:
+def test_wait_any(
+    pyinit: RunPyinit, wd: Workdir, args: list[str], status: int, marks: set[str]
+) -> None:
     """should end a wait_any run as soon as any task ends or the foreground sequence ends (its
     last item, or a failing one), with that task's status"""
     done = pyinit("-w", str(wd), *args)
@@ -142,7 +149,7 @@ def test_wait_any(pyinit, wd: Workdir, args: list[str], status: int, marks: set[
 
 
 @pytest.mark.timeout(60)
-def test_a_task_being_restarted_has_not_ended(pyinit, wd: Workdir) -> None:
+def test_a_task_being_restarted_has_not_ended(pyinit: RunPyinit, wd: Workdir) -> None:
     """should end a wait_any run only when a failing async task has no restart left (ended
     for good), with its status"""
     done = pyinit(
@@ -166,7 +173,7 @@ def test_a_task_being_restarted_has_not_ended(pyinit, wd: Workdir) -> None:
 
 
 @pytest.mark.timeout(60)
-def test_wait_err_only_logs_successes(pyinit, wd: Workdir) -> None:
+def test_wait_err_only_logs_successes(pyinit: RunPyinit, wd: Workdir) -> None:
     """should, under wait_err, only log a task that succeeds and end at the first failure,
     with its status"""
     done = pyinit(
@@ -190,7 +197,7 @@ def test_wait_err_only_logs_successes(pyinit, wd: Workdir) -> None:
 
 
 @pytest.mark.timeout(60)
-def test_wait_err_ends_at_a_failing_foreground_item(pyinit, wd: Workdir) -> None:
+def test_wait_err_ends_at_a_failing_foreground_item(pyinit: RunPyinit, wd: Workdir) -> None:
     """should, under wait_err, end at a failing foreground item and skip the later ones"""
     done = pyinit(
         "--wait", "wait_err", "-w", str(wd), "-D", "sleep 30", "-F", "exit 6", "--", *MAIN_MARK
@@ -201,7 +208,7 @@ def test_wait_err_ends_at_a_failing_foreground_item(pyinit, wd: Workdir) -> None
 
 
 @pytest.mark.timeout(60)
-def test_wait_err_with_every_task_succeeding(pyinit, wd: Workdir) -> None:
+def test_wait_err_with_every_task_succeeding(pyinit: RunPyinit, wd: Workdir) -> None:
     """should, under wait_err, wait for every task and end with 0 when none failed"""
     done = pyinit(
         "--wait", "wait_err", "-w", str(wd), "-D", "sleep 0.3", "-F", "true", "--", "true"
@@ -211,7 +218,7 @@ def test_wait_err_with_every_task_succeeding(pyinit, wd: Workdir) -> None:
 
 
 @pytest.mark.timeout(60)
-def test_wait_all_takes_the_first_failure_in_time(pyinit, wd: Workdir) -> None:
+def test_wait_all_takes_the_first_failure_in_time(pyinit: RunPyinit, wd: Workdir) -> None:
     """should, under wait_all, wait for every task and end with the first failure in time
     (here the first-listed task's; TrivialRC would take the last-listed one's, 5)"""
     done = pyinit(
@@ -231,7 +238,7 @@ def test_wait_all_takes_the_first_failure_in_time(pyinit, wd: Workdir) -> None:
 
 
 @pytest.mark.timeout(60)
-def test_wait_all_runs_every_foreground_item(pyinit, wd: Workdir) -> None:
+def test_wait_all_runs_every_foreground_item(pyinit: RunPyinit, wd: Workdir) -> None:
     """should, under wait_all, go on with the foreground sequence after a failing item and
     end with that failure"""
     done = pyinit(
@@ -251,7 +258,7 @@ def test_wait_all_runs_every_foreground_item(pyinit, wd: Workdir) -> None:
 
 
 @pytest.mark.timeout(60)
-def test_wait_all_with_no_failure(pyinit, wd: Workdir) -> None:
+def test_wait_all_with_no_failure(pyinit: RunPyinit, wd: Workdir) -> None:
     """should, under wait_all, end with 0 once every task ended and none failed"""
     done = pyinit("--wait", "wait_all", "-w", str(wd), "-D", "sleep 0.2", "--", "true")
     assert done.status == 0, done.err
@@ -259,7 +266,9 @@ def test_wait_all_with_no_failure(pyinit, wd: Workdir) -> None:
 
 
 @pytest.mark.timeout(60)
-def test_wait_forever_ends_only_by_a_signal(mode: str, run_pyinit, wd: Workdir) -> None:
+def test_wait_forever_ends_only_by_a_signal(
+    mode: str, run_pyinit: StartPyinit, wd: Workdir
+) -> None:
     """should keep a wait_forever run going after every task ended (even failed), until a
     signal: then 128+N, as no foreground item runs"""
     run = run_pyinit(
@@ -286,7 +295,9 @@ def test_wait_forever_ends_only_by_a_signal(mode: str, run_pyinit, wd: Workdir) 
 
 
 @pytest.mark.timeout(60)
-def test_wait_forever_signal_during_the_main_command(mode: str, run_pyinit, wd: Workdir) -> None:
+def test_wait_forever_signal_during_the_main_command(
+    mode: str, run_pyinit: StartPyinit, wd: Workdir
+) -> None:
     """should, when a stop signal comes while the main command runs, give the command the
     signal and end with the status it chooses"""
     run = run_pyinit(
@@ -312,7 +323,7 @@ def test_wait_forever_signal_during_the_main_command(mode: str, run_pyinit, wd: 
 
 
 @pytest.mark.timeout(60)
-def test_boot_failure_skips_everything_else(pyinit, wd: Workdir) -> None:
+def test_boot_failure_skips_everything_else(pyinit: RunPyinit, wd: Workdir) -> None:
     """should, when a boot item fails, skip the later boot items, async, sync, the main command
     and halt, and end with the boot item's status"""
     wd.file("trc.boot.1", MARK.format("boot1"))
@@ -339,7 +350,7 @@ def test_boot_failure_skips_everything_else(pyinit, wd: Workdir) -> None:
 
 
 @pytest.mark.timeout(60)
-def test_a_failing_command_fails_a_boot_item(pyinit, wd: Workdir) -> None:
+def test_a_failing_command_fails_a_boot_item(pyinit: RunPyinit, wd: Workdir) -> None:
     """should end boot at a failing command inside a boot item (bash `set -e`, as TrivialRC),
     and at `err`, with status 1"""
     wd.file("trc.d/boot.a", f"false\n{MARK.format('after-false')}\n")
@@ -368,7 +379,7 @@ HALT_RECORD = 'echo "$_exit_status" >> "$RC_WORK_DIR/halt"'
     ids=["ok", "failed", "halt-fails", "earlier-failure-stands"],
 )
 def test_halt_items_and_exit_status(
-    pyinit, wd: Workdir, main: str, halts: list[str], status: int, seen: list[str]
+    pyinit: RunPyinit, wd: Workdir, main: str, halts: list[str], status: int, seen: list[str]
 ) -> None:
     """should run the halt items in order after the run, each seeing `_exit_status`; a failing
     halt item turns 0 into its status but never hides an earlier failure"""
@@ -379,7 +390,7 @@ def test_halt_items_and_exit_status(
 
 
 @pytest.mark.timeout(60)
-def test_halt_runs_after_sigterm(mode: str, run_pyinit, wd: Workdir) -> None:
+def test_halt_runs_after_sigterm(mode: str, run_pyinit: StartPyinit, wd: Workdir) -> None:
     """should run the halt items after a SIGTERM stopped the run, with `_exit_status` 143"""
     run = run_pyinit(mode, ["-v", "-w", str(wd), "-D", "sleep 30", "-H", HALT_RECORD])
     run.expect("Launching in the background: sleep 30")
@@ -389,7 +400,9 @@ def test_halt_runs_after_sigterm(mode: str, run_pyinit, wd: Workdir) -> None:
 
 
 @pytest.mark.timeout(60)
-def test_sigterm_during_halt_reaches_the_halt_item(mode: str, run_pyinit, wd: Workdir) -> None:
+def test_sigterm_during_halt_reaches_the_halt_item(
+    mode: str, run_pyinit: StartPyinit, wd: Workdir
+) -> None:
     """should, when SIGTERM comes while halt runs after a normal end, deliver it to the halt
     item running (no signal is swallowed), then run every later halt item; a halt item that
     dies of it fails (143), which turns the run's 0 into 143 as any halt failure does
@@ -417,7 +430,7 @@ def test_sigterm_during_halt_reaches_the_halt_item(mode: str, run_pyinit, wd: Wo
 
 @pytest.mark.timeout(60)
 def test_sigterm_during_boot_stops_it_at_once(
-    mode: str, run_pyinit, wd: Workdir, tmp_path: Path
+    mode: str, run_pyinit: StartPyinit, wd: Workdir, tmp_path: Path
 ) -> None:
     """should stop a running boot item at once on SIGTERM (TrivialRC deferred the signal until
     it ended: a bash artefact spec §4 does not copy), skip everything else, halt included, and
@@ -461,7 +474,7 @@ SKIPPED = [
 
 
 @pytest.mark.timeout(60)
-def test_file_order_and_skipped_files(pyinit, wd: Workdir) -> None:
+def test_file_order_and_skipped_files(pyinit: RunPyinit, wd: Workdir) -> None:
     """should run stage files in bytewise path order (trc.boot.* before trc.d/boot.*; sync.1
     sync.10 sync.2; uppercase first) and skip directories, hidden files, leftovers and
     dangling symlinks, each with a `skipping` debug line under -vv"""
@@ -498,7 +511,7 @@ def test_file_order_and_skipped_files(pyinit, wd: Workdir) -> None:
 
 
 @pytest.mark.timeout(60)
-def test_sourced_and_executed_items(pyinit, wd: Workdir) -> None:
+def test_sourced_and_executed_items(pyinit: RunPyinit, wd: Workdir) -> None:
     """should source a non-executable file in bash inside a function (`local` and `return`
     work, the integrated functions exist), execute an executable file directly, and run a
     non-executable file whose #! names python with python"""
@@ -541,7 +554,7 @@ SEES = 'echo "$PYINIT_STAGE: $plain $EXPORTED $(greet "$PYINIT_TASK") $PWD"'
 
 
 @pytest.mark.timeout(60)
-def test_boot_state_reaches_later_items(pyinit, wd: Workdir) -> None:
+def test_boot_state_reaches_later_items(pyinit: RunPyinit, wd: Workdir) -> None:
     """should let later items see what a bash boot item did: sourced items its variables
     (exported or not) and functions, every item its `cd`, executables its exported variables"""
     (wd.path / "sub").mkdir()
@@ -565,7 +578,9 @@ def test_boot_state_reaches_later_items(pyinit, wd: Workdir) -> None:
 
 
 @pytest.mark.timeout(60)
-def test_boot_state_of_concurrent_runs_stays_apart(mode: str, run_pyinit, tmp_path: Path) -> None:
+def test_boot_state_of_concurrent_runs_stays_apart(
+    mode: str, run_pyinit: StartPyinit, tmp_path: Path
+) -> None:
     """should keep each run's boot state to itself, also for two pyinits with the same pid
     (each PID 1, or 2, of its own namespace) on one /tmp, one ending while the other runs"""
     a, b = Workdir(tmp_path / "a"), Workdir(tmp_path / "b")
@@ -593,7 +608,7 @@ def test_boot_state_of_concurrent_runs_stays_apart(mode: str, run_pyinit, tmp_pa
 
 
 @pytest.mark.timeout(60)
-def test_boot_state_without_a_usable_tmpdir(pyinit, wd: Workdir) -> None:
+def test_boot_state_without_a_usable_tmpdir(pyinit: RunPyinit, wd: Workdir) -> None:
     """should carry boot state when TMPDIR names a directory that cannot be used, instead of
     failing every bash boot item"""
     done = pyinit(
@@ -612,7 +627,7 @@ def test_boot_state_without_a_usable_tmpdir(pyinit, wd: Workdir) -> None:
 
 
 @pytest.mark.timeout(60)
-def test_boot_set_adds_an_item(pyinit, wd: Workdir) -> None:
+def test_boot_set_adds_an_item(pyinit: RunPyinit, wd: Workdir) -> None:
     """should read the command line again after a boot item's `pyinit_set_args "$@" -F CODE`,
     so the added item runs (TrivialRC's self-configuring example, docs/boot-state.md)"""
     wd.file("trc.boot.self-conf", "pyinit_set_args \"$@\" -F 'echo appended'\n")
@@ -622,7 +637,7 @@ def test_boot_set_adds_an_item(pyinit, wd: Workdir) -> None:
 
 
 @pytest.mark.timeout(60)
-def test_boot_set_with_a_bad_option_is_one_error_line(pyinit, wd: Workdir) -> None:
+def test_boot_set_with_a_bad_option_is_one_error_line(pyinit: RunPyinit, wd: Workdir) -> None:
     """should, when a boot item's `pyinit_set_args` makes the command line invalid, end with
     status 2 and one error line naming the problem, never a Python traceback, and run nothing
     more"""
@@ -635,7 +650,7 @@ def test_boot_set_with_a_bad_option_is_one_error_line(pyinit, wd: Workdir) -> No
 
 
 @pytest.mark.timeout(60)
-def test_executable_file_without_shebang_runs(pyinit, wd: Workdir) -> None:
+def test_executable_file_without_shebang_runs(pyinit: RunPyinit, wd: Workdir) -> None:
     """should run an executable stage file that has no #! line (TrivialRC sourced every file, so
     its trc.d directories have them; a shell would run one with sh) instead of failing with 126"""
     wd.file("trc.d/sync.legacy", f"{MARK.format('legacy')}\necho legacy-ran\n", 0o755)
@@ -653,7 +668,7 @@ VARS = (
 
 
 @pytest.mark.timeout(60)
-def test_task_variables(mode: str, pyinit, wd: Workdir) -> None:
+def test_task_variables(mode: str, pyinit: RunPyinit, wd: Workdir) -> None:
     """should give every task MAINPID (pyinit's pid), SELF_NAME, RC_WAIT_POLICY, RC_WORK_DIR,
     PYINIT_TASK and PYINIT_STAGE, and halt items `_exit_status`"""
     wd.file("trc.d/async.web", VARS + "\n")
@@ -676,7 +691,7 @@ def test_task_variables(mode: str, pyinit, wd: Workdir) -> None:
 
 
 @pytest.mark.timeout(60)
-def test_integrated_log_functions(pyinit, wd: Workdir) -> None:
+def test_integrated_log_functions(pyinit: RunPyinit, wd: Workdir) -> None:
     """should print `log`/`warn`/`err`/`debug` from an item as pyinit log lines tagged
     [async/PID] on stderr, not in the task's output; `err` ends the item with 1"""
     done = pyinit(
@@ -710,7 +725,7 @@ def test_integrated_log_functions(pyinit, wd: Workdir) -> None:
 
 
 @pytest.mark.timeout(60)
-def test_debug_lines_only_with_vv(pyinit, wd: Workdir) -> None:
+def test_debug_lines_only_with_vv(pyinit: RunPyinit, wd: Workdir) -> None:
     """should hide an item's `debug` lines at the default verbosity but show `warn` and `err`"""
     done = pyinit("-w", str(wd), "-F", "warn W-msg; debug G-msg; err E-msg")
     assert done.status == 1

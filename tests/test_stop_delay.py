@@ -10,19 +10,21 @@ from pathlib import Path
 
 import pytest
 
-from conftest import pyinit_once
+from conftest import Run, StartPyinit, pyinit_once
 
 pytestmark = pytest.mark.timeout(60)
 ROOT = Path(__file__).resolve().parents[1]
 TRAP = "trap 'echo \"TERM $(date +%s.%N)\"; exit 0' TERM; echo up; while :; do sleep 0.05; done"
 
 
-def term_time(run, name: str) -> float:
+def term_time(run: Run, name: str) -> float:
     line = run.expect(rf"^{name}: TERM ", stream="stdout").decode()
     return float(line.split()[-1])
 
 
-def test_a_stop_delay_holds_the_stop_signal(mode: str, run_pyinit, tmp_path: Path) -> None:
+def test_a_stop_delay_holds_the_stop_signal(
+    mode: str, run_pyinit: StartPyinit, tmp_path: Path
+) -> None:
     (tmp_path / "pyinit.toml").write_text("[task.D2]\nstop_delay = 1.0\n")
     run = run_pyinit(
         mode,
@@ -37,7 +39,9 @@ def test_a_stop_delay_holds_the_stop_signal(mode: str, run_pyinit, tmp_path: Pat
     assert run.wait() == 143
 
 
-def test_a_stop_delay_on_the_main_command(mode: str, run_pyinit, tmp_path: Path) -> None:
+def test_a_stop_delay_on_the_main_command(
+    mode: str, run_pyinit: StartPyinit, tmp_path: Path
+) -> None:
     """the handler's first SIGTERM must not reach it: it gets it from the shutdown, later."""
     (tmp_path / "pyinit.toml").write_text("[task.main]\nstop_delay = 1.0\n")
     run = run_pyinit(mode, ["-v", "-w", str(tmp_path), "-D", TRAP, "--", "bash", "-c", TRAP])

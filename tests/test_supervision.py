@@ -12,8 +12,11 @@ import signal
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from conftest import Run, StartPyinit, must
 
 #: How far a measured restart delay may be from the configured one (a shared machine).
 TOLERANCE = 0.15
@@ -23,19 +26,19 @@ RESTART = re.compile(r"(\S+) exited \(exitcode=(\d+)\): restart (\d+) in ([0-9.]
 STUBBORN = "trap '' TERM; echo ready; while :; do sleep 0.05 || :; done"
 
 
-def stamp(event: dict) -> float:
+def stamp(event: dict[str, Any]) -> float:
     return datetime.fromisoformat(event["time"]).timestamp()
 
 
-def launches(run, task: str) -> list[dict]:
+def launches(run: Run, task: str) -> list[dict[str, Any]]:
     return [e for e in run.events() if e["task"] == task and e["message"].startswith("Launching")]
 
 
-def restarts(run) -> list[dict]:
+def restarts(run: Run) -> list[dict[str, Any]]:
     return [e for e in run.events() if RESTART.search(e["message"])]
 
 
-def out_lines(run) -> list[str]:
+def out_lines(run: Run) -> list[str]:
     return run.text("stdout").splitlines()
 
 
@@ -44,7 +47,7 @@ def write_toml(workdir: Path, text: str) -> list[str]:
     return ["-w", str(workdir)]
 
 
-def assert_nothing_left(run) -> None:
+def assert_nothing_left(run: Run) -> None:
     if run.mode == "subreaper":
         assert run.left_running() == 0, run.text()
 
@@ -53,7 +56,9 @@ def assert_nothing_left(run) -> None:
 
 
 @pytest.mark.timeout(30)
-def test_crash_loop_backs_off_then_gives_up(mode: str, run_pyinit, tmp_path: Path) -> None:
+def test_crash_loop_backs_off_then_gives_up(
+    mode: str, run_pyinit: StartPyinit, tmp_path: Path
+) -> None:
     """should restart a failing task after 0.2, 0.4, 0.8, 0.8 s (doubling, capped), give up
     after max_restarts with a "failed for good" line and its reason, and exit with its status."""
     workdir = write_toml(
@@ -64,7 +69,7 @@ def test_crash_loop_backs_off_then_gives_up(mode: str, run_pyinit, tmp_path: Pat
     run = run_pyinit(mode, [*workdir, "-v", "--log-format=json", "-D", "exit 3"])
     assert run.wait() == 3
     lines = restarts(run)
-    assert [RESTART.search(e["message"]).groups() for e in lines] == [
+    assert [must(RESTART.search(e["message"])).groups() for e in lines] == [
         ("D1", "3", "1", "0.2"),
         ("D1", "3", "2", "0.4"),
         ("D1", "3", "3", "0.8"),
@@ -88,7 +93,9 @@ def test_crash_loop_backs_off_then_gives_up(mode: str, run_pyinit, tmp_path: Pat
 
 
 @pytest.mark.timeout(30)
-def test_restart_lines_are_warnings_at_default_verbosity(mode: str, run_pyinit) -> None:
+def test_restart_lines_are_warnings_at_default_verbosity(
+    mode: str, run_pyinit: StartPyinit
+) -> None:
     """should, with only the command line, restart exactly --max-restarts times, saying for
     each the task, its status, the restart count and the next delay, then give up."""
     run = run_pyinit(
@@ -124,7 +131,7 @@ def test_restart_lines_are_warnings_at_default_verbosity(mode: str, run_pyinit) 
 
 
 @pytest.mark.timeout(30)
-def test_the_main_command_is_restarted_too(mode: str, run_pyinit) -> None:
+def test_the_main_command_is_restarted_too(mode: str, run_pyinit: StartPyinit) -> None:
     """should restart the main command under --restart on-failure and end with its status."""
     run = run_pyinit(
         mode,
@@ -147,7 +154,7 @@ def test_the_main_command_is_restarted_too(mode: str, run_pyinit) -> None:
 
 
 @pytest.mark.timeout(30)
-def test_on_failure_does_not_restart_a_success(mode: str, run_pyinit) -> None:
+def test_on_failure_does_not_restart_a_success(mode: str, run_pyinit: StartPyinit) -> None:
     """should leave a task that exited 0 alone under on-failure (another task keeps the run
     going for a second, long enough for a wrong restart to show)."""
     run = run_pyinit(
@@ -171,7 +178,7 @@ def test_on_failure_does_not_restart_a_success(mode: str, run_pyinit) -> None:
 
 
 @pytest.mark.timeout(30)
-def test_always_restarts_a_success(mode: str, run_pyinit) -> None:
+def test_always_restarts_a_success(mode: str, run_pyinit: StartPyinit) -> None:
     """should restart a task that exited 0 under always, up to the limit, and end with 0."""
     run = run_pyinit(
         mode,
@@ -193,7 +200,7 @@ def test_always_restarts_a_success(mode: str, run_pyinit) -> None:
 
 
 @pytest.mark.timeout(30)
-def test_always_reaching_the_limit_is_logged(mode: str, run_pyinit) -> None:
+def test_always_reaching_the_limit_is_logged(mode: str, run_pyinit: StartPyinit) -> None:
     """should say at the default verbosity that an `always` task will not be restarted any
     more once it reached the limit, even though its last status was 0."""
     run = run_pyinit(
@@ -217,7 +224,7 @@ def test_always_reaching_the_limit_is_logged(mode: str, run_pyinit) -> None:
     ids=["default-125", "default-125-always", "configured-42", "125-once-42-is-configured"],
 )
 def test_the_do_not_restart_code(
-    mode: str, run_pyinit, tmp_path: Path, toml: str, policy: str, code: int, runs: int
+    mode: str, run_pyinit: StartPyinit, tmp_path: Path, toml: str, policy: str, code: int, runs: int
 ) -> None:
     """should not restart a task that exits with the "do not restart" code (125 unless
     configured otherwise), log why, and end the run with that code; other codes restart."""
@@ -255,7 +262,9 @@ exit 3
 
 
 @pytest.mark.timeout(30)
-def test_backoff_resets_after_a_stable_run(mode: str, run_pyinit, tmp_path: Path) -> None:
+def test_backoff_resets_after_a_stable_run(
+    mode: str, run_pyinit: StartPyinit, tmp_path: Path
+) -> None:
     """should go back to restart_delay after a run longer than restart_reset: the third run
     stays up 0.6 s (reset 0.3 s), so the delays are 0.2, 0.4, then 0.2 again, then 0.4."""
     workdir = write_toml(
@@ -268,7 +277,12 @@ def test_backoff_resets_after_a_stable_run(mode: str, run_pyinit, tmp_path: Path
     run = run_pyinit(mode, [*workdir, "-v", "--log-format=json", "-D", code])
     assert run.wait() == 3
     lines = restarts(run)
-    assert [RESTART.search(e["message"]).group(4) for e in lines] == ["0.2", "0.4", "0.2", "0.4"]
+    assert [must(RESTART.search(e["message"])).group(4) for e in lines] == [
+        "0.2",
+        "0.4",
+        "0.2",
+        "0.4",
+    ]
     starts = launches(run, "D1")
     measured = [stamp(start) - stamp(line) for line, start in zip(lines, starts[1:], strict=True)]
     print(f"\nrestart delays ({mode}): " + ", ".join(f"{d:.3f}" for d in measured))
@@ -278,7 +292,7 @@ def test_backoff_resets_after_a_stable_run(mode: str, run_pyinit, tmp_path: Path
 
 
 @pytest.mark.timeout(30)
-def test_boot_and_halt_items_run_once(mode: str, run_pyinit, tmp_path: Path) -> None:
+def test_boot_and_halt_items_run_once(mode: str, run_pyinit: StartPyinit, tmp_path: Path) -> None:
     """should run boot and halt items once even when their policy says always; a failing halt
     item still turns the successful run into a failure."""
     workdir = write_toml(
@@ -293,7 +307,7 @@ def test_boot_and_halt_items_run_once(mode: str, run_pyinit, tmp_path: Path) -> 
 
 
 @pytest.mark.timeout(30)
-def test_a_stop_cancels_a_pending_restart(mode: str, run_pyinit) -> None:
+def test_a_stop_cancels_a_pending_restart(mode: str, run_pyinit: StartPyinit) -> None:
     """should stop at once, without the restart, when SIGTERM comes during a backoff."""
     run = run_pyinit(
         mode, ["--restart", "on-failure", "--restart-delay", "30", "-D", "echo run; exit 3"]
@@ -311,7 +325,7 @@ def test_a_stop_cancels_a_pending_restart(mode: str, run_pyinit) -> None:
 
 
 @pytest.mark.timeout(30)
-def test_a_stubborn_task_is_killed_after_the_grace(mode: str, run_pyinit) -> None:
+def test_a_stubborn_task_is_killed_after_the_grace(mode: str, run_pyinit: StartPyinit) -> None:
     """should SIGKILL a task that ignores SIGTERM once --grace has passed, and end the run."""
     run = run_pyinit(mode, ["--grace", "1", "-D", STUBBORN])
     run.expect("^D1: ready", "stdout")
@@ -325,7 +339,7 @@ def test_a_stubborn_task_is_killed_after_the_grace(mode: str, run_pyinit) -> Non
 
 
 @pytest.mark.timeout(60)
-def test_fifty_tasks_stop_at_once(mode: str, run_pyinit) -> None:
+def test_fifty_tasks_stop_at_once(mode: str, run_pyinit: StartPyinit) -> None:
     """should stop 50 tasks that exit on SIGTERM together, and exit as soon as they are gone
     (well within 0.5 s on an idle machine; only a generous bound is asserted)."""
     items = []
@@ -347,7 +361,7 @@ def test_fifty_tasks_stop_at_once(mode: str, run_pyinit) -> None:
 
 @pytest.mark.timeout(30)
 def test_a_second_signal_is_delivered_and_changes_nothing(
-    mode: str, run_pyinit, tmp_path: Path
+    mode: str, run_pyinit: StartPyinit, tmp_path: Path
 ) -> None:
     """should, on a second SIGTERM during the stop and a SIGINT during halt, deliver them (to
     the task still stopping, to the halt item running) and log them at -v; the plan and the
@@ -375,7 +389,7 @@ def test_a_second_signal_is_delivered_and_changes_nothing(
 
 
 @pytest.mark.timeout(30)
-def test_per_task_stop_signal(mode: str, run_pyinit, tmp_path: Path) -> None:
+def test_per_task_stop_signal(mode: str, run_pyinit: StartPyinit, tmp_path: Path) -> None:
     """should stop a task with its own stop_signal: one that only exits on SIGUSR1 stops
     promptly, well before the 5 s grace, and nothing needs SIGKILL."""
     workdir = write_toml(tmp_path, '[task.D1]\nstop_signal = "USR1"\n')
@@ -399,7 +413,7 @@ def test_per_task_stop_signal(mode: str, run_pyinit, tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(30)
-def test_per_task_grace(mode: str, run_pyinit, tmp_path: Path) -> None:
+def test_per_task_grace(mode: str, run_pyinit: StartPyinit, tmp_path: Path) -> None:
     """should SIGKILL a stubborn task after its own grace (0.3 s), not after the longest grace
     of the others (2 s), while another task still takes 1 s to stop."""
     workdir = write_toml(tmp_path, "[defaults]\ngrace = 2\n[task.D1]\ngrace = 0.3\n")
@@ -420,7 +434,7 @@ def test_per_task_grace(mode: str, run_pyinit, tmp_path: Path) -> None:
 IDENTITY = 'echo "$PYINIT_TASK uid=$(id -u) gid=$(id -g) groups=$(id -G)"'
 
 
-def identities(run) -> dict[str, dict[str, str]]:
+def identities(run: Run) -> dict[str, dict[str, str]]:
     found = {}
     for line in out_lines(run):
         words = line.split(": ", 1)[1].split(" ", 1)
@@ -429,7 +443,9 @@ def identities(run) -> dict[str, dict[str, str]]:
 
 
 @pytest.mark.timeout(30)
-def test_user_drops_privileges_for_that_task_only(mode: str, run_pyinit, tmp_path: Path) -> None:
+def test_user_drops_privileges_for_that_task_only(
+    mode: str, run_pyinit: StartPyinit, tmp_path: Path
+) -> None:
     """should run a task with `user = "nobody"` as 65534 with no root group, one with only
     `group` under that group alone, and the others as root."""
     workdir = write_toml(tmp_path, '[task.D1]\nuser = "nobody"\n[task.D2]\ngroup = "nogroup"\n')
@@ -450,7 +466,7 @@ def test_user_drops_privileges_for_that_task_only(mode: str, run_pyinit, tmp_pat
 
 @pytest.mark.timeout(30)
 def test_a_numeric_user_without_passwd_entry_is_not_root(
-    mode: str, run_pyinit, tmp_path: Path
+    mode: str, run_pyinit: StartPyinit, tmp_path: Path
 ) -> None:
     """should run a task with `user = "54321"` (no passwd entry, as common in containers) as
     uid 54321, never silently as root."""
@@ -463,7 +479,7 @@ def test_a_numeric_user_without_passwd_entry_is_not_root(
 
 
 @pytest.mark.timeout(30)
-def test_cwd_and_env_per_task(mode: str, run_pyinit, tmp_path: Path) -> None:
+def test_cwd_and_env_per_task(mode: str, run_pyinit: StartPyinit, tmp_path: Path) -> None:
     """should start a task in its `cwd` with its `env` added over pyinit's environment; the
     other tasks keep pyinit's directory and environment."""
     (tmp_path / "srv").mkdir()

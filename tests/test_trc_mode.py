@@ -13,11 +13,13 @@ import re
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 import conftest
+from conftest import StartPyinit
 
 WAYS = ("name", "option", "env")
 #: `python -c` with argv[0] set, the way a `trc` console script or symlink starts pyinit.
@@ -59,8 +61,12 @@ class Done:
         ]
 
 
+#: The `trc` fixture: trc(*args, env=..., way=..., timeout=...) -> Done.
+RunTrc = Callable[..., Done]
+
+
 @pytest.fixture
-def trc(mode: str, run_pyinit, monkeypatch: pytest.MonkeyPatch):
+def trc(mode: str, run_pyinit: StartPyinit, monkeypatch: pytest.MonkeyPatch) -> RunTrc:
     """trc(*args, env=..., way="name") -> Done: pyinit in TrivialRC mode, until it exits."""
 
     def go(
@@ -102,7 +108,7 @@ CONFIG_TEST = {
 
 
 @pytest.mark.timeout(60)
-def test_config_test(trc, tmp_path: Path) -> None:
+def test_config_test(trc: RunTrc, tmp_path: Path) -> None:
     """should run TrivialRC's config-test trc.d (exported function and variables from boot,
     async, sync, halt) and print exactly `host: test-host; ip: 127.0.0.1. Good bye`"""
     (tmp_path / "trc.d").mkdir()
@@ -122,7 +128,7 @@ SYNC_0_4_5 = ["-F", "exit 0", "-F", "exit 4", "exit", "5"]
 
 
 @pytest.mark.timeout(60)
-def test_exitcodes_a_catches_all_exitcodes(trc) -> None:
+def test_exitcodes_a_catches_all_exitcodes(trc: RunTrc) -> None:
     """should, under wait_all, log every exit code in order: sync 0 4 5, async 2 3, halt 0"""
     done = trc(
         "-H",
@@ -136,7 +142,7 @@ def test_exitcodes_a_catches_all_exitcodes(trc) -> None:
 
 
 @pytest.mark.timeout(60)
-def test_exitcodes_b_till_errs_in_sync(trc) -> None:
+def test_exitcodes_b_till_errs_in_sync(trc: RunTrc) -> None:
     """should, under wait_err, stop at the failing sync item (`exit 5` never runs) and
     terminate the async tasks: `0 4 143 143`, status 4"""
     done = trc(*ASYNC_2_3, *SYNC_0_4_5, env={"RC_VERBOSE": "true", "RC_WAIT_POLICY": "wait_err"})
@@ -154,7 +160,7 @@ def test_exitcodes_b_till_errs_in_sync(trc) -> None:
     ],
     ids=["c-halt-to-err", "d-halt-to-ok", "e-fails-on-booting"],
 )
-def test_exitcodes_c_d_e(trc, args: list[str], status: int) -> None:
+def test_exitcodes_c_d_e(trc: RunTrc, args: list[str], status: int) -> None:
     """should take the last halt item's status, or a failing boot item's (halt skipped)"""
     done = trc(*args)
     assert done.status == status
@@ -162,7 +168,7 @@ def test_exitcodes_c_d_e(trc, args: list[str], status: int) -> None:
 
 
 @pytest.mark.timeout(60)
-def test_exitcodes_f_143_on_async_any(trc) -> None:
+def test_exitcodes_f_143_on_async_any(trc: RunTrc) -> None:
     """should, under wait_any, end with 143 when an async task ends, printing only `11`"""
     done = trc(
         "-D",
@@ -177,7 +183,7 @@ def test_exitcodes_f_143_on_async_any(trc) -> None:
 
 
 @pytest.mark.timeout(60)
-def test_exitcodes_g_last_status_on_sync_any(trc) -> None:
+def test_exitcodes_g_last_status_on_sync_any(trc: RunTrc) -> None:
     """should, under wait_any, stop after the first sync item, with its status 11"""
     done = trc(
         "-F", "echo 11; exit 11", "-F", "echo 22; exit 22", env={"RC_WAIT_POLICY": "wait_any"}
@@ -187,7 +193,7 @@ def test_exitcodes_g_last_status_on_sync_any(trc) -> None:
 
 
 @pytest.mark.timeout(60)
-def test_exitcodes_h_mix_any(trc) -> None:
+def test_exitcodes_h_mix_any(trc: RunTrc) -> None:
     """should, under wait_any, end with 143 when the async task ends first while the sync
     item runs, and never run the second sync item"""
     # TrivialRC answers 11 here, by timing: bash defers main's SIGTERM trap until the running
@@ -259,14 +265,14 @@ def test_exitcodes_h_mix_any(trc) -> None:
     ],
     ids=["async-any", "async-all", "sync-any", "sync-all", "mix-all", "isolated"],
 )
-def test_modes(trc, policy: str, args: list[str], output: str) -> None:
+def test_modes(trc: RunTrc, policy: str, args: list[str], output: str) -> None:
     """should print what TrivialRC's modes-test expects for each wait policy and stage mix"""
     done = trc(*args, env={"RC_WAIT_POLICY": policy})
     assert done.captured() == output, done.err
 
 
 @pytest.mark.timeout(60)
-def test_modes_boot(trc) -> None:
+def test_modes_boot(trc: RunTrc) -> None:
     """should let a boot item read a variable an earlier boot item set (`e=11`, `exit $e`)"""
     assert trc("-B", "e=11", "-B", "exit $e").status == 11
 
@@ -276,7 +282,7 @@ def test_modes_boot(trc) -> None:
 
 
 @pytest.mark.timeout(60)
-def test_verbose(trc, tmp_path: Path) -> None:
+def test_verbose(trc: RunTrc, tmp_path: Path) -> None:
     """should print nothing with nothing to do, something with RC_VERBOSE=true, and a
     different number of lines with RC_VERBOSE_EXTRA=true too"""
     silent = trc("-w", str(tmp_path))
@@ -290,7 +296,7 @@ def test_verbose(trc, tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(60)
-def test_silent_without_rc_verbose(trc, tmp_path: Path) -> None:
+def test_silent_without_rc_verbose(trc: RunTrc, tmp_path: Path) -> None:
     """should print nothing of its own without RC_VERBOSE=true, also when tasks fail, are
     stopped, or log with the integrated functions"""
     done = trc(
@@ -309,7 +315,7 @@ def test_silent_without_rc_verbose(trc, tmp_path: Path) -> None:
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("way", WAYS)
-def test_message_catalogue(mode: str, trc, tmp_path: Path, way: str) -> None:
+def test_message_catalogue(mode: str, trc: RunTrc, tmp_path: Path, way: str) -> None:
     """should, with RC_VERBOSE=true, print TrivialRC's messages in its format on stdout,
     `YYYY-MM-DD HH:MM:SS NAME [ns/pid]: message`, NAME `trc` when started as trc, else
     `pyinit`; main's lines with pyinit's pid, each task's with its own"""
@@ -362,7 +368,7 @@ def test_message_catalogue(mode: str, trc, tmp_path: Path, way: str) -> None:
 
 
 @pytest.mark.timeout(60)
-def test_message_catalogue_on_boot_failure(trc, tmp_path: Path) -> None:
+def test_message_catalogue_on_boot_failure(trc: RunTrc, tmp_path: Path) -> None:
     """should, when boot fails, still print the lines of TrivialRC's EXIT hook: `Trying to
     terminate sub-processes...` then `Exited (exitcode=N)` (docs/trc.md §3.1)"""
     done = trc(
@@ -388,7 +394,7 @@ def test_message_catalogue_on_boot_failure(trc, tmp_path: Path) -> None:
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("way", WAYS)
-def test_three_ways_into_trivialrc_mode(trc, way: str) -> None:
+def test_three_ways_into_trivialrc_mode(trc: RunTrc, way: str) -> None:
     """should enter TrivialRC mode by name, --compat=trc or PYINIT_COMPAT=trc: task output
     unprefixed, nothing of pyinit's own, SELF_NAME `trc` only when started as trc"""
     done = trc("-F", 'echo "self=$SELF_NAME"; exit 3', "-F", "echo never", way=way)
@@ -398,7 +404,7 @@ def test_three_ways_into_trivialrc_mode(trc, way: str) -> None:
 
 
 @pytest.mark.timeout(60)
-def test_integrated_functions_print_in_trc_format(trc) -> None:
+def test_integrated_functions_print_in_trc_format(trc: RunTrc) -> None:
     """should print `log` on stdout and `warn` on stderr, as TrivialRC lines tagged with the
     item's stage and pid, only with RC_VERBOSE=true (`debug` also needs RC_VERBOSE_EXTRA)"""
     done = trc("-F", "log to-stdout; debug not-shown; warn to-stderr", env={"RC_VERBOSE": "true"})
@@ -413,7 +419,7 @@ def test_integrated_functions_print_in_trc_format(trc) -> None:
 
 
 @pytest.mark.timeout(60)
-def test_integrated_functions_tag_lines_as_trivialrc(trc) -> None:
+def test_integrated_functions_tag_lines_as_trivialrc(trc: RunTrc) -> None:
     """should tag `log` lines as TrivialRC does: a boot item's with [main/MAINPID] (boot ran in
     trc's main process), a sync item's and the main command's with [sync/their pid]"""
     done = trc(
@@ -440,7 +446,7 @@ def test_integrated_functions_tag_lines_as_trivialrc(trc) -> None:
 
 
 @pytest.mark.timeout(60)
-def test_trc_wait_any_first_foreground_item_stops_the_run(trc) -> None:
+def test_trc_wait_any_first_foreground_item_stops_the_run(trc: RunTrc) -> None:
     """should end a wait_any run when the first foreground item ends, even with 0, and stop
     the async tasks and the later foreground items"""
     done = trc("-D", "sleep 30", "-F", "echo a", "-F", "echo b", "echo", "c")
@@ -450,7 +456,7 @@ def test_trc_wait_any_first_foreground_item_stops_the_run(trc) -> None:
 
 
 @pytest.mark.timeout(60)
-def test_trc_wait_any_async_end_gives_143(trc) -> None:
+def test_trc_wait_any_async_end_gives_143(trc: RunTrc) -> None:
     """should end a wait_any run with 143 when an async task ends, even with 0 and even while
     the main command runs (which would exit 9 on SIGTERM: trc waited for it, pyinit does not)"""
     done = trc("-D", "exit 0", "sh", "-c", "trap 'exit 9' TERM; while :; do sleep 0.05; done")
@@ -474,7 +480,7 @@ def test_trc_wait_any_async_end_gives_143(trc) -> None:
     ids=["all-last-listed", "all-earlier-fails", "all-last-sync", "err-async-later"],
 )
 def test_trc_wait_all_and_err_take_the_last_listed_async(
-    trc, policy: str, args: list[str], status: int, at_least: float
+    trc: RunTrc, policy: str, args: list[str], status: int, at_least: float
 ) -> None:
     """should end wait_all/wait_err with the last sync status, replaced by the last-listed
     async task's when that is non-zero, once every task ended"""
@@ -484,14 +490,14 @@ def test_trc_wait_all_and_err_take_the_last_listed_async(
 
 
 @pytest.mark.timeout(60)
-def test_trc_last_halt_item_replaces_the_status(trc) -> None:
+def test_trc_last_halt_item_replaces_the_status(trc: RunTrc) -> None:
     """should end with the last halt item's status, also 0 after a failure"""
     assert trc("-H", "exit 3", "-H", "exit 0", "sh", "-c", "exit 5").status == 0
     assert trc("-H", "exit 0", "-H", "exit 7", "true").status == 7
 
 
 @pytest.mark.timeout(60)
-def test_trc_every_halt_item_reads_the_runs_status(trc) -> None:
+def test_trc_every_halt_item_reads_the_runs_status(trc: RunTrc) -> None:
     """should give every halt item the run's status as `_exit_status`, not an earlier halt
     item's, so `exit ${_exit_status}` in the last one keeps the run's status (trivialrc.md
     §3.5-§3.6; the process-manager example's halt.remove-logs relies on it)"""
@@ -503,7 +509,7 @@ def test_trc_every_halt_item_reads_the_runs_status(trc) -> None:
 
 
 @pytest.mark.timeout(60)
-def test_trc_wait_forever_signal_gives_128_plus_n(mode: str, run_pyinit) -> None:
+def test_trc_wait_forever_signal_gives_128_plus_n(mode: str, run_pyinit: StartPyinit) -> None:
     """should end a TrivialRC-mode wait_forever run on SIGTERM with 143 (trc gave 0, a bash
     artefact spec §4 does not copy), after running halt"""
     run = run_pyinit(
@@ -528,7 +534,7 @@ def test_trc_wait_forever_signal_gives_128_plus_n(mode: str, run_pyinit) -> None
     ids=["QUIT", "TERM-during-sync"],
 )
 def test_trc_signals_are_neither_ignored_nor_deferred(
-    mode: str, run_pyinit, signum: int, args: list[str], status: int
+    mode: str, run_pyinit: StartPyinit, signum: int, args: list[str], status: int
 ) -> None:
     """should stop a TrivialRC-mode run at once on SIGQUIT or on SIGTERM during a sync item
     (bash artefacts spec §4 does not copy)"""

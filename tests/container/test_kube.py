@@ -32,7 +32,9 @@ def test_the_pod_yaml_under_podman_kube_play(
     assert name in text, "the pod's name is where the test expects it"
     pod = tmp_path / "pod.yaml"
     pod.write_text(text)
-    grace = int(re.search(r"terminationGracePeriodSeconds: (\d+)", text).group(1))
+    found = re.search(r"terminationGracePeriodSeconds: (\d+)", text)
+    assert found, text
+    grace = int(found.group(1))
     podman.check("kube", "play", str(pod), timeout=180)
     try:
         ctr = Container(podman, f"{name}-procmgr")
