@@ -26,7 +26,7 @@ import stat
 
 from pyinit import ctl, signals, view
 from pyinit.forwarding import Route, deliver
-from pyinit.loop import IN, OUT
+from pyinit.listener import Conn, Listener
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -46,31 +46,22 @@ IDLE = 60.0
 MUTATING = frozenset(("stop", "start", "restart", "signal", "logs"))
 
 
-class Client:
-    """One connection: what it sent, what it has still to read, who it is."""
+class Client(Conn):
+    """One connection (listener.py): what it sent, what it is owed, who it is."""
 
-    __slots__ = (
-        "closing",
-        "deadline",
-        "inbox",
-        "outbox",
-        "pid",
-        "sock",
-        "streaming",
-        "uid",
-        "waiting",
-    )
+    __slots__ = ("pid", "streaming", "uid", "waiting")
 
-    def __init__(self, sock: _socket.socket, uid: int, pid: int, deadline: float) -> None:
-        self.sock = sock
-        self.uid = uid
-        self.pid = pid
-        self.inbox = b""
-        self.outbox = bytearray()
-        self.deadline = deadline
+    def __init__(self, sock: _socket.socket, deadline: float) -> None:
+        super().__init__(sock, deadline)
+        # Who is at the other end, from the kernel (struct ucred: pid, uid, gid).
+        cred = sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, 12)
+        self.pid = int.from_bytes(cred[0:4], "little")
+        self.uid = int.from_bytes(cred[4:8], "little")
         self.streaming = False  # an events client
         self.waiting = 0  # replies it is owed (wait, stop, restart)
-        self.closing = False  # it has closed its side: close ours once it has its answers
+
+    def busy(self) -> bool:
+        return self.streaming or self.waiting > 0
 
 
 class Waiter:
@@ -109,10 +100,9 @@ class Control:
         self.order = order
         self.plan = plan
         self.log = log
-        self.server: _socket.socket | None = None
+        self.listener: Listener | None = None
         self.address = ""  # where it listens ("@..." abstract)
         self.path = ""  # the file to remove at the end, if it made one
-        self.clients: dict[int, Client] = {}
         self.waiters: list[Waiter] = []
         self.me = os.getuid()
 
@@ -133,9 +123,19 @@ class Control:
         else:
             self.log.warn(f"no control socket: could not bind {', '.join(tries)}")
             return
-        sock.listen(MAX_CLIENTS)
-        self.server, self.address = sock, address
-        self.core.watch(sock.fileno(), self._accept)
+        self.address = address
+        self.listener = Listener(
+            self.core,
+            sock,
+            max_clients=MAX_CLIENTS,
+            read_size=MAX_REQUEST,
+            max_pending=MAX_PENDING,
+            idle=IDLE,
+            on_data=self._data,  # type: ignore[arg-type]  # its conns are Clients (make)
+            make=Client,
+            refusal=lambda: _line(_error(f"too many clients (at most {MAX_CLIENTS})")),
+            on_drop=self._forget_waiters,
+        )
         self.core.deadlines(self.next_deadline)
         self.core.after_each_wake(self.tick)
         self.tasks.on_event(self._event)
@@ -167,130 +167,60 @@ class Control:
         return sock
 
     def close(self) -> None:
-        for fd in list(self.clients):
-            self._drop(fd)
-        if self.server is not None:
-            self.core.forget(self.server.fileno())
-            self.server.close()
-            self.server = None
+        if self.listener is not None:
+            self.listener.close()
+            self.listener = None
         if self.path:
             try:
                 os.unlink(self.path)
             except OSError:
                 pass
 
-    # -- clients ----------------------------------------------------------------------------
+    # -- clients (listener.py keeps the connections) ------------------------------------
 
-    def _accept(self, fd: int) -> None:
-        assert self.server is not None
-        while True:
-            try:
-                sock = _socket.socket(fileno=_accept(self.server))
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:  # EMFILE and the like: try again at the next wake-up
-                return
-            sock.setblocking(False)
-            if len(self.clients) >= MAX_CLIENTS:
-                try:
-                    sock.send(_line(_error(f"too many clients (at most {MAX_CLIENTS})")))
-                except OSError:
-                    pass
-                sock.close()
-                continue
-            cred = sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, 12)
-            pid = int.from_bytes(cred[0:4], "little")
-            uid = int.from_bytes(cred[4:8], "little")
-            client = Client(sock, uid, pid, self.core.clock() + IDLE)
-            self.clients[sock.fileno()] = client
-            self.core.watch(sock.fileno(), self._readable)
+    @property
+    def clients(self) -> list[Client]:
+        assert self.listener is not None
+        return list(self.listener.conns.values())  # type: ignore[arg-type]  # all Clients
 
-    def _readable(self, fd: int) -> None:
-        client = self.clients[fd]
-        try:
-            data = client.sock.recv(MAX_REQUEST)
-        except BlockingIOError:
-            return
-        except OSError:
-            data = b""
-        if not data:  # it closed (or half-closed) its side: answer what is owed, then close
-            client.closing = True
-            if client.waiting or client.streaming or client.outbox:
-                self.core.modify(fd, OUT if client.outbox else 0)
-                return
-            self._drop(fd)
-            return
-        client.deadline = self.core.clock() + IDLE
-        client.inbox += data
-        while b"\n" in client.inbox and fd in self.clients:
+    def _data(self, client: Client) -> None:
+        """What a client sent: every whole line is one request."""
+        assert self.listener is not None
+        while b"\n" in client.inbox and self.listener.open(client):
             line, client.inbox = client.inbox.split(b"\n", 1)
             self._request(client, line)
-        if fd in self.clients and len(client.inbox) > MAX_REQUEST:
+        if self.listener.open(client) and len(client.inbox) > MAX_REQUEST:
             self._send(client, _error(f"request over {MAX_REQUEST} bytes"))
             self._finish(client)
 
     def _send(self, client: Client, reply: dict[str, object]) -> None:
-        """Queue one reply line; write what the socket takes now, the rest when it can."""
-        data = _line(reply)
-        if len(client.outbox) + len(data) > MAX_PENDING:
-            self._drop(client.sock.fileno())  # it does not read: it is not waited for
-            return
-        client.outbox += data
-        self._flush(client)
-
-    def _flush(self, client: Client) -> None:
-        fd = client.sock.fileno()
-        try:
-            sent = client.sock.send(client.outbox)
-        except BlockingIOError:
-            sent = 0
-        except OSError:
-            self._drop(fd)
-            return
-        del client.outbox[:sent]
-        if client.outbox:
-            self._rewatch(client, self._writable, OUT)
-        elif client.closing and not (client.waiting or client.streaming):
-            self._drop(fd)
-        else:
-            self._rewatch(client, self._readable, 0 if client.closing else IN)
-
-    def _rewatch(self, client: Client, handler: Callable[[int], None], mask: int) -> None:
-        fd = client.sock.fileno()
-        self.core.forget(fd)
-        self.core.watch(fd, handler, mask)
-
-    def _writable(self, fd: int) -> None:
-        self._flush(self.clients[fd])
+        """Queue one reply line; written without blocking (listener.py)."""
+        assert self.listener is not None
+        self.listener.send(client, _line(reply))
 
     def _finish(self, client: Client) -> None:
-        """Close once what is queued has been read."""
-        client.closing = True
+        """Close once what is queued has been read: it is owed nothing more."""
+        assert self.listener is not None
         client.waiting = 0
         client.streaming = False
-        self.waiters = [w for w in self.waiters if w.client is not client]
-        if not client.outbox:
-            self._drop(client.sock.fileno())
+        self._forget_waiters(client)
+        self.listener.finish(client)
 
-    def _drop(self, fd: int) -> None:
-        client = self.clients.pop(fd, None)
-        if client is None:
-            return
-        self.core.forget(fd)
-        client.sock.close()
+    def _forget_waiters(self, client: Conn) -> None:
         self.waiters = [w for w in self.waiters if w.client is not client]
 
     # -- deadlines --------------------------------------------------------------------------
 
     def next_deadline(self, now: float) -> float | None:
-        times = [c.deadline for c in self.clients.values() if not (c.streaming or c.waiting)]
-        times += [w.deadline for w in self.waiters if w.deadline is not None]
-        return min(times, default=None)
+        """When a `wait` (or `stop`, `restart`) runs out (the idle ones: listener.py)."""
+        return min((w.deadline for w in self.waiters if w.deadline is not None), default=None)
 
     def tick(self) -> None:
+        """Answer the waiters whose condition holds, or whose time ran out."""
+        assert self.listener is not None
         now = self.core.clock()
         for waiter in list(self.waiters):
-            if waiter.client.sock.fileno() not in self.clients:
+            if not self.listener.open(waiter.client):
                 continue
             reply = waiter.done()
             expired = reply is None and waiter.deadline is not None and now >= waiter.deadline
@@ -298,9 +228,6 @@ class Control:
                 self.waiters.remove(waiter)
                 waiter.client.waiting -= 1
                 self._send(waiter.client, reply if reply is not None else waiter.expired)
-        for fd, client in list(self.clients.items()):
-            if not (client.streaming or client.waiting) and now >= client.deadline:
-                self._drop(fd)
 
     # -- requests ---------------------------------------------------------------------------
 
@@ -535,7 +462,7 @@ class Control:
         )
 
     def _event(self, kind: str, task: Task, text: str) -> None:
-        streams = [c for c in self.clients.values() if c.streaming]
+        streams = [c for c in self.clients if c.streaming]
         if not streams:
             return
         event = {
@@ -582,13 +509,6 @@ def _line(reply: dict[str, object]) -> bytes:
     import json  # at the first reply (see _decode)
 
     return json.dumps(reply, separators=(",", ":")).encode() + b"\n"
-
-
-def _accept(server: _socket.socket) -> int:
-    """accept4(SOCK_CLOEXEC): the new connection's fd. The C type's own method, which
-    socket.py's `accept` wraps (typeshed leaves it out)."""
-    fd, _ = server._accept()  # type: ignore[attr-defined]
-    return int(fd)
 
 
 def _decode(line: bytes) -> object:

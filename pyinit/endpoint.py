@@ -5,21 +5,21 @@ forked to answer (an exec probe forks `pyinitctl` every few seconds). It is a sm
 responder in the one loop, no threads and no `http.server`: each connection is an fd and a
 deadline of the event core. It is read-only: no path changes anything (docs/health.md).
 
-What keeps a client from hurting pyinit, as on the control socket (control.py):
-- at most MAX_CLIENTS at once; when one more comes, the oldest is closed (so stalled
-  connections cannot lock out the probes);
-- a request head over MAX_REQUEST bytes gets 431 and is closed;
-- a client that sends nothing whole within IDLE seconds, or does not read its answer, is
-  closed; an answer is written without blocking and is never larger than the status JSON.
+What keeps a client from hurting pyinit is the control socket's listener (listener.py): at
+most MAX_CLIENTS at once, and when one more comes the oldest is closed (so stalled connections
+cannot lock out the probes); a request head over MAX_REQUEST bytes gets 431 and is closed; a
+client that sends nothing whole within IDLE seconds of connecting, or does not read its
+answer, is closed; an answer is written without blocking and is never larger than the status
+JSON.
 """
 
 from __future__ import annotations
 
+import _socket  # not `socket`: that module builds enums and loads selectors (docs/startup.md)
 import json
-import socket
 
 from pyinit import view
-from pyinit.loop import OUT
+from pyinit.listener import Conn, Listener
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -47,18 +47,6 @@ TEXT = "text/plain; charset=utf-8"
 METRICS = "text/plain; version=0.0.4; charset=utf-8"
 
 
-class Conn:
-    """One connection: its request head so far, its answer still to write, its deadline."""
-
-    __slots__ = ("deadline", "inbox", "outbox", "sock")
-
-    def __init__(self, sock: socket.socket, deadline: float) -> None:
-        self.sock = sock
-        self.inbox = b""
-        self.outbox = b""
-        self.deadline = deadline
-
-
 class Endpoint:
     """The listening socket and its connections."""
 
@@ -77,28 +65,33 @@ class Endpoint:
         self.plan = plan
         self.log = log
         self.health = health
-        self.server: socket.socket | None = None
-        self.conns: dict[int, Conn] = {}
+        self.listener: Listener | None = None
 
     def open(self, host: str, port: int) -> None:
         """Listen on host:port; a failure is an error line, and the run goes on without."""
         where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.socket(
-            family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC
+        family = _socket.AF_INET6 if ":" in host else _socket.AF_INET
+        sock = _socket.socket(
+            family, _socket.SOCK_STREAM | _socket.SOCK_NONBLOCK | _socket.SOCK_CLOEXEC
         )
         try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_REUSEADDR, 1)
             sock.bind((host, port))
             sock.listen(MAX_CLIENTS)
         except OSError as e:
             sock.close()
             self.log.error(f"no HTTP endpoint: could not listen on {where}: {e.strerror}")
             return
-        self.server = sock
-        self.core.watch(sock.fileno(), self._accept)
-        self.core.deadlines(self.next_deadline)
-        self.core.after_each_wake(self.tick)
+        self.listener = Listener(
+            self.core,
+            sock,
+            max_clients=MAX_CLIENTS,
+            read_size=MAX_REQUEST,
+            max_pending=1 << 20,  # an answer is at most the status JSON
+            idle=IDLE,
+            on_data=self._data,
+            idle_from_last_read=False,  # IDLE seconds for the whole request, not per read
+        )
         if not (host.startswith("127.") or host == "::1"):
             # Every container of a pod shares the pod's network: off loopback, anyone who can
             # reach the pod reads the task list (nothing can be changed over HTTP).
@@ -109,43 +102,14 @@ class Endpoint:
         self.log.info(f"HTTP endpoint on {where}: {' '.join(PATHS)}")
 
     def close(self) -> None:
-        for fd in list(self.conns):
-            self._drop(fd)
-        if self.server is not None:
-            self.core.forget(self.server.fileno())
-            self.server.close()
-            self.server = None
+        if self.listener is not None:
+            self.listener.close()
+            self.listener = None
 
-    # -- connections ------------------------------------------------------------------------
+    # -- a connection's request -------------------------------------------------------------
 
-    def _accept(self, fd: int) -> None:
-        assert self.server is not None
-        while True:
-            try:
-                sock, _ = self.server.accept()
-            except OSError:  # nothing more to accept now (or EMFILE: at the next wake-up)
-                return
-            if len(self.conns) >= MAX_CLIENTS:
-                # The oldest goes, not the newcomer: a few stalled connections must not
-                # lock the probes out until they time out.
-                oldest = min(self.conns.values(), key=lambda c: c.deadline)
-                self._drop(oldest.sock.fileno())
-            sock.setblocking(False)
-            self.conns[sock.fileno()] = Conn(sock, self.core.clock() + IDLE)
-            self.core.watch(sock.fileno(), self._readable)
-
-    def _readable(self, fd: int) -> None:
-        conn = self.conns[fd]
-        try:
-            data = conn.sock.recv(MAX_REQUEST)
-        except BlockingIOError:
-            return
-        except OSError:
-            data = b""
-        if not data:  # it went away before its request was whole
-            self._drop(fd)
-            return
-        conn.inbox += data
+    def _data(self, conn: Conn) -> None:
+        """What came so far: answer once the request head is whole."""
         end = conn.inbox.find(b"\r\n\r\n")
         if end < 0:
             end = conn.inbox.find(b"\n\n")
@@ -180,40 +144,10 @@ class Endpoint:
             f"HTTP/1.0 {code} {REASONS[code]}\r\nContent-Type: {kind}\r\n"
             f"Content-Length: {len(data)}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n"
         )
-        conn.outbox = head.encode() + (b"" if head_only else data)
         conn.inbox = b""
-        fd = conn.sock.fileno()
-        self.core.forget(fd)
-        self.core.watch(fd, self._writable, OUT)
-        self._writable(fd)
-
-    def _writable(self, fd: int) -> None:
-        conn = self.conns[fd]
-        try:
-            sent = conn.sock.send(conn.outbox)
-        except BlockingIOError:
-            return
-        except OSError:
-            self._drop(fd)
-            return
-        conn.outbox = conn.outbox[sent:]
-        if not conn.outbox:
-            self._drop(fd)
-
-    def _drop(self, fd: int) -> None:
-        conn = self.conns.pop(fd, None)
-        if conn is not None:
-            self.core.forget(fd)
-            conn.sock.close()
-
-    def next_deadline(self, now: float) -> float | None:
-        return min((c.deadline for c in self.conns.values()), default=None)
-
-    def tick(self) -> None:
-        now = self.core.clock()
-        for fd, conn in list(self.conns.items()):
-            if now >= conn.deadline:
-                self._drop(fd)
+        assert self.listener is not None
+        self.listener.send(conn, head.encode() + (b"" if head_only else data))
+        self.listener.finish(conn)
 
     # -- the paths (each named _PATH) -------------------------------------------------------
 

@@ -39,6 +39,7 @@ LAYERS = {
     "schedule": 1,
     # every TrivialRC difference by name (it names the wait-policy class of each mode)
     "mode": 2,
+    "listener": 2,  # a bounded listening socket: what control and endpoint share
     "attempt": 2,  # one non-blocking connect or GET, for probes and health checks
     # the plan, from the command line, the environment and the work directory
     "config": 3,
