@@ -18,6 +18,7 @@ import json
 import os
 import queue
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -88,8 +89,8 @@ class Run:
         full_env = dict(os.environ)
         full_env["PYTHONPATH"] = str(ROOT)
         full_env.pop("NOTIFY_SOCKET", None)
-        # No control socket unless a test asks for one: concurrent runs would share
-        # /run/pyinit and the abstract names of this network namespace (tests/test_control.py).
+        # No control socket unless a test asks for one: concurrent runs would share /run/pyinit
+        # and the abstract names of this network namespace (tests/process/test_control.py).
         full_env.setdefault("PYINIT_CONTROL", "off")
         if env:
             full_env.update(env)
@@ -342,3 +343,30 @@ def run_pyinit() -> Iterator[StartPyinit]:
     yield start
     for run in runs:
         run.kill()
+
+
+# -- helpers several tiers use --------------------------------------------------------------
+
+
+def need(program: str, package: str) -> str:
+    """The path of a real program a test runs, or a one-line skip naming its Debian package."""
+    path = shutil.which(program) or (
+        f"/usr/sbin/{program}" if os.path.exists(f"/usr/sbin/{program}") else None
+    )
+    if path is None:
+        pytest.skip(f"needs {program} (apt-get install {package})")
+    return path
+
+
+def port_for(mode: str, offset: int) -> int:
+    """A port of this test run's own: runs in two modes and two pytest processes at once."""
+    return 17000 + (os.getpid() * 7 + offset * 31 + (500 if mode == "pid1" else 0)) % 2500
+
+
+def pyinitctl(
+    address: str, *args: str, python: str = sys.executable, user: list[str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`pyinitctl ARGS` (as `python -m pyinit.ctl`) against the control socket at `address`."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYINIT_CONTROL": address}
+    argv = [*(user or []), python, "-m", "pyinit.ctl", *args]
+    return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=30, check=False)

@@ -4,7 +4,7 @@ thrown at a real pyinit, as PID 1 and as a subreaper, and an output flood cut by
 What must hold: every orphan reaped and no task's status mixed up with an orphan's; pyinit's
 memory flat; every forwarded signal kind delivered and pyinit alive; backoff holding a restart
 storm down with little CPU; no output line lost or cut. Each test prints its figures on a
-`FIGURE` line (`pytest -s -m slow tests/test_fault_storms.py | grep FIGURE`): the README's
+`FIGURE` line (`pytest -s -m slow tests/faults/test_fault_storms.py | grep FIGURE`): the README's
 "Reliability" table is made from them.
 """
 

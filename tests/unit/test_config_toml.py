@@ -24,7 +24,8 @@ from pyinit.config import TaskSettings
 from pyinit.errors import ConfigError
 from pyinit.ready import HealthSettings, ReadyForm, parse_ready
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import ROOT
+
 ENV = {"PATH": os.environ.get("PATH", os.defpath)}
 #: Two background items, D1 and D2: the task names a [task.NAME] table may use.
 ITEMS = ["-D", "exit 0", "-D", "exit 0"]
@@ -145,7 +146,7 @@ def test_every_key_in_a_task_table(tmp_path: Path) -> None:
     assert plan.settings("D2") == TaskSettings()
     assert plan.defaults == TaskSettings()
     toml_path = str(tmp_path / "pyinit.toml")
-    # schedule goes with a declared task only: tests/test_schedules.py has it.
+    # schedule goes with a declared task only: tests/process/test_schedules.py has it.
     for key in set(TaskSettings.__slots__) - config.DEFAULTS_ONLY - {"schedule"}:
         assert plan.sources[f"task.D1.{key}"] == toml_path, key
     assert not any(key.startswith("task.D2.") for key in plan.sources)

@@ -22,18 +22,9 @@ import pytest
 
 from pyinit import ctl
 
-from conftest import Run, StartPyinit
+from conftest import ROOT, Run, StartPyinit, pyinitctl
 
 pytestmark = pytest.mark.timeout(60)
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def pyinitctl(
-    address: str, *args: str, python: str = sys.executable, user: list[str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYINIT_CONTROL": address}
-    argv = [*(user or []), python, "-m", "pyinit.ctl", *args]
-    return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=30, check=False)
 
 
 def start(

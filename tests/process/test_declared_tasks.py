@@ -12,15 +12,13 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_daemons import need, port_for
 
 from pyinit import config
 from pyinit.errors import ConfigError
 
-from conftest import StartPyinit, pyinit_once
+from conftest import StartPyinit, need, port_for, pyinit_once
 
 pytestmark = pytest.mark.timeout(60)
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def load(workdir: Path, toml: str, *args: str) -> config.Plan:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import ROOT
 
 CASES = [
     (["--bogus", "--", "true"], "unknown option --bogus"),

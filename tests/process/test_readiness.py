@@ -19,15 +19,13 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_daemons import need, port_for
 
 from pyinit import ready
 from pyinit.errors import ConfigError
 
-from conftest import StartPyinit
+from conftest import ROOT, StartPyinit, need, port_for
 
 pytestmark = pytest.mark.timeout(60)
-ROOT = Path(__file__).resolve().parents[1]
 #: How late a dependent may start after the event it waited for: the issue's 100 ms plus one
 #: ready_interval (0.5 s), and room for a loaded 2-core CI machine.
 LATE = 1.5

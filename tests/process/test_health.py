@@ -19,16 +19,13 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_control import pyinitctl
-from test_daemons import need, port_for
 
 from pyinit import ready
 from pyinit.errors import ConfigError
 
-from conftest import StartPyinit, assert_usage_error, pyinit_once
+from conftest import ROOT, StartPyinit, assert_usage_error, need, port_for, pyinit_once, pyinitctl
 
 pytestmark = pytest.mark.timeout(60)
-ROOT = Path(__file__).resolve().parents[1]
 SERVER = ROOT / "tests" / "children" / "health_server.py"
 
 

@@ -24,7 +24,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import ROOT
+
 STAND_INS = ROOT / "docker" / "bin"
 WAIT = 20.0  # seconds for any one expected line: generous for a loaded CI machine
 # pyinit's own lines: `2026-11-27 10:00:00 pyinit [async/123]: message` (spec §7).

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[1] / "pyinit"
+from conftest import ROOT
+
+PACKAGE = ROOT / "pyinit"
 
 LAYERS = {
     # the smallest leaves: stdlib only

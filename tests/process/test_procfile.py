@@ -22,7 +22,6 @@ from pyinit.errors import ConfigError
 from conftest import StartPyinit, assert_usage_error, pyinit_once
 
 pytestmark = pytest.mark.timeout(60)
-ROOT = Path(__file__).resolve().parents[1]
 #: Each task prints what it got, then lives a little (honcho stops all when one ends).
 PROCFILE = """\
 # the web and two workers

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import ROOT
+
 DOCKERFILES = sorted([ROOT / "Dockerfile.example", *ROOT.glob("docker/*/Dockerfile")], key=str)
 STAGE_FILES = sorted(p for p in ROOT.glob("docker/*/trc.d/*") if p.is_file())
 PODS = sorted(ROOT.glob("docker/**/k8s-pod.yaml"))

@@ -21,7 +21,6 @@ from pyinit.scheduler import Scheduler
 from conftest import StartPyinit, assert_usage_error, must, pyinit_once
 
 pytestmark = pytest.mark.timeout(60)
-ROOT = Path(__file__).resolve().parents[1]
 UTC = dt.UTC
 NY = ZoneInfo("America/New_York")
 

@@ -1,6 +1,6 @@
 """How the work directory and the command line become stage items (spec §1-§3), read with
 `config.load` alone: which files, in which order, with which names, run how, in which mode.
-No process is started; tests/test_stages.py checks the same things by running them."""
+No process is started; tests/process/test_stages.py checks the same things by running them."""
 
 from __future__ import annotations
 

@@ -16,23 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import StartPyinit
+from conftest import StartPyinit, need, port_for
 
 pytestmark = pytest.mark.timeout(60)
-
-
-def need(program: str, package: str) -> str:
-    path = shutil.which(program) or (
-        f"/usr/sbin/{program}" if os.path.exists(f"/usr/sbin/{program}") else None
-    )
-    if path is None:
-        pytest.skip(f"needs {program} (apt-get install {package})")
-    return path
-
-
-def port_for(mode: str, offset: int) -> int:
-    """A port of this test run's own: runs in two modes and two pytest processes at once."""
-    return 17000 + (os.getpid() * 7 + offset * 31 + (500 if mode == "pid1" else 0)) % 2500
 
 
 def nginx_conf(tmp_path: Path, port: int) -> Path:

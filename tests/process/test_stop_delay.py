@@ -13,7 +13,6 @@ import pytest
 from conftest import Run, StartPyinit, pyinit_once
 
 pytestmark = pytest.mark.timeout(60)
-ROOT = Path(__file__).resolve().parents[1]
 TRAP = "trap 'echo \"TERM $(date +%s.%N)\"; exit 0' TERM; echo up; while :; do sleep 0.05; done"
 
 
