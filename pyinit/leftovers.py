@@ -14,7 +14,7 @@ when a task's main process has exited (docs/leftovers.md):
   running task claims it by session or by environment.
 
 Everything here is a pure function of a `scan_below()` snapshot, so the rules are tested with fake
-process tables (tests/test_leftovers.py).
+process tables (tests/process/test_leftovers.py).
 """
 
 from __future__ import annotations

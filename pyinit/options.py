@@ -1,6 +1,6 @@
 """Every command-line option, one row each: long and short forms, environment variable, kind,
 value name and help. The parser (config.parse_args), `--help`, the environment names and
---check's "settings from" are derived from this table, and tests/test_options.py checks the
+--check's "settings from" are derived from this table, and tests/unit/test_options.py checks the
 README's option table against it. Adding an option is adding a row (and reading its key in
 config.load).
 

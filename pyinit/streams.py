@@ -6,7 +6,7 @@ pyinit's stdout or stderr `Sink` (sink.py), which never blocks either.
 
 Back-pressure: when a sink's queue is full, no task pipe is read until it has drained to half,
 so a task that writes faster than pyinit's reader reads blocks in its own `write`, and nothing
-is lost or grows without bound (the reliability suite, tests/test_output.py, guards this).
+is lost or grows without bound (the reliability suite, tests/process/test_output.py, guards this).
 """
 
 from __future__ import annotations
