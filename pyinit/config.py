@@ -1,8 +1,9 @@
 """Everything pyinit is told, read once, into immutable records (spec §1-§2, §5).
 
-This is the only reader of the command line's options, `os.environ` and `pyinit.toml`, and the
-only place that looks at the work directory. It returns a `Plan`: what to run, in which order,
-with which settings, and where each setting came from (for `--check`).
+This is the only reader of the command line's options, `os.environ` and `pyinit.toml`'s values;
+`workdir.py` finds the files (stage files, their trust, the TOML document) and this turns them
+into a `Plan`: what to run, in which order, with which settings, and where each setting came
+from (for `--check`).
 
 Precedence: command line > environment > `pyinit.toml` > built-in default. A per-task table in
 `pyinit.toml` is more specific than any default and wins over it.
@@ -15,10 +16,12 @@ from __future__ import annotations
 import os
 
 from pyinit import options, signals, values
+from pyinit import workdir as workdir_files
 from pyinit.errors import ConfigError, UsageError
 from pyinit.mode import PYINIT, TRC, Mode
 from pyinit.record import Record
 from pyinit.values import INF
+from pyinit.workdir import BASH_CODE, EXEC, STAGES, check_file_safe
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -27,7 +30,6 @@ if TYPE_CHECKING:
     from pyinit.ready import HealthSettings, ReadyForm
     from pyinit.schedule import Schedule
 
-STAGES = ("boot", "async", "sync", "halt")
 WAIT_POLICIES = ("wait_any", "wait_err", "wait_all", "wait_forever")
 RESTART_POLICIES = ("never", "on-failure", "always")
 LOG_FORMATS = ("text", "json")
@@ -41,11 +43,6 @@ DEFAULT_GRACE = 5.0
 #: Where the grace of a tini-style run (a main command only) comes from, for --check.
 TINI_GRACE = "a main command only (tini-style run): no SIGKILL"
 LOG_NS = {"boot": "main", "main": "sync"}
-#: How an item runs: a program exec'd as an argv vector, or bash code (a sourced file or a string).
-EXEC, BASH_FILE, BASH_CODE = "exec", "bash-file", "bash-code"
-#: Left over by editors and package managers next to a real stage file (spec §2).
-LEFTOVER_SUFFIXES = ("~", ".swp", ".bak", ".orig", ".rej")
-LEFTOVER_INFIXES = (".dpkg-", ".rpm")
 
 
 class TaskSettings(Record):
@@ -449,188 +446,9 @@ def _rewrite(words: list[str], what: str) -> dict[int, int]:
     return table
 
 
-# ---------------------------------------------------------------------------------------------
-# The work directory
-
-
-def _leftover(filename: str) -> str | None:
-    """Why a stage-file look-alike is skipped, or None to run it."""
-    if filename.startswith("."):
-        return "hidden file"
-    if filename.endswith(LEFTOVER_SUFFIXES) or any(x in filename for x in LEFTOVER_INFIXES):
-        return "editor or package-manager leftover"
-    return None
-
-
-def _not_a_stage_file(path: str) -> str | None:
-    """Why `path` is no file to run, or None. Only its status is read: a FIFO in trc.d must
-    not be opened (that would block until a writer comes), nor a device trusted."""
-    import stat
-
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return "dangling symlink"
-    except OSError as e:
-        raise ConfigError(f"{path}: {e.strerror}") from None
-    if stat.S_ISDIR(st.st_mode):
-        return "directory"
-    if os.path.islink(path) and os.path.realpath(path) == os.devnull:
-        return "disabled (a symlink to /dev/null)"  # the systemd idiom for masking a unit
-    if not stat.S_ISREG(st.st_mode):
-        return "not a regular file (a FIFO, device or socket)"
-    return None
-
-
-def discover(workdir: str, stage: str, skipped: list[tuple[str, str]]) -> list[str]:
-    """`trc.STAGE.*` and `trc.d/STAGE.*`, together in bytewise path order (TrivialRC's `ls`
-    under the C locale, without its word splitting)."""
-    found: list[str] = []
-    for directory, prefix in (
-        (workdir, f"trc.{stage}."),
-        (os.path.join(workdir, "trc.d"), f"{stage}."),
-    ):
-        try:
-            names = os.listdir(directory)
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        except PermissionError as e:
-            raise ConfigError(f"{directory}: cannot list the directory: {e.strerror}") from None
-        for filename in names:
-            if not filename.startswith(prefix) or filename == prefix:
-                continue
-            path = os.path.join(directory, filename)
-            why = _leftover(filename)
-            if why is None:
-                why = _not_a_stage_file(path)
-            if why is not None:
-                skipped.append((path, why))
-                continue
-            found.append(path)
-    return sorted(found, key=os.fsencode)
-
-
-def _near_misses(root: str) -> list[str]:
-    """Warnings for files that look meant as stage files but match no stage: `async-web`,
-    `web.async` or `Async.web` in trc.d (`trc.Async.web` beside it). TrivialRC skips them
-    without a word; here they are named, with the name that would run."""
-    warnings = []
-    for directory, lead in ((root, "trc."), (os.path.join(root, "trc.d"), "")):
-        try:
-            names = sorted(os.listdir(directory), key=os.fsencode)
-        except OSError:  # no trc.d, or unreadable: discover() says so where it matters
-            continue
-        for filename in names:
-            name = filename[len(lead) :]
-            if not filename.startswith(lead) or name == "d" or _leftover(filename):
-                continue
-            if any(name.startswith(f"{stage}.") for stage in STAGES):
-                continue  # a stage file (or skipped by discover, which says why)
-            guess = _stage_name_guess(name)
-            path = os.path.join(directory, filename)
-            if guess is not None and not os.path.isdir(path):
-                warnings.append(
-                    f"{path}: matches no stage, so it does not run (did you mean "
-                    f"{lead}{guess}? stage files are named boot.*, async.*, "
-                    f"sync.* or halt.*)"
-                )
-    return warnings
-
-
-def _stage_name_guess(name: str) -> str | None:
-    """`async.web` for `async-web`, `web.async`, `Async.web` or `asyncweb`; None when the
-    name holds no stage word (a README in trc.d is no mistake)."""
-    lower = name.lower()
-    for stage in STAGES:
-        at = lower.find(stage)
-        if at >= 0:
-            rest = (name[:at] + name[at + len(stage) :]).strip("-_. ")
-            return f"{stage}.{rest or 'NAME'}"
-    return None
-
-
 def _file_item(stage: str, path: str) -> Item:
-    """An executable file runs directly; a non-executable one is sourced by bash, unless its
-    shebang names another interpreter, which then runs it (spec §3)."""
-    base = os.path.basename(path)
-    name = (
-        base[len("trc.") + len(stage) + 1 :] if base.startswith("trc.") else base[len(stage) + 1 :]
-    )
-    try:
-        st = os.stat(path)
-    except OSError as e:
-        raise ConfigError(f"{path}: {e.strerror}") from None
-    check_file_safe(path, st)
-    mode = st.st_mode
-    first = _first_line(path)
-    if first.endswith(b"\r\n"):
-        raise ConfigError(
-            f"{path}: its lines end with CR (a CRLF file?): bash and the kernel "
-            f"would see the CR as part of each line (fix: sed -i 's/\\r$//' {path})"
-        )
-    # An executable needs a `#!` line or to be a binary; a TrivialRC stage file that merely has
-    # its exec bit set is still bash to source (execve would fail with ENOEXEC).
-    if mode & 0o111 and first.startswith((b"#!", b"\x7fELF")):
-        return Item(stage=stage, name=name, how=EXEC, argv=(path,), label=path)
-    interpreter = _foreign_shebang(first)
-    if interpreter:
-        return Item(stage=stage, name=name, how=EXEC, argv=(*interpreter, path), label=path)
-    return Item(stage=stage, name=name, how=BASH_FILE, argv=(path,), label=path)
-
-
-def check_file_safe(path: str, st: os.stat_result) -> None:
-    """Refuse a stage file or `pyinit.toml` that another user could have changed, as sudo
-    refuses a writable sudoers file and sshd a writable authorized_keys: pyinit runs what they
-    say, usually as root. `st` is the file's own status (a symlink is judged by its target).
-
-    A group write bit is refused only when the group is not root's or pyinit's own (as sshd's
-    StrictModes trusts a group that holds no one else): a checkout made under umask 002 is
-    root:root and group-writable, and no other user can write it.
-    """
-    writable = st.st_mode & 0o002
-    if st.st_mode & 0o020 and st.st_gid not in (0, os.getegid()):
-        writable |= 0o020
-    if not writable and st.st_uid in (0, os.geteuid()):
-        return
-    import shlex  # only on the error path
-
-    target = os.path.realpath(path) if os.path.islink(path) else path
-    shown = f"{path} -> {target}" if target != path else path
-    if writable:
-        who = {0o020: "its group", 0o002: "others"}.get(writable, "its group and others")
-        raise ConfigError(
-            f"{shown}: writable by {who}, so pyinit refuses it (fix: chmod go-w "
-            f"{shlex.quote(target)})"
-        )
-    owner = "root" if os.geteuid() == 0 else str(os.geteuid())
-    raise ConfigError(
-        f"{shown}: owned by another user (uid {st.st_uid}), so pyinit refuses it "
-        f"(fix: chown {owner} {shlex.quote(target)})"
-    )
-
-
-def _first_line(path: str) -> bytes:
-    try:
-        with open(path, "rb") as f:
-            return f.readline(256)
-    except OSError as e:
-        raise ConfigError(f"{path}: {e.strerror}") from None
-
-
-def _foreign_shebang(first: bytes) -> tuple[str, ...]:
-    """The interpreter of a `#!` line that is not bash or sh, else ()."""
-    if not first.startswith(b"#!"):
-        return ()
-    words = first[2:].decode(errors="surrogateescape").split()
-    if not words:
-        return ()
-    program = os.path.basename(
-        words[1] if os.path.basename(words[0]) == "env" and len(words) > 1 else words[0]
-    )
-    if program in ("bash", "sh"):
-        return ()
-    # Linux passes everything after the interpreter as one argument (execve(2)).
-    return (words[0], " ".join(words[1:])) if len(words) > 1 else (words[0],)
+    name, how, argv = workdir_files.how_to_run(stage, path)
+    return Item(stage=stage, name=name, how=how, argv=argv, label=path)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1004,25 +822,6 @@ def _checked(settings: TaskSettings, where: str, max_given: bool = True) -> Task
     return settings
 
 
-def read_toml(path: str) -> dict[str, object]:
-    try:
-        with open(path, "rb") as f:
-            check_file_safe(path, os.fstat(f.fileno()))
-            data = f.read()
-    except FileNotFoundError:
-        return {}
-    except OSError as e:
-        raise ConfigError(f"{path}: {e.strerror}") from None
-    import tomllib  # only when the file exists: it costs ~6 ms
-
-    try:
-        return tomllib.loads(data.decode())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: not valid TOML: {e}") from None
-    except RecursionError:  # tomllib recurses once per nesting level
-        raise ConfigError(f"{path}: not valid TOML: nested too deeply") from None
-
-
 # ---------------------------------------------------------------------------------------------
 # Putting it together
 
@@ -1255,7 +1054,7 @@ def load(
 
     # Task defaults: built-in < [defaults] in pyinit.toml < environment < command line.
     toml_path = os.path.join(root, "pyinit.toml")
-    document = read_toml(toml_path)
+    document = workdir_files.read_toml(toml_path)
     unknown = sorted(set(document) - {"defaults", "task", "control"})
     if unknown:
         raise ConfigError(_unknown_top_level(toml_path, unknown[0], document[unknown[0]]))
@@ -1292,7 +1091,7 @@ def load(
         raise ConfigError(f"{toml_path}: [task] must hold [task.NAME] tables")
     declared = [d for n, t in task_tables.items() if (d := _declared(toml_path, n, t))]
     for stage in STAGES:
-        files = [_file_item(stage, path) for path in discover(root, stage, skipped)]
+        files = [_file_item(stage, path) for path in workdir_files.discover(root, stage, skipped)]
         by_name = {item.name: item for item in files}
         for item in declared:
             if item.name in by_name:
@@ -1311,7 +1110,7 @@ def load(
         width = max(len(name) for name in procfile_env)
         prefix = f"{{name:<{width}}} | "
         sources["prefix"] = "a Procfile's columns"
-    warnings.extend(_near_misses(root))
+    warnings.extend(workdir_files.near_misses(root))
     for item in _command_line_items(item_words):
         staged[item.stage].append(item)
     main = _main_item(command)

@@ -29,7 +29,7 @@ import os
 import stat
 import sys
 
-from pyinit import config
+from pyinit import config, workdir
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ FUNCTIONS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "trc_functi
 
 def needs_bash(plan: Plan) -> bool:
     """Bash items, or TrivialRC mode's main command (run as "$@" by bash)."""
-    return any(item.how != config.EXEC for item in plan.items()) or (
+    return any(item.how != workdir.EXEC for item in plan.items()) or (
         plan.mode.main_via_bash and plan.main is not None
     )
 
@@ -97,7 +97,7 @@ class Shell:
         """argv and extra fds for `item`, run as `uid`/`gid` (None: pyinit's own); adds what
         bash needs to `env`. Raises StateError when a boot item's state has nowhere to go."""
         trc_main = item.stage == "main" and self.plan.mode.main_via_bash
-        if item.how == config.EXEC and not trc_main:
+        if item.how == workdir.EXEC and not trc_main:
             return list(item.argv), {}
         env["PYINIT_FUNCTIONS"] = FUNCTIONS
         env["PYINIT_PYTHON"] = sys.executable  # for `ready` without systemd-notify
@@ -122,7 +122,7 @@ class Shell:
             # (no eval), but builtins and boot's functions work (`trc exit 5`).
             argv = [self.bash, "-c", DRIVER, self.plan.self_name, "argv", *item.argv]
             return argv, {LOG_FD: self.log_write}
-        kind = "file" if item.how == config.BASH_FILE else "code"
+        kind = "file" if item.how == workdir.BASH_FILE else "code"
         argv = [self.bash, "-c", DRIVER, self.plan.self_name, kind, item.argv[0], *self.args]
         return argv, {LOG_FD: self.log_write}
 
@@ -136,7 +136,7 @@ class Shell:
         later = items[items.index(item) + 1 :]
         if not later:
             return ""
-        bash_follows = any(other.how != config.EXEC for other in later)
+        bash_follows = any(other.how != workdir.EXEC for other in later)
         return "sh env" if bash_follows else "env"
 
     def _state_for(self, uid: int | None, gid: int | None, *, required: bool) -> str:
@@ -196,7 +196,9 @@ class Shell:
     def exited_early(self, item: Item) -> bool:
         """A bash boot item that ended through `exit` instead of returning: in TrivialRC, an
         `exit` in boot ends trc itself (with 0 too), skipping everything after it."""
-        return item.how != config.EXEC and bool(self.out) and not os.path.exists(self.out + ".done")
+        return (
+            item.how != workdir.EXEC and bool(self.out) and not os.path.exists(self.out + ".done")
+        )
 
     def load_state(self, env: dict[str, str]) -> str | None:
         """After a boot item: take its exported environment and arguments; return its cwd."""

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pyinit import config
+from pyinit import config, workdir
 from pyinit.errors import ConfigError
 
 from conftest import StartPyinit, need, port_for, pyinit_once
@@ -49,14 +49,14 @@ def test_command_and_run_tasks_join_the_stage_files_in_name_order(tmp_path: Path
     assert [i.name for i in plan.async_items] == ["alpha", "beta", "gamma", "zeta", "D1"]
     beta = plan.async_items[1]
     assert (beta.how, beta.argv, beta.stage) == (
-        config.EXEC,
+        workdir.EXEC,
         ("redis-server", "--save", ""),
         "async",
     )
     assert beta.origin == f"{tmp_path}/pyinit.toml [task.beta]"
     assert plan.settings("beta").restart == "always"  # every task key applies
     zeta = plan.async_items[3]
-    assert (zeta.how, zeta.argv) == (config.BASH_CODE, ("exec worker",))
+    assert (zeta.how, zeta.argv) == (workdir.BASH_CODE, ("exec worker",))
     assert [i.name for i in plan.boot] == ["migrate"]
     assert [i.name for i in plan.halt] == ["bye"]
     assert plan.async_items[0].origin == ""  # a stage file says where it is by its path
@@ -127,7 +127,7 @@ def test_fuzz_declarations(table: dict[str, object], name: str) -> None:
         message = ""
     assert "\n" not in message
     if not message and item is not None:
-        assert item.stage in config.STAGES
+        assert item.stage in workdir.STAGES
         assert item.argv
 
 

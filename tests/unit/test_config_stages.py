@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from pyinit import config
-from pyinit.config import BASH_CODE, BASH_FILE, EXEC, Plan
+from pyinit.config import Plan
 from pyinit.errors import PyinitError
 from pyinit.mode import PYINIT, TRC
+from pyinit.workdir import BASH_CODE, BASH_FILE, EXEC
 
 pytestmark = pytest.mark.timeout(30)  # every test here: no processes, milliseconds
 

@@ -43,6 +43,7 @@ LAYERS = {
     "mode": 2,
     "listener": 2,  # a bounded listening socket: what control and endpoint share
     "attempt": 2,  # one non-blocking connect or GET, for probes and health checks
+    "workdir": 2,  # the work directory's files: stage files, their trust, pyinit.toml
     # the plan, from the command line, the environment and the work directory
     "config": 3,
     # OS mechanics, bash items, the plan in words
