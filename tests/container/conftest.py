@@ -1,8 +1,8 @@
 """The container tests' session: prepare podman, the base image and the wheels once (harness.py).
 
-Every test here is marked `container` (`pytest -m "not container"` leaves them out) and gets a
-time limit for its own body only: the preparation, done once by the first test that needs it,
-takes minutes on a fresh machine and has its own time limit on every step.
+Every test here is marked `container` (`pytest -m "not container"` leaves them out). Each module's
+time limit is for a test's own body only (`func_only`): the preparation, done once by the first
+test that needs it, takes minutes on a fresh machine and has its own time limit on every step.
 
 When the machine cannot run them (not root, no package access, podman cannot start a
 container), every test here is skipped with one reason, which pytest's summary shows on one line.
@@ -28,8 +28,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if HERE in Path(item.path).parents:
             item.add_marker(pytest.mark.container)
-            if item.get_closest_marker("timeout") is None:
-                item.add_marker(pytest.mark.timeout(180, func_only=True))
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,9 @@ import pytest
 
 from .harness import DOCKERFILES, Images, Podman
 
+# The body only: the session's preparation (conftest.py) has a time limit on every step.
+pytestmark = pytest.mark.timeout(180, func_only=True)
+
 ENTRYPOINTS = {  # as each Dockerfile writes it
     "example": ["pyinit", "-w", "/etc", "--"],
     "pyinit-way": ["pyinit", "-w", "/opt/app", "--"],

@@ -13,7 +13,12 @@ import re
 import time
 from pathlib import Path
 
+import pytest
+
 from .harness import ROOT, Container, Images, Podman
+
+# The body only: the session's preparation (conftest.py) has a time limit on every step.
+pytestmark = pytest.mark.timeout(180, func_only=True)
 
 POD_YAML = ROOT / "docker" / "pyinit-way" / "k8s-pod.yaml"
 READYZ = (

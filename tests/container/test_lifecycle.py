@@ -9,7 +9,12 @@ import json
 import re
 from pathlib import Path
 
+import pytest
+
 from .harness import Images, Podman
+
+# The body only: the session's preparation (conftest.py) has a time limit on every step.
+pytestmark = pytest.mark.timeout(180, func_only=True)
 
 # pyinit's own lines: `2026-11-27 10:00:00 pyinit [async/12]: message` (README, Output).
 LOG = r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d pyinit \[(main|boot|async|sync|halt)/(\d+)\]: "

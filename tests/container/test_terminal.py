@@ -11,7 +11,12 @@ import select
 import signal
 import time
 
+import pytest
+
 from .harness import WAIT, Images, Podman
+
+# The body only: the session's preparation (conftest.py) has a time limit on every step.
+pytestmark = pytest.mark.timeout(180, func_only=True)
 
 
 class Terminal:

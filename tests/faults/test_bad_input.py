@@ -11,6 +11,8 @@ import pytest
 
 from conftest import ROOT
 
+pytestmark = pytest.mark.timeout(60)
+
 CASES = [
     (["--bogus", "--", "true"], "unknown option --bogus"),
     (["-Z", "true"], "unknown option -Z"),
@@ -49,7 +51,6 @@ def pyinit(
     )
 
 
-@pytest.mark.timeout(60)
 @pytest.mark.parametrize(
     ("args", "message"), CASES, ids=[" ".join(c[0]) or "nothing" for c in CASES]
 )
@@ -74,7 +75,6 @@ ENV_CASES = [
 ]
 
 
-@pytest.mark.timeout(60)
 @pytest.mark.parametrize(("env", "message"), ENV_CASES, ids=[next(iter(c[0])) for c in ENV_CASES])
 def test_bad_environment(env: dict[str, str], message: str, tmp_path: Path) -> None:
     """A bad environment variable should give status 2 and one line naming the variable."""
@@ -96,7 +96,6 @@ SAME_PARSER = [  # (option, variable, pyinit.toml key, a bad value, what each so
 ]
 
 
-@pytest.mark.timeout(60)
 @pytest.mark.parametrize(("option", "variable", "key", "bad", "says"), SAME_PARSER)
 def test_every_source_of_a_setting_is_read_by_one_parser(
     option: str, variable: str, key: str, bad: str, says: str, tmp_path: Path

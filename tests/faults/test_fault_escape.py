@@ -21,6 +21,8 @@ import pytest
 
 from conftest import Run, figure, survivors_item
 
+pytestmark = pytest.mark.timeout(60)
+
 PY = sys.executable
 GRACE = 1
 
@@ -108,7 +110,6 @@ def sneaky_args(tmp_path: Path, names: list[str]) -> tuple[list[str], dict[str, 
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(60)
 @pytest.mark.parametrize("ending", ["sigterm", "main-exits"])
 def test_sneaky_tasks_do_not_outlive_pyinit(mode: str, tmp_path: Path, ending: str) -> None:
     """should, whether the run ends by SIGTERM or because the main command exited, stop a task
@@ -164,7 +165,6 @@ def test_sneaky_tasks_do_not_outlive_pyinit(mode: str, tmp_path: Path, ending: s
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(60)
 def test_a_process_that_keeps_forking_does_not_outlive_pyinit(mode: str, tmp_path: Path) -> None:
     """should stop a process that forks a new generation of itself as fast as it can (a new
     pid each time, SIGTERM ignored): no generation may survive pyinit."""

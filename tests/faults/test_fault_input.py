@@ -34,6 +34,8 @@ from pyinit.errors import ConfigError, PyinitError
 
 from conftest import ROOT, StartPyinit, command
 
+pytestmark = pytest.mark.timeout(30)
+
 PY = sys.executable
 PATH_ENV = {"PATH": os.environ.get("PATH", os.defpath)}
 #: The environment a real run gets: this one without any pyinit setting of its own.
@@ -276,7 +278,6 @@ def test_fuzz_environment(empty_dir: Path, environ: dict[str, str]) -> None:
         assert named, f"{message!r} names none of {environ}"
 
 
-@pytest.mark.timeout(30)
 @pytest.mark.parametrize("how", ["--restart-delay", "PYINIT_RESTART_DELAY"])
 def test_a_restart_delay_above_30_seconds_is_usable(empty_dir: Path, how: str) -> None:
     """should accept a first restart delay of 60 s from the command line or the environment
@@ -290,7 +291,6 @@ def test_a_restart_delay_above_30_seconds_is_usable(empty_dir: Path, how: str) -
     assert outcome.defaults.restart_delay == 60
 
 
-@pytest.mark.timeout(30)
 @pytest.mark.parametrize("variable", sorted(options.ENV.values()))
 def test_every_bad_variable_is_named(empty_dir: Path, variable: str) -> None:
     """should name the environment variable a bad value came from (not only the option it
@@ -433,7 +433,6 @@ def test_fuzz_toml_bytes(content: bytes) -> None:
     load_toml(content)
 
 
-@pytest.mark.timeout(30)
 @pytest.mark.parametrize(
     "content",
     ["x = " + "[" * 5000 + "]" * 5000, "x = " + "{a=" * 3000 + "1" + "}" * 3000],
@@ -444,7 +443,6 @@ def test_deeply_nested_toml_is_one_error_line(content: str) -> None:
     load_toml(content.encode())
 
 
-@pytest.mark.timeout(30)
 def test_a_huge_prefix_width_is_refused() -> None:
     """should refuse a prefix format that renders megabytes per line (a width of 50,000,000)."""
     outcome = load(["--prefix", "{name:>50000000}", "--", "true"], PATH_ENV)
@@ -597,7 +595,6 @@ UNSAFE = [
 ]
 
 
-@pytest.mark.timeout(30)
 @pytest.mark.parametrize(
     ("name", "perm", "owner", "group", "why"),
     UNSAFE,
@@ -637,7 +634,6 @@ def test_files_others_can_change_are_refused(
     assert isinstance(load(["-w", str(workdir), "--", "true"], PATH_ENV), config.Plan)
 
 
-@pytest.mark.timeout(30)
 def test_unsafe_files_are_refused_for_real(tmp_path: Path) -> None:
     """should, through a real pyinit, refuse a world-writable stage file and a group-writable
     pyinit.toml with status 2 and one line, running nothing (nor the other, safe files)."""
@@ -653,7 +649,6 @@ def test_unsafe_files_are_refused_for_real(tmp_path: Path) -> None:
     assert "pyinit.toml: writable by its group" in line
 
 
-@pytest.mark.timeout(30)
 def test_safe_and_skipped_files_are_accepted(tmp_path: Path) -> None:
     """should accept root's own files (0644, 0755, 0700, 0664 with root's group, a symlink to a
     safe target, a

@@ -26,6 +26,8 @@ import pytest
 
 from conftest import ROOT, Run, command, figure, survivors_item
 
+pytestmark = pytest.mark.timeout(60)
+
 PY = sys.executable
 GRACE = 1
 CRASH_LOOP = (
@@ -82,7 +84,6 @@ USR1_MAIN = "trap 'echo got USR1' USR1; echo ready; while :; do sleep 0.05 || :;
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(60)
 def test_fork_bomb_inside_a_process_limit(mode: str, tmp_path: Path) -> None:
     """should, while a task (as nobody, `ulimit -u 30`) fork-bombs up to its limit, keep
     restarting another task and forwarding signals, then stop the whole bomb on SIGTERM within
@@ -318,7 +319,6 @@ def test_stalled_reader_full_pipe(mode: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(60)
 @pytest.mark.parametrize("how", ["reader-gone", "fd-closed"])
 def test_stdout_gone(mode: str, tmp_path: Path, how: str) -> None:
     """should, with pyinit's stdout a pipe with no reader (EPIPE) or not open at all, keep a

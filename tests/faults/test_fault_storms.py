@@ -26,6 +26,8 @@ import pytest
 
 from conftest import Run, figure, must
 
+pytestmark = pytest.mark.timeout(90)
+
 PY = sys.executable
 
 
@@ -216,7 +218,6 @@ sys.exit(4)
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(90)
 def test_signal_storm(mode: str, tmp_path: Path) -> None:
     """should survive 10,000 HUP/USR1/USR2/WINCH/CHLD signals sent in a tight loop (~10,000 a
     second), forward every kind to the tasks, keep restarting a crash-looping task with each
@@ -316,7 +317,6 @@ def most_in_window(times: list[float], window: float) -> int:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(90)
 def test_restart_storm(mode: str, tmp_path: Path) -> None:
     """should, with 20 tasks crash-looping at once, hold every restart to the backoff (never
     early, at most the policy's launches in any second), give each task up after exactly
@@ -427,7 +427,6 @@ BEFORE_TERM = 5_000  # lines of each task seen before SIGTERM is sent
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(90)
 def test_output_flood_while_stopping(mode: str, tmp_path: Path) -> None:
     """should, when SIGTERM arrives while four tasks write numbered lines as fast as they can,
     deliver every line whole (none cut or mixed), lose none (each task's numbers a gap-free

@@ -54,9 +54,12 @@ def _can_unshare() -> bool:
         return False
 
 
-pytestmark = pytest.mark.skipif(
-    not _can_unshare(), reason="needs unshare --pid --mount-proc (root or user namespaces)"
-)
+pytestmark = [
+    pytest.mark.timeout(60),
+    pytest.mark.skipif(
+        not _can_unshare(), reason="needs unshare --pid --mount-proc (root or user namespaces)"
+    ),
+]
 
 
 class Pid1Run:
@@ -201,7 +204,6 @@ def start(tmp_path: Path) -> Iterator[Start]:
         run.kill()
 
 
-@pytest.mark.timeout(60)
 def test_trc_way_runs_unchanged_in_trivialrc_mode(start: Start, tmp_path: Path) -> None:
     """should run the seed's hand-made trc.d as TrivialRC did: loops restart, halt cleans up"""
     app = copy_example("trc-way", tmp_path)
@@ -240,7 +242,6 @@ def test_trc_way_runs_unchanged_in_trivialrc_mode(start: Start, tmp_path: Path) 
     assert not any(fifo.exists() for fifo in fifos), "halt removed the FIFOs"
 
 
-@pytest.mark.timeout(60)
 def test_pyinit_way_restarts_and_prefixes(start: Start, tmp_path: Path) -> None:
     """should restart a killed program itself, prefix its lines and stop with 143 on TERM"""
     app = copy_example("pyinit-way", tmp_path)

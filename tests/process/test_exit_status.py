@@ -9,6 +9,8 @@ import pytest
 
 from conftest import Run, StartPyinit
 
+pytestmark = pytest.mark.timeout(30)
+
 #: Signals whose default action ends a process (all but CHLD, CONT, URG, WINCH, STOP, TSTP,
 #: TTIN, TTOU). KILL cannot be caught, which is the point: the status still says 137.
 DEADLY = [
@@ -56,7 +58,6 @@ def test_killed_by_signal_is_128_plus_n(mode: str) -> None:
     assert got == [128 + n for n in DEADLY]
 
 
-@pytest.mark.timeout(30)
 def test_not_found_is_127_and_not_executable_is_126(mode: str, run_pyinit: StartPyinit) -> None:
     """A missing command should give 127 and a non-executable one 126, each with a line saying
     why, as a shell and tini do."""
@@ -68,7 +69,6 @@ def test_not_found_is_127_and_not_executable_is_126(mode: str, run_pyinit: Start
     assert "Permission denied" in not_exec.text()
 
 
-@pytest.mark.timeout(30)
 def test_remap_exit_code_to_zero(mode: str, run_pyinit: StartPyinit) -> None:
     """tini's -e CODE should turn the expected status CODE into 0, and only that one."""
     assert run_pyinit(mode, ["-e", "143", "--", "sh", "-c", "kill $$"]).wait() == 0
@@ -76,7 +76,6 @@ def test_remap_exit_code_to_zero(mode: str, run_pyinit: StartPyinit) -> None:
     assert run_pyinit(mode, ["-e", "3", "--", "sh", "-c", "exit 5"]).wait() == 5
 
 
-@pytest.mark.timeout(30)
 def test_command_options_are_not_taken_for_pyinit(mode: str, run_pyinit: StartPyinit) -> None:
     """Parsing should stop at the command: `pyinit ls -l` runs `ls -l` (tini prints its licence)."""
     run = run_pyinit(mode, ["sh", "-c", "echo $0 $1", "-l", "x"])

@@ -17,6 +17,8 @@ import pytest
 
 from conftest import NS_INIT, PYINIT, ROOT, UNSHARE_OK, Run
 
+pytestmark = pytest.mark.timeout(30)
+
 needs_ns = pytest.mark.skipif(not UNSHARE_OK, reason="needs root for unshare --pid")
 
 #: Double-forks; the orphan reports who adopted it, compared with MAINPID (pyinit's pid).
@@ -47,7 +49,6 @@ def prctl_backend(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, s
 
 
 @needs_ns
-@pytest.mark.timeout(30)
 def test_orphans_come_to_pyinit_when_it_is_not_pid1(prctl_backend: dict[str, str]) -> None:
     """Not PID 1, pyinit should make itself the child subreaper, so an orphan's new parent is
     pyinit and not the namespace's PID 1; and its process name should be `pyinit`."""
@@ -63,7 +64,6 @@ def test_orphans_come_to_pyinit_when_it_is_not_pid1(prctl_backend: dict[str, str
         run.kill()
 
 
-@pytest.mark.timeout(30)
 def test_procctl_backends_agree(prctl_backend: dict[str, str]) -> None:
     """Both prctl paths should set and read the subreaper flag and the name the same way."""
     code = (
@@ -84,7 +84,6 @@ def test_procctl_backends_agree(prctl_backend: dict[str, str]) -> None:
 
 
 @needs_ns
-@pytest.mark.timeout(30)
 def test_parent_death_signal() -> None:
     """tini's -p SIG: when pyinit's parent dies, pyinit gets SIG, as if sent to it."""
     main = "trap 'echo got HUP; exit 0' HUP; echo ready; while :; do sleep 0.1; done"
@@ -161,7 +160,6 @@ def test_closed_stdout_does_not_kill_pyinit(mode: str) -> None:
         run.kill()
 
 
-@pytest.mark.timeout(30)
 def test_terminal_foreground_and_ctrl_c(mode: str) -> None:
     """On a terminal, the command should be the terminal's foreground process group, so Ctrl-C
     reaches it (and it ends with 130), as in `docker run -it image pyinit -- sh`."""

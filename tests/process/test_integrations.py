@@ -10,6 +10,8 @@ import pytest
 
 from conftest import StartPyinit
 
+pytestmark = pytest.mark.timeout(30)
+
 
 def bound_socket(path: str) -> socket.socket:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -22,7 +24,6 @@ def receive(sock: socket.socket) -> str:
     return sock.recv(4096).decode()
 
 
-@pytest.mark.timeout(30)
 @pytest.mark.parametrize("abstract", [False, True], ids=["path", "abstract"])
 def test_notify_ready_then_stopping(
     mode: str, run_pyinit: StartPyinit, tmp_path: Path, abstract: bool
@@ -66,7 +67,6 @@ def test_notify_ready_then_stopping(
         sock.close()
 
 
-@pytest.mark.timeout(30)
 def test_termination_log_names_the_task_and_status(
     mode: str, run_pyinit: StartPyinit, tmp_path: Path
 ) -> None:
@@ -84,7 +84,6 @@ def test_termination_log_names_the_task_and_status(
     assert "4" in text
 
 
-@pytest.mark.timeout(30)
 def test_no_termination_log_when_the_file_is_absent(
     mode: str, run_pyinit: StartPyinit, tmp_path: Path
 ) -> None:

@@ -20,6 +20,8 @@ import pytest
 
 from conftest import NS_INIT, PYINIT, ROOT, Run, StartPyinit, command
 
+pytestmark = pytest.mark.timeout(30)
+
 PY = sys.executable
 LIMIT = 65536  # pyinit.output.LINE_LIMIT
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -135,7 +137,6 @@ def test_two_busy_tasks_every_line_whole_once_in_order(
         assert stderr[name] == expected["stderr"], name
 
 
-@pytest.mark.timeout(30)
 def test_bytes_pass_unchanged(mode: str, tmp_path: Path, run_pyinit: StartPyinit) -> None:
     """should pass invalid UTF-8, NUL, \\r and escape sequences byte for byte."""
     payload = b"\xff\xfebad\x80\n\x00nul\x00\ncr\r\n\x1b[1mbold\x1b[0m\n\xc3\x28 \xed\xa0\x80\n"
@@ -149,7 +150,6 @@ def test_bytes_pass_unchanged(mode: str, tmp_path: Path, run_pyinit: StartPyinit
     assert [line for line in run.lines["stderr"] if line.startswith(b"D1: ")] == expected
 
 
-@pytest.mark.timeout(30)
 def test_unterminated_last_line_is_written_at_exit(mode: str, run_pyinit: StartPyinit) -> None:
     """should write a task's last line that has no newline when the task ends, as a line of
     its own, before pyinit's news of the task's exit."""
@@ -179,7 +179,6 @@ os.kill(os.getpid(), signal.SIGKILL)
 """
 
 
-@pytest.mark.timeout(30)
 @pytest.mark.parametrize("how", ["self", "group"])
 def test_task_killed_mid_write_loses_nothing(
     mode: str, tmp_path: Path, run_pyinit: StartPyinit, how: str
@@ -195,7 +194,6 @@ def test_task_killed_mid_write_loses_nothing(
     assert err.index("D1: last words") < err.index("(exitcode=137)")
 
 
-@pytest.mark.timeout(30)
 def test_lines_written_at_shutdown_are_not_lost(
     mode: str, tmp_path: Path, run_pyinit: StartPyinit
 ) -> None:
@@ -223,7 +221,6 @@ def test_lines_written_at_shutdown_are_not_lost(
 # -- a reader that is gone or slow -------------------------------------------------------------
 
 
-@pytest.mark.timeout(30)
 def test_stdout_reader_gone_pyinit_carries_on(
     mode: str, tmp_path: Path, run_pyinit: StartPyinit
 ) -> None:
@@ -247,7 +244,6 @@ def test_stdout_reader_gone_pyinit_carries_on(
     ]
 
 
-@pytest.mark.timeout(30)
 def test_stderr_reader_gone_stdout_still_complete(mode: str, tmp_path: Path) -> None:
     """should, with pyinit's stderr gone (EPIPE), still deliver every stdout line and exit
     with the right status."""
@@ -269,7 +265,6 @@ def test_stderr_reader_gone_stdout_still_complete(mode: str, tmp_path: Path) -> 
     assert b"Traceback" not in result.stderr
 
 
-@pytest.mark.timeout(30)
 def test_stdout_to_a_file_shared_with_the_main_command(
     mode: str, tmp_path: Path, run_pyinit: StartPyinit
 ) -> None:
@@ -417,7 +412,6 @@ def parse_json_lines(data: bytes, allow: re.Pattern[bytes] | None = None) -> lis
     return records
 
 
-@pytest.mark.timeout(30)
 def test_json_every_line_is_an_object(mode: str, tmp_path: Path, run_pyinit: StartPyinit) -> None:
     """should, with --log-format=json, write every line on stdout and stderr as one JSON
     object: task lines with time, task, stage, pid, stream, line; pyinit's own with level and
@@ -481,7 +475,6 @@ def test_json_every_line_is_an_object(mode: str, tmp_path: Path, run_pyinit: Sta
     assert all(lo <= s[:19] <= hi for s in stamps), stamps
 
 
-@pytest.mark.timeout(30)
 def test_json_pid_of_lines_written_after_the_task_exited(
     mode: str, run_pyinit: StartPyinit
 ) -> None:
@@ -507,7 +500,6 @@ def test_json_pid_of_lines_written_after_the_task_exited(
     assert [r["pid"] for r in records] == [pid, pid]
 
 
-@pytest.mark.timeout(30)
 def test_json_main_command_output_is_json_with_prefix_main(
     mode: str, run_pyinit: StartPyinit
 ) -> None:
@@ -531,7 +523,6 @@ def test_json_main_command_output_is_json_with_prefix_main(
     assert [r["line"] for r in errs if "line" in r] == ["main err"]
 
 
-@pytest.mark.timeout(30)
 def test_json_one_stage_vocabulary(mode: str, run_pyinit: StartPyinit) -> None:
     """should give a task's output lines and pyinit's own lines about it the same stage: boot
     for a boot item, main for the main command (TrivialRC's log namespaces are main and sync),
@@ -553,7 +544,6 @@ def test_json_one_stage_vocabulary(mode: str, run_pyinit: StartPyinit) -> None:
     assert all(r["stage"] == "pyinit" for r in records if r["task"] == "pyinit")
 
 
-@pytest.mark.timeout(30)
 def test_json_long_utf8_line_is_cut_between_characters(mode: str, run_pyinit: StartPyinit) -> None:
     """should cut a task's 100 KB line of 2- and 3-byte characters at a character boundary
     within 64 KiB, so each piece is clean UTF-8 and the pieces join back into the line."""
@@ -570,7 +560,6 @@ def test_json_long_utf8_line_is_cut_between_characters(mode: str, run_pyinit: St
     assert first[:-1] + records[1]["line"] == text
 
 
-@pytest.mark.timeout(30)
 def test_json_undecodable_file_name_is_valid_utf8(
     mode: str, tmp_path: Path, run_pyinit: StartPyinit
 ) -> None:
@@ -592,7 +581,6 @@ def test_json_undecodable_file_name_is_valid_utf8(
     assert b"async.caf\xe9" in base64.b64decode(launch[0]["message_b64"])
 
 
-@pytest.mark.timeout(30)
 def test_json_main_command_output_is_json_by_default(mode: str, run_pyinit: StartPyinit) -> None:
     """should, with --log-format=json, make every line JSON, the main command's included
     (spec §7: every line, task output and pyinit's own)."""
@@ -605,7 +593,6 @@ def test_json_main_command_output_is_json_by_default(mode: str, run_pyinit: Star
 # -- prefix formats and the main command -------------------------------------------------------
 
 
-@pytest.mark.timeout(30)
 def test_prefix_format_name_pid_stage(mode: str, run_pyinit: StartPyinit) -> None:
     """should expand {name}, {pid} and {stage} in --prefix."""
     run = run_pyinit(
@@ -627,7 +614,6 @@ def test_prefix_format_name_pid_stage(mode: str, run_pyinit: StartPyinit) -> Non
     assert f"[D1:{int(match.group(1))}:async] err {int(match.group(1))}\n" in run.text()
 
 
-@pytest.mark.timeout(30)
 def test_prefix_format_time(mode: str, run_pyinit: StartPyinit) -> None:
     """should put the local time of each line in {time}."""
     before = time.time()
@@ -654,7 +640,6 @@ def test_prefix_format_time(mode: str, run_pyinit: StartPyinit) -> None:
         assert lo <= match.group(1) <= hi
 
 
-@pytest.mark.timeout(30)
 def test_prefix_pid_of_lines_written_after_the_task_exited(
     mode: str, run_pyinit: StartPyinit
 ) -> None:
@@ -681,7 +666,6 @@ def test_prefix_pid_of_lines_written_after_the_task_exited(
     assert late.split()[2] == b"[" + pid + b"]"
 
 
-@pytest.mark.timeout(30)
 def test_empty_prefix_passes_through(mode: str, tmp_path: Path, run_pyinit: StartPyinit) -> None:
     """should, with --prefix '', pass a task's output through byte for byte: no prefix, no
     newline added to an unterminated last line."""
@@ -692,7 +676,6 @@ def test_empty_prefix_passes_through(mode: str, tmp_path: Path, run_pyinit: Star
     assert b"".join(run.lines["stdout"]) == payload
 
 
-@pytest.mark.timeout(30)
 def test_per_task_prefix_from_pyinit_toml(
     mode: str, tmp_path: Path, run_pyinit: StartPyinit
 ) -> None:
@@ -717,7 +700,6 @@ def test_per_task_prefix_from_pyinit_toml(
     assert sorted(run.lines["stdout"]) == [b"<one> a\n", b"D2> b\n"]
 
 
-@pytest.mark.timeout(30)
 def test_main_command_passes_through_unprefixed(mode: str, run_pyinit: StartPyinit) -> None:
     """should pass the main command's stdout and stderr through untouched by default, while
     other tasks' lines are prefixed."""
@@ -740,7 +722,6 @@ def test_main_command_passes_through_unprefixed(mode: str, run_pyinit: StartPyin
     assert "sh: " not in run.text()
 
 
-@pytest.mark.timeout(30)
 def test_prefix_main_prefixes_the_main_command(mode: str, run_pyinit: StartPyinit) -> None:
     """should prefix the main command's lines with its name with --prefix-main."""
     run = run_pyinit(
@@ -771,7 +752,6 @@ def run_on_pty(mode: str, args: list[str], env: dict[str, str]) -> tuple[bytes, 
 COLOURED = re.compile(rb"\x1b\[3[1-6]mD[12]\x1b\[0m: ")
 
 
-@pytest.mark.timeout(30)
 def test_colours_on_a_terminal(mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """should colour task names on a terminal, a different colour per task."""
     monkeypatch.delenv("NO_COLOR", raising=False)
@@ -782,7 +762,6 @@ def test_colours_on_a_terminal(mode: str, monkeypatch: pytest.MonkeyPatch) -> No
     assert b"two\r\n" in out
 
 
-@pytest.mark.timeout(30)
 def test_no_colours_with_no_color(mode: str) -> None:
     """should never colour with NO_COLOR set, even on a terminal."""
     out, _run = run_on_pty(mode, ["--wait", "wait_all", "-D", "echo one"], {"NO_COLOR": "1"})
@@ -790,7 +769,6 @@ def test_no_colours_with_no_color(mode: str) -> None:
     assert b"D1: one\r\n" in out
 
 
-@pytest.mark.timeout(30)
 def test_no_colours_on_a_pipe(mode: str, run_pyinit: StartPyinit) -> None:
     """should not colour output that goes to a pipe."""
     run = run_pyinit(mode, ["--wait", "wait_all", "-D", "echo one; echo two >&2"])
@@ -799,7 +777,6 @@ def test_no_colours_on_a_pipe(mode: str, run_pyinit: StartPyinit) -> None:
     assert b"D1: two\n" in run.lines["stderr"]
 
 
-@pytest.mark.timeout(30)
 def test_no_colours_on_stderr_pipe_when_stdout_is_a_terminal(
     mode: str,
     monkeypatch: pytest.MonkeyPatch,

@@ -11,6 +11,8 @@ import pytest
 
 from conftest import StartPyinit
 
+pytestmark = pytest.mark.timeout(30)
+
 #: Makes N orphans that have all exited by the time it prints "orphaned N", then waits.
 ORPHANS = r"""
 import os, sys, time
@@ -67,7 +69,6 @@ exit 5
 """
 
 
-@pytest.mark.timeout(30)
 def test_nothing_outlives_pyinit(mode: str, run_pyinit: StartPyinit) -> None:
     """When the command exits, its group, processes that left it and orphans should all be
     stopped before pyinit exits with the command's status."""
@@ -78,7 +79,6 @@ def test_nothing_outlives_pyinit(mode: str, run_pyinit: StartPyinit) -> None:
         assert run.left_running() == 0, run.text()
 
 
-@pytest.mark.timeout(30)
 def test_leftovers_that_ignore_sigterm_are_killed(mode: str, run_pyinit: StartPyinit) -> None:
     """An escaped process that ignores SIGTERM should get SIGKILL at the end of the grace."""
     script = "setsid sh -c \"trap '' TERM; while :; do sleep 0.1; done\" & echo started; exit 0"
@@ -91,7 +91,6 @@ def test_leftovers_that_ignore_sigterm_are_killed(mode: str, run_pyinit: StartPy
         assert run.left_running() == 0, run.text()
 
 
-@pytest.mark.timeout(30)
 def test_idle_pyinit_makes_no_system_calls(mode: str, run_pyinit: StartPyinit) -> None:
     """An idle pyinit should sleep in one epoll_wait: no wake-ups at all (tini polls every
     second). Counted with the kernel's context-switch counters over 1.5 s."""
@@ -125,7 +124,6 @@ cli.entry()
 """
 
 
-@pytest.mark.timeout(30)
 def test_an_internal_error_kills_everything_and_exits_70(
     mode: str, run_pyinit: StartPyinit
 ) -> None:

@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 
 from pyinit import config, shell
 
+pytestmark = pytest.mark.timeout(10)
+
 
 @pytest.fixture
 def sh(tmp_path: Path) -> shell.Shell:
@@ -20,7 +22,6 @@ def sh(tmp_path: Path) -> shell.Shell:
     return shell.Shell(plan, {"PATH": os.environ["PATH"]})
 
 
-@pytest.mark.timeout(10)
 def test_a_message_from_bash(sh: shell.Shell) -> None:
     """should give level, ns, pid, task and message for what `warn` sends from a bash item."""
     env = {

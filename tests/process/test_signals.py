@@ -10,6 +10,8 @@ import pytest
 
 from conftest import Run, StartPyinit
 
+pytestmark = pytest.mark.timeout(30)
+
 #: The command: a parent and a forked child in the same process group; both report every
 #: signal they get on stdout as "<role> <number>", and both end on SIGTERM/SIGINT/SIGQUIT.
 #: The signals are blocked and taken with sigwait, not caught by handlers around a sleep: a
@@ -75,7 +77,6 @@ def test_every_signal_reaches_the_whole_group(mode: str, run_pyinit: StartPyinit
     assert run.expect(r"^child 15$", "stdout")
 
 
-@pytest.mark.timeout(30)
 @pytest.mark.parametrize("signum", STOPPING)
 def test_stop_signals_reach_the_command_which_decides_the_status(
     mode: str, run_pyinit: StartPyinit, signum: int
@@ -89,7 +90,6 @@ def test_stop_signals_reach_the_command_which_decides_the_status(
     assert "Traceback" not in run.text()
 
 
-@pytest.mark.timeout(30)
 def test_rewrite_maps_one_signal_to_another(mode: str, run_pyinit: StartPyinit) -> None:
     """--rewrite USR1:USR2 should forward USR2 when pyinit gets USR1; a target 0 drops it."""
     run = start_catcher(run_pyinit, mode, ["--rewrite", "USR1:USR2", "--rewrite", "HUP:0"])
@@ -103,7 +103,6 @@ def test_rewrite_maps_one_signal_to_another(mode: str, run_pyinit: StartPyinit) 
     assert f"parent {int(signal.SIGUSR1)}" not in lines
 
 
-@pytest.mark.timeout(30)
 def test_single_child_signals_only_the_command(mode: str, run_pyinit: StartPyinit) -> None:
     """-c should send signals to the command's pid only, not to the rest of its group."""
     run = start_catcher(run_pyinit, mode, ["-c"])
@@ -116,7 +115,6 @@ def test_single_child_signals_only_the_command(mode: str, run_pyinit: StartPyini
     run.wait()
 
 
-@pytest.mark.timeout(30)
 def test_stubborn_command_is_killed_after_the_grace(mode: str, run_pyinit: StartPyinit) -> None:
     """A command that ignores SIGTERM should get SIGKILL after --grace, and the run still end,
     with status 137."""
@@ -132,7 +130,6 @@ def test_stubborn_command_is_killed_after_the_grace(mode: str, run_pyinit: Start
     assert "SIGKILL" in run.text()
 
 
-@pytest.mark.timeout(30)
 def test_timeout_gives_124(mode: str, run_pyinit: StartPyinit) -> None:
     """--timeout should stop everything when it expires and exit 124, as timeout(1)."""
     start = time.monotonic()

@@ -20,6 +20,8 @@ import pytest
 
 from conftest import ROOT, Run, StartPyinit
 
+pytestmark = pytest.mark.timeout(60)
+
 #: pyinit's own log line (TrivialRC's format): date, time, name, [ns/pid], message.
 LOG_LINE = re.compile(
     r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (\S+) \[(main|async|sync|halt)/(\d+)\]: "
@@ -121,7 +123,6 @@ def plain(*args: str, env: dict[str, str] | None = None) -> subprocess.Completed
 # The wait-policy table (spec §4), pyinit's mode
 
 
-@pytest.mark.timeout(60)
 @pytest.mark.parametrize(
     ("args", "status", "marks"),
     [
@@ -148,7 +149,6 @@ def test_wait_any(
     assert wd.marks() == marks
 
 
-@pytest.mark.timeout(60)
 def test_a_task_being_restarted_has_not_ended(pyinit: RunPyinit, wd: Workdir) -> None:
     """should end a wait_any run only when a failing async task has no restart left (ended
     for good), with its status"""
@@ -172,7 +172,6 @@ def test_a_task_being_restarted_has_not_ended(pyinit: RunPyinit, wd: Workdir) ->
     assert done.elapsed < 10
 
 
-@pytest.mark.timeout(60)
 def test_wait_err_only_logs_successes(pyinit: RunPyinit, wd: Workdir) -> None:
     """should, under wait_err, only log a task that succeeds and end at the first failure,
     with its status"""
@@ -196,7 +195,6 @@ def test_wait_err_only_logs_successes(pyinit: RunPyinit, wd: Workdir) -> None:
     assert "Exiting in the background (exitcode=4): sleep 0.3; exit 4" in done.messages()
 
 
-@pytest.mark.timeout(60)
 def test_wait_err_ends_at_a_failing_foreground_item(pyinit: RunPyinit, wd: Workdir) -> None:
     """should, under wait_err, end at a failing foreground item and skip the later ones"""
     done = pyinit(
@@ -207,7 +205,6 @@ def test_wait_err_ends_at_a_failing_foreground_item(pyinit: RunPyinit, wd: Workd
     assert wd.marks() == set()
 
 
-@pytest.mark.timeout(60)
 def test_wait_err_with_every_task_succeeding(pyinit: RunPyinit, wd: Workdir) -> None:
     """should, under wait_err, wait for every task and end with 0 when none failed"""
     done = pyinit(
@@ -217,7 +214,6 @@ def test_wait_err_with_every_task_succeeding(pyinit: RunPyinit, wd: Workdir) -> 
     assert done.elapsed > 0.3
 
 
-@pytest.mark.timeout(60)
 def test_wait_all_takes_the_first_failure_in_time(pyinit: RunPyinit, wd: Workdir) -> None:
     """should, under wait_all, wait for every task and end with the first failure in time
     (here the first-listed task's; TrivialRC would take the last-listed one's, 5)"""
@@ -237,7 +233,6 @@ def test_wait_all_takes_the_first_failure_in_time(pyinit: RunPyinit, wd: Workdir
     assert done.elapsed > 0.5
 
 
-@pytest.mark.timeout(60)
 def test_wait_all_runs_every_foreground_item(pyinit: RunPyinit, wd: Workdir) -> None:
     """should, under wait_all, go on with the foreground sequence after a failing item and
     end with that failure"""
@@ -257,7 +252,6 @@ def test_wait_all_runs_every_foreground_item(pyinit: RunPyinit, wd: Workdir) -> 
     assert wd.marks() == {"F2", "main"}
 
 
-@pytest.mark.timeout(60)
 def test_wait_all_with_no_failure(pyinit: RunPyinit, wd: Workdir) -> None:
     """should, under wait_all, end with 0 once every task ended and none failed"""
     done = pyinit("--wait", "wait_all", "-w", str(wd), "-D", "sleep 0.2", "--", "true")
@@ -265,7 +259,6 @@ def test_wait_all_with_no_failure(pyinit: RunPyinit, wd: Workdir) -> None:
     assert done.elapsed > 0.2
 
 
-@pytest.mark.timeout(60)
 def test_wait_forever_ends_only_by_a_signal(
     mode: str, run_pyinit: StartPyinit, wd: Workdir
 ) -> None:
@@ -294,7 +287,6 @@ def test_wait_forever_ends_only_by_a_signal(
     assert run.wait() == 143
 
 
-@pytest.mark.timeout(60)
 def test_wait_forever_signal_during_the_main_command(
     mode: str, run_pyinit: StartPyinit, wd: Workdir
 ) -> None:
@@ -322,7 +314,6 @@ def test_wait_forever_signal_during_the_main_command(
 # Boot failure and halt
 
 
-@pytest.mark.timeout(60)
 def test_boot_failure_skips_everything_else(pyinit: RunPyinit, wd: Workdir) -> None:
     """should, when a boot item fails, skip the later boot items, async, sync, the main command
     and halt, and end with the boot item's status"""
@@ -349,7 +340,6 @@ def test_boot_failure_skips_everything_else(pyinit: RunPyinit, wd: Workdir) -> N
     assert wd.marks() == {"boot1"}
 
 
-@pytest.mark.timeout(60)
 def test_a_failing_command_fails_a_boot_item(pyinit: RunPyinit, wd: Workdir) -> None:
     """should end boot at a failing command inside a boot item (bash `set -e`, as TrivialRC),
     and at `err`, with status 1"""
@@ -365,7 +355,6 @@ def test_a_failing_command_fails_a_boot_item(pyinit: RunPyinit, wd: Workdir) -> 
 HALT_RECORD = 'echo "$_exit_status" >> "$RC_WORK_DIR/halt"'
 
 
-@pytest.mark.timeout(60)
 @pytest.mark.parametrize(
     ("main", "halts", "status", "seen"),
     [
@@ -389,7 +378,6 @@ def test_halt_items_and_exit_status(
     assert wd.lines("halt") == seen
 
 
-@pytest.mark.timeout(60)
 def test_halt_runs_after_sigterm(mode: str, run_pyinit: StartPyinit, wd: Workdir) -> None:
     """should run the halt items after a SIGTERM stopped the run, with `_exit_status` 143"""
     run = run_pyinit(mode, ["-v", "-w", str(wd), "-D", "sleep 30", "-H", HALT_RECORD])
@@ -399,7 +387,6 @@ def test_halt_runs_after_sigterm(mode: str, run_pyinit: StartPyinit, wd: Workdir
     assert wd.lines("halt") == ["143"]
 
 
-@pytest.mark.timeout(60)
 def test_sigterm_during_halt_reaches_the_halt_item(
     mode: str, run_pyinit: StartPyinit, wd: Workdir
 ) -> None:
@@ -428,7 +415,6 @@ def test_sigterm_during_halt_reaches_the_halt_item(
     run.expect("while stopping: forwarded SIGTERM to H1")
 
 
-@pytest.mark.timeout(60)
 def test_sigterm_during_boot_stops_it_at_once(
     mode: str, run_pyinit: StartPyinit, wd: Workdir, tmp_path: Path
 ) -> None:
@@ -473,7 +459,6 @@ SKIPPED = [
 ]
 
 
-@pytest.mark.timeout(60)
 def test_file_order_and_skipped_files(pyinit: RunPyinit, wd: Workdir) -> None:
     """should run stage files in bytewise path order (trc.boot.* before trc.d/boot.*; sync.1
     sync.10 sync.2; uppercase first) and skip directories, hidden files, leftovers and
@@ -510,7 +495,6 @@ def test_file_order_and_skipped_files(pyinit: RunPyinit, wd: Workdir) -> None:
 # How an item runs, and what it sees
 
 
-@pytest.mark.timeout(60)
 def test_sourced_and_executed_items(pyinit: RunPyinit, wd: Workdir) -> None:
     """should source a non-executable file in bash inside a function (`local` and `return`
     work, the integrated functions exist), execute an executable file directly, and run a
@@ -553,7 +537,6 @@ cd "$RC_WORK_DIR/sub"
 SEES = 'echo "$PYINIT_STAGE: $plain $EXPORTED $(greet "$PYINIT_TASK") $PWD"'
 
 
-@pytest.mark.timeout(60)
 def test_boot_state_reaches_later_items(pyinit: RunPyinit, wd: Workdir) -> None:
     """should let later items see what a bash boot item did: sourced items its variables
     (exported or not) and functions, every item its `cd`, executables its exported variables"""
@@ -577,7 +560,6 @@ def test_boot_state_reaches_later_items(pyinit: RunPyinit, wd: Workdir) -> None:
     )
 
 
-@pytest.mark.timeout(60)
 def test_boot_state_of_concurrent_runs_stays_apart(
     mode: str, run_pyinit: StartPyinit, tmp_path: Path
 ) -> None:
@@ -607,7 +589,6 @@ def test_boot_state_of_concurrent_runs_stays_apart(
     assert (run_a.text("stdout"), run_b.text("stdout")) == ("F2: who=A\n", "F1: who=B\n")
 
 
-@pytest.mark.timeout(60)
 def test_boot_state_without_a_usable_tmpdir(pyinit: RunPyinit, wd: Workdir) -> None:
     """should carry boot state when TMPDIR names a directory that cannot be used, instead of
     failing every bash boot item"""
@@ -626,7 +607,6 @@ def test_boot_state_without_a_usable_tmpdir(pyinit: RunPyinit, wd: Workdir) -> N
     assert done.out == "F1: boot\n"
 
 
-@pytest.mark.timeout(60)
 def test_boot_set_adds_an_item(pyinit: RunPyinit, wd: Workdir) -> None:
     """should read the command line again after a boot item's `pyinit_set_args "$@" -F CODE`,
     so the added item runs (TrivialRC's self-configuring example, docs/boot-state.md)"""
@@ -636,7 +616,6 @@ def test_boot_set_adds_an_item(pyinit: RunPyinit, wd: Workdir) -> None:
     assert done.out.splitlines() == ["F1: given", "F2: appended"]
 
 
-@pytest.mark.timeout(60)
 def test_boot_set_with_a_bad_option_is_one_error_line(pyinit: RunPyinit, wd: Workdir) -> None:
     """should, when a boot item's `pyinit_set_args` makes the command line invalid, end with
     status 2 and one error line naming the problem, never a Python traceback, and run nothing
@@ -649,7 +628,6 @@ def test_boot_set_with_a_bad_option_is_one_error_line(pyinit: RunPyinit, wd: Wor
     assert wd.marks() == set()
 
 
-@pytest.mark.timeout(60)
 def test_executable_file_without_shebang_runs(pyinit: RunPyinit, wd: Workdir) -> None:
     """should run an executable stage file that has no #! line (TrivialRC sourced every file, so
     its trc.d directories have them; a shell would run one with sh) instead of failing with 126"""
@@ -667,7 +645,6 @@ VARS = (
 )
 
 
-@pytest.mark.timeout(60)
 def test_task_variables(mode: str, pyinit: RunPyinit, wd: Workdir) -> None:
     """should give every task MAINPID (pyinit's pid), SELF_NAME, RC_WAIT_POLICY, RC_WORK_DIR,
     PYINIT_TASK and PYINIT_STAGE, and halt items `_exit_status`"""
@@ -690,7 +667,6 @@ def test_task_variables(mode: str, pyinit: RunPyinit, wd: Workdir) -> None:
         assert (mainpid == "1") == (mode == "pid1")  # ... which is 1 when pyinit is PID 1
 
 
-@pytest.mark.timeout(60)
 def test_integrated_log_functions(pyinit: RunPyinit, wd: Workdir) -> None:
     """should print `log`/`warn`/`err`/`debug` from an item as pyinit log lines tagged
     [async/PID] on stderr, not in the task's output; `err` ends the item with 1"""
@@ -724,7 +700,6 @@ def test_integrated_log_functions(pyinit: RunPyinit, wd: Workdir) -> None:
     ) in done.log()
 
 
-@pytest.mark.timeout(60)
 def test_debug_lines_only_with_vv(pyinit: RunPyinit, wd: Workdir) -> None:
     """should hide an item's `debug` lines at the default verbosity but show `warn` and `err`"""
     done = pyinit("-w", str(wd), "-F", "warn W-msg; debug G-msg; err E-msg")
@@ -790,7 +765,6 @@ def test_check_reports_a_problem_in_one_line(wd: Workdir) -> None:
     assert result.stdout == ""
 
 
-@pytest.mark.timeout(60)
 @pytest.mark.parametrize("case", ["missing-workdir", "unknown-policy", "env-policy", "no-bash"])
 def test_bad_input_starts_nothing(wd: Workdir, case: str) -> None:
     """should refuse a missing -w directory, an unknown wait policy and a bash item without

@@ -18,6 +18,8 @@ import pytest
 
 from conftest import Run, StartPyinit, must
 
+pytestmark = pytest.mark.timeout(30)
+
 #: How far a measured restart delay may be from the configured one (a shared machine).
 TOLERANCE = 0.15
 RESTART = re.compile(r"(\S+) exited \(exitcode=(\d+)\): restart (\d+) in ([0-9.]+)s")
@@ -55,7 +57,6 @@ def assert_nothing_left(run: Run) -> None:
 # --- restarts ---------------------------------------------------------------------------------
 
 
-@pytest.mark.timeout(30)
 def test_crash_loop_backs_off_then_gives_up(
     mode: str, run_pyinit: StartPyinit, tmp_path: Path
 ) -> None:
@@ -92,7 +93,6 @@ def test_crash_loop_backs_off_then_gives_up(
     assert_nothing_left(run)
 
 
-@pytest.mark.timeout(30)
 def test_restart_lines_are_warnings_at_default_verbosity(
     mode: str, run_pyinit: StartPyinit
 ) -> None:
@@ -130,7 +130,6 @@ def test_restart_lines_are_warnings_at_default_verbosity(
     assert_nothing_left(run)
 
 
-@pytest.mark.timeout(30)
 def test_the_main_command_is_restarted_too(mode: str, run_pyinit: StartPyinit) -> None:
     """should restart the main command under --restart on-failure and end with its status."""
     run = run_pyinit(
@@ -153,7 +152,6 @@ def test_the_main_command_is_restarted_too(mode: str, run_pyinit: StartPyinit) -
     assert len(RESTART.findall(run.text())) == 2
 
 
-@pytest.mark.timeout(30)
 def test_on_failure_does_not_restart_a_success(mode: str, run_pyinit: StartPyinit) -> None:
     """should leave a task that exited 0 alone under on-failure (another task keeps the run
     going for a second, long enough for a wrong restart to show)."""
@@ -177,7 +175,6 @@ def test_on_failure_does_not_restart_a_success(mode: str, run_pyinit: StartPyini
     assert not RESTART.search(run.text())
 
 
-@pytest.mark.timeout(30)
 def test_always_restarts_a_success(mode: str, run_pyinit: StartPyinit) -> None:
     """should restart a task that exited 0 under always, up to the limit, and end with 0."""
     run = run_pyinit(
@@ -199,7 +196,6 @@ def test_always_restarts_a_success(mode: str, run_pyinit: StartPyinit) -> None:
     assert found == [("D1", "0", "1", "0.05"), ("D1", "0", "2", "0.1")]
 
 
-@pytest.mark.timeout(30)
 def test_always_reaching_the_limit_is_logged(mode: str, run_pyinit: StartPyinit) -> None:
     """should say at the default verbosity that an `always` task will not be restarted any
     more once it reached the limit, even though its last status was 0."""
@@ -212,7 +208,6 @@ def test_always_reaching_the_limit_is_logged(mode: str, run_pyinit: StartPyinit)
     assert re.search(r"D1.*(restart limit|not be restarted|no more restarts)", after), run.text()
 
 
-@pytest.mark.timeout(30)
 @pytest.mark.parametrize(
     ("toml", "policy", "code", "runs"),
     [
@@ -261,7 +256,6 @@ exit 3
 """
 
 
-@pytest.mark.timeout(30)
 def test_backoff_resets_after_a_stable_run(
     mode: str, run_pyinit: StartPyinit, tmp_path: Path
 ) -> None:
@@ -291,7 +285,6 @@ def test_backoff_resets_after_a_stable_run(
     assert (tmp_path / "counter").read_text().strip() == "5"
 
 
-@pytest.mark.timeout(30)
 def test_boot_and_halt_items_run_once(mode: str, run_pyinit: StartPyinit, tmp_path: Path) -> None:
     """should run boot and halt items once even when their policy says always; a failing halt
     item still turns the successful run into a failure."""
@@ -306,7 +299,6 @@ def test_boot_and_halt_items_run_once(mode: str, run_pyinit: StartPyinit, tmp_pa
     assert not RESTART.search(run.text())
 
 
-@pytest.mark.timeout(30)
 def test_a_stop_cancels_a_pending_restart(mode: str, run_pyinit: StartPyinit) -> None:
     """should stop at once, without the restart, when SIGTERM comes during a backoff."""
     run = run_pyinit(
@@ -324,7 +316,6 @@ def test_a_stop_cancels_a_pending_restart(mode: str, run_pyinit: StartPyinit) ->
 # --- stopping ---------------------------------------------------------------------------------
 
 
-@pytest.mark.timeout(30)
 def test_a_stubborn_task_is_killed_after_the_grace(mode: str, run_pyinit: StartPyinit) -> None:
     """should SIGKILL a task that ignores SIGTERM once --grace has passed, and end the run."""
     run = run_pyinit(mode, ["--grace", "1", "-D", STUBBORN])
@@ -359,7 +350,6 @@ def test_fifty_tasks_stop_at_once(mode: str, run_pyinit: StartPyinit) -> None:
     assert_nothing_left(run)
 
 
-@pytest.mark.timeout(30)
 def test_a_second_signal_is_delivered_and_changes_nothing(
     mode: str, run_pyinit: StartPyinit, tmp_path: Path
 ) -> None:
@@ -388,7 +378,6 @@ def test_a_second_signal_is_delivered_and_changes_nothing(
     assert_nothing_left(run)
 
 
-@pytest.mark.timeout(30)
 def test_per_task_stop_signal(mode: str, run_pyinit: StartPyinit, tmp_path: Path) -> None:
     """should stop a task with its own stop_signal: one that only exits on SIGUSR1 stops
     promptly, well before the 5 s grace, and nothing needs SIGKILL."""
@@ -412,7 +401,6 @@ def test_per_task_stop_signal(mode: str, run_pyinit: StartPyinit, tmp_path: Path
     assert_nothing_left(run)
 
 
-@pytest.mark.timeout(30)
 def test_per_task_grace(mode: str, run_pyinit: StartPyinit, tmp_path: Path) -> None:
     """should SIGKILL a stubborn task after its own grace (0.3 s), not after the longest grace
     of the others (2 s), while another task still takes 1 s to stop."""
@@ -442,7 +430,6 @@ def identities(run: Run) -> dict[str, dict[str, str]]:
     return found
 
 
-@pytest.mark.timeout(30)
 def test_user_drops_privileges_for_that_task_only(
     mode: str, run_pyinit: StartPyinit, tmp_path: Path
 ) -> None:
@@ -464,7 +451,6 @@ def test_user_drops_privileges_for_that_task_only(
     assert ids["D3"]["gid"] == "0"
 
 
-@pytest.mark.timeout(30)
 def test_a_numeric_user_without_passwd_entry_is_not_root(
     mode: str, run_pyinit: StartPyinit, tmp_path: Path
 ) -> None:
@@ -478,7 +464,6 @@ def test_a_numeric_user_without_passwd_entry_is_not_root(
     assert ids["D1"]["groups"].split() == ["65534"]
 
 
-@pytest.mark.timeout(30)
 def test_cwd_and_env_per_task(mode: str, run_pyinit: StartPyinit, tmp_path: Path) -> None:
     """should start a task in its `cwd` with its `env` added over pyinit's environment; the
     other tasks keep pyinit's directory and environment."""

@@ -21,6 +21,8 @@ import pytest
 import conftest
 from conftest import StartPyinit
 
+pytestmark = pytest.mark.timeout(60)
+
 WAYS = ("name", "option", "env")
 #: `python -c` with argv[0] set, the way a `trc` console script or symlink starts pyinit.
 AS_TRC = "import sys; sys.argv[0] = 'trc'; from pyinit.cli import entry; entry()"
@@ -107,7 +109,6 @@ CONFIG_TEST = {
 }
 
 
-@pytest.mark.timeout(60)
 def test_config_test(trc: RunTrc, tmp_path: Path) -> None:
     """should run TrivialRC's config-test trc.d (exported function and variables from boot,
     async, sync, halt) and print exactly `host: test-host; ip: 127.0.0.1. Good bye`"""
@@ -127,7 +128,6 @@ ASYNC_2_3 = ["-D", "sleep 0.2; exit 2", "-D", "sleep 0.4; exit 3"]  # sleep 1 / 
 SYNC_0_4_5 = ["-F", "exit 0", "-F", "exit 4", "exit", "5"]
 
 
-@pytest.mark.timeout(60)
 def test_exitcodes_a_catches_all_exitcodes(trc: RunTrc) -> None:
     """should, under wait_all, log every exit code in order: sync 0 4 5, async 2 3, halt 0"""
     done = trc(
@@ -141,7 +141,6 @@ def test_exitcodes_a_catches_all_exitcodes(trc: RunTrc) -> None:
     assert done.status == 0  # the last halt item's
 
 
-@pytest.mark.timeout(60)
 def test_exitcodes_b_till_errs_in_sync(trc: RunTrc) -> None:
     """should, under wait_err, stop at the failing sync item (`exit 5` never runs) and
     terminate the async tasks: `0 4 143 143`, status 4"""
@@ -150,7 +149,6 @@ def test_exitcodes_b_till_errs_in_sync(trc: RunTrc) -> None:
     assert done.status == 4
 
 
-@pytest.mark.timeout(60)
 @pytest.mark.parametrize(
     ("args", "status"),
     [
@@ -167,7 +165,6 @@ def test_exitcodes_c_d_e(trc: RunTrc, args: list[str], status: int) -> None:
     assert (done.out, done.err) == ("", "")
 
 
-@pytest.mark.timeout(60)
 def test_exitcodes_f_143_on_async_any(trc: RunTrc) -> None:
     """should, under wait_any, end with 143 when an async task ends, printing only `11`"""
     done = trc(
@@ -182,7 +179,6 @@ def test_exitcodes_f_143_on_async_any(trc: RunTrc) -> None:
     assert done.elapsed < 10  # D2 was stopped, not waited for
 
 
-@pytest.mark.timeout(60)
 def test_exitcodes_g_last_status_on_sync_any(trc: RunTrc) -> None:
     """should, under wait_any, stop after the first sync item, with its status 11"""
     done = trc(
@@ -192,7 +188,6 @@ def test_exitcodes_g_last_status_on_sync_any(trc: RunTrc) -> None:
     assert done.captured() == "11"
 
 
-@pytest.mark.timeout(60)
 def test_exitcodes_h_mix_any(trc: RunTrc) -> None:
     """should, under wait_any, end with 143 when the async task ends first while the sync
     item runs, and never run the second sync item"""
@@ -220,7 +215,6 @@ def test_exitcodes_h_mix_any(trc: RunTrc) -> None:
 # TrivialRC's tests/modes-test.sh
 
 
-@pytest.mark.timeout(60)
 @pytest.mark.parametrize(
     ("policy", "args", "output"),
     [
@@ -271,7 +265,6 @@ def test_modes(trc: RunTrc, policy: str, args: list[str], output: str) -> None:
     assert done.captured() == output, done.err
 
 
-@pytest.mark.timeout(60)
 def test_modes_boot(trc: RunTrc) -> None:
     """should let a boot item read a variable an earlier boot item set (`e=11`, `exit $e`)"""
     assert trc("-B", "e=11", "-B", "exit $e").status == 11
@@ -281,7 +274,6 @@ def test_modes_boot(trc: RunTrc) -> None:
 # TrivialRC's tests/verbose-test.sh, and the message catalogue
 
 
-@pytest.mark.timeout(60)
 def test_verbose(trc: RunTrc, tmp_path: Path) -> None:
     """should print nothing with nothing to do, something with RC_VERBOSE=true, and a
     different number of lines with RC_VERBOSE_EXTRA=true too"""
@@ -295,7 +287,6 @@ def test_verbose(trc: RunTrc, tmp_path: Path) -> None:
     assert len(verbose.out.splitlines()) != len(extra.out.splitlines())
 
 
-@pytest.mark.timeout(60)
 def test_silent_without_rc_verbose(trc: RunTrc, tmp_path: Path) -> None:
     """should print nothing of its own without RC_VERBOSE=true, also when tasks fail, are
     stopped, or log with the integrated functions"""
@@ -313,7 +304,6 @@ def test_silent_without_rc_verbose(trc: RunTrc, tmp_path: Path) -> None:
     assert (done.out, done.err) == ("", "")
 
 
-@pytest.mark.timeout(60)
 @pytest.mark.parametrize("way", WAYS)
 def test_message_catalogue(mode: str, trc: RunTrc, tmp_path: Path, way: str) -> None:
     """should, with RC_VERBOSE=true, print TrivialRC's messages in its format on stdout,
@@ -367,7 +357,6 @@ def test_message_catalogue(mode: str, trc: RunTrc, tmp_path: Path, way: str) -> 
         assert len({pid for _n, n, pid, _m in log if n == ns}) == 1
 
 
-@pytest.mark.timeout(60)
 def test_message_catalogue_on_boot_failure(trc: RunTrc, tmp_path: Path) -> None:
     """should, when boot fails, still print the lines of TrivialRC's EXIT hook: `Trying to
     terminate sub-processes...` then `Exited (exitcode=N)` (docs/trc.md §3.1)"""
@@ -392,7 +381,6 @@ def test_message_catalogue_on_boot_failure(trc: RunTrc, tmp_path: Path) -> None:
     ]
 
 
-@pytest.mark.timeout(60)
 @pytest.mark.parametrize("way", WAYS)
 def test_three_ways_into_trivialrc_mode(trc: RunTrc, way: str) -> None:
     """should enter TrivialRC mode by name, --compat=trc or PYINIT_COMPAT=trc: task output
@@ -403,7 +391,6 @@ def test_three_ways_into_trivialrc_mode(trc: RunTrc, way: str) -> None:
     assert done.err == ""
 
 
-@pytest.mark.timeout(60)
 def test_integrated_functions_print_in_trc_format(trc: RunTrc) -> None:
     """should print `log` on stdout and `warn` on stderr, as TrivialRC lines tagged with the
     item's stage and pid, only with RC_VERBOSE=true (`debug` also needs RC_VERBOSE_EXTRA)"""
@@ -418,7 +405,6 @@ def test_integrated_functions_print_in_trc_format(trc: RunTrc) -> None:
     assert not any(m.endswith("not-shown") for _n, _ns, _pid, m in done.log())
 
 
-@pytest.mark.timeout(60)
 def test_integrated_functions_tag_lines_as_trivialrc(trc: RunTrc) -> None:
     """should tag `log` lines as TrivialRC does: a boot item's with [main/MAINPID] (boot ran in
     trc's main process), a sync item's and the main command's with [sync/their pid]"""
@@ -445,7 +431,6 @@ def test_integrated_functions_tag_lines_as_trivialrc(trc: RunTrc) -> None:
 # The wait-policy table in TrivialRC mode (spec §4, docs/trc.md §3.7 and §4)
 
 
-@pytest.mark.timeout(60)
 def test_trc_wait_any_first_foreground_item_stops_the_run(trc: RunTrc) -> None:
     """should end a wait_any run when the first foreground item ends, even with 0, and stop
     the async tasks and the later foreground items"""
@@ -455,7 +440,6 @@ def test_trc_wait_any_first_foreground_item_stops_the_run(trc: RunTrc) -> None:
     assert done.elapsed < 10
 
 
-@pytest.mark.timeout(60)
 def test_trc_wait_any_async_end_gives_143(trc: RunTrc) -> None:
     """should end a wait_any run with 143 when an async task ends, even with 0 and even while
     the main command runs (which would exit 9 on SIGTERM: trc waited for it, pyinit does not)"""
@@ -464,7 +448,6 @@ def test_trc_wait_any_async_end_gives_143(trc: RunTrc) -> None:
     assert done.elapsed < 10
 
 
-@pytest.mark.timeout(60)
 @pytest.mark.parametrize(
     ("policy", "args", "status", "at_least"),
     [
@@ -489,14 +472,12 @@ def test_trc_wait_all_and_err_take_the_last_listed_async(
     assert done.elapsed > at_least
 
 
-@pytest.mark.timeout(60)
 def test_trc_last_halt_item_replaces_the_status(trc: RunTrc) -> None:
     """should end with the last halt item's status, also 0 after a failure"""
     assert trc("-H", "exit 3", "-H", "exit 0", "sh", "-c", "exit 5").status == 0
     assert trc("-H", "exit 0", "-H", "exit 7", "true").status == 7
 
 
-@pytest.mark.timeout(60)
 def test_trc_every_halt_item_reads_the_runs_status(trc: RunTrc) -> None:
     """should give every halt item the run's status as `_exit_status`, not an earlier halt
     item's, so `exit ${_exit_status}` in the last one keeps the run's status (trivialrc.md
@@ -508,7 +489,6 @@ def test_trc_every_halt_item_reads_the_runs_status(trc: RunTrc) -> None:
     assert done.status == 5
 
 
-@pytest.mark.timeout(60)
 def test_trc_wait_forever_signal_gives_128_plus_n(mode: str, run_pyinit: StartPyinit) -> None:
     """should end a TrivialRC-mode wait_forever run on SIGTERM with 143 (trc gave 0, a bash
     artefact spec §4 does not copy), after running halt"""
@@ -524,7 +504,6 @@ def test_trc_wait_forever_signal_gives_128_plus_n(mode: str, run_pyinit: StartPy
     assert "halt 143\n" in run.text("stdout")
 
 
-@pytest.mark.timeout(60)
 @pytest.mark.parametrize(
     ("signum", "args", "status"),
     [

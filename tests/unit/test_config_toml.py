@@ -26,6 +26,8 @@ from pyinit.ready import HealthSettings, ReadyForm, parse_ready
 
 from conftest import ROOT
 
+pytestmark = pytest.mark.timeout(120)
+
 ENV = {"PATH": os.environ.get("PATH", os.defpath)}
 #: Two background items, D1 and D2: the task names a [task.NAME] table may use.
 ITEMS = ["-D", "exit 0", "-D", "exit 0"]
@@ -480,7 +482,6 @@ def pyinit(args: list[str], cwd: Path) -> subprocess.CompletedProcess[bytes]:
     )
 
 
-@pytest.mark.timeout(120)
 @pytest.mark.parametrize(("toml", "key", "expected"), ERRORS)
 def test_config_errors_through_the_command(
     tmp_path: Path, toml: str, key: str, expected: str

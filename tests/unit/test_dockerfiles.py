@@ -20,6 +20,8 @@ import pytest
 
 from conftest import ROOT
 
+pytestmark = pytest.mark.timeout(10)
+
 DOCKERFILES = sorted([ROOT / "Dockerfile.example", *ROOT.glob("docker/*/Dockerfile")], key=str)
 STAGE_FILES = sorted(p for p in ROOT.glob("docker/*/trc.d/*") if p.is_file())
 PODS = sorted(ROOT.glob("docker/**/k8s-pod.yaml"))

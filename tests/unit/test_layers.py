@@ -14,6 +14,8 @@ import pytest
 
 from conftest import ROOT
 
+pytestmark = pytest.mark.timeout(10)
+
 PACKAGE = ROOT / "pyinit"
 
 LAYERS = {

@@ -13,6 +13,8 @@ import pytest
 
 from pyinit.listener import Conn, Listener
 
+pytestmark = pytest.mark.timeout(10)
+
 
 class Core:
     """The event core's face, without epoll: `turn()` calls every watched handler whose fd is
@@ -97,7 +99,6 @@ def echo_lines(listener: list[Listener]) -> Callable[[Conn], None]:
     return on_data
 
 
-@pytest.mark.timeout(10)
 def test_a_request_is_answered(served: tuple[Core, list[Listener], str]) -> None:
     """should hand what a client sends to the protocol and write its answer back."""
     core, made, path = served
@@ -112,7 +113,6 @@ def test_a_request_is_answered(served: tuple[Core, list[Listener], str]) -> None
     assert c.recv(100) == b"got two\n"
 
 
-@pytest.mark.timeout(10)
 def test_one_client_too_many_is_refused_or_the_oldest_goes(
     served: tuple[Core, list[Listener], str],
 ) -> None:
@@ -146,7 +146,6 @@ def test_one_client_too_many_is_refused_or_the_oldest_goes(
         s.close()
 
 
-@pytest.mark.timeout(10)
 def test_a_client_that_does_not_read_is_dropped(served: tuple[Core, list[Listener], str]) -> None:
     """should close a client whose unread answers would pass max_pending, not queue more."""
     core, made, path = served
@@ -166,7 +165,6 @@ def test_a_client_that_does_not_read_is_dropped(served: tuple[Core, list[Listene
     assert made[0].conns == {}
 
 
-@pytest.mark.timeout(10)
 def test_a_half_closed_client_still_gets_what_it_is_owed(
     served: tuple[Core, list[Listener], str],
 ) -> None:
@@ -198,7 +196,6 @@ def test_a_half_closed_client_still_gets_what_it_is_owed(
     assert not made[0].open(conn)
 
 
-@pytest.mark.timeout(10)
 def test_idle_clients_are_closed_at_their_deadline(
     served: tuple[Core, list[Listener], str],
 ) -> None:

@@ -26,6 +26,8 @@ from pyinit.log import (
     task_line_json,
 )
 
+pytestmark = pytest.mark.timeout(10)
+
 TEXT = re.compile(rb"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) (\S+) \[(\w+)/(\d+)\]: (.*)\n\Z", re.S)
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 JSON_FIELDS = {"time", "task", "stage", "pid", "stream", "level", "message"}
@@ -67,7 +69,6 @@ def frozen(monkeypatch: pytest.MonkeyPatch) -> Iterator[types.SimpleNamespace]:
     time.tzset()
 
 
-@pytest.mark.timeout(10)
 def test_text_format_is_trivialrcs() -> None:
     """should write `YYYY-MM-DD HH:MM:SS NAME [ns/pid]: message`, local time, one line."""
     rc, out = make(verbosity=INFO)
@@ -87,7 +88,6 @@ def test_text_format_is_trivialrcs() -> None:
     assert stamp in allowed
 
 
-@pytest.mark.timeout(10)
 def test_exact_line_with_a_fixed_clock(frozen: types.SimpleNamespace) -> None:
     """should give exactly TrivialRC's line for a known time, name, stage and pid."""
     rc, out = make(name="trc", main_pid=7)
@@ -98,7 +98,6 @@ def test_exact_line_with_a_fixed_clock(frozen: types.SimpleNamespace) -> None:
     ]
 
 
-@pytest.mark.timeout(10)
 def test_timestamp_follows_the_clock(frozen: types.SimpleNamespace) -> None:
     """should show the current second on every line, also when the second changes between
     lines (the stamp is cached per second, never stale)."""
@@ -119,7 +118,6 @@ def test_timestamp_follows_the_clock(frozen: types.SimpleNamespace) -> None:
     ]
 
 
-@pytest.mark.timeout(10)
 def test_pid_defaults_to_pyinits_own() -> None:
     """should show pyinit's pid (main_pid) and the `main` stage when a line is about no task."""
     rc, out = make(main_pid=1234)
@@ -127,7 +125,6 @@ def test_pid_defaults_to_pyinits_own() -> None:
     assert TEXT.match(out.lines[0]).groups()[2:4] == (b"main", b"1234")  # type: ignore[union-attr]
 
 
-@pytest.mark.timeout(10)
 @pytest.mark.parametrize(
     ("verbosity", "shown"),
     [
@@ -155,7 +152,6 @@ def test_levels_gated_by_verbosity(verbosity: int, shown: list[str]) -> None:
     ]
 
 
-@pytest.mark.timeout(10)
 def test_force_shows_a_line_whatever_the_verbosity() -> None:
     """should write a forced line (a bash item's own `log`) even below the verbosity."""
     rc, out = make(verbosity=ERROR)
@@ -163,7 +159,6 @@ def test_force_shows_a_line_whatever_the_verbosity() -> None:
     assert TEXT.match(out.lines[0]).group(5) == b"from the item"  # type: ignore[union-attr]
 
 
-@pytest.mark.timeout(10)
 def test_debug_lines_read_dash_message() -> None:
     """should write debug lines as TrivialRC does: ` - message`, two spaces after the colon."""
     rc, out = make(verbosity=DEBUG)
@@ -171,7 +166,6 @@ def test_debug_lines_read_dash_message() -> None:
     assert out.lines[0].endswith(b"[main/1]:  - skipping trc.d/x~: a leftover\n")
 
 
-@pytest.mark.timeout(10)
 def test_everything_on_stderr_by_default() -> None:
     """should keep every level off stdout in pyinit's own mode (the application's stdout stays
     clean)."""
@@ -183,7 +177,6 @@ def test_everything_on_stderr_by_default() -> None:
     assert [stream for stream, _ in out.calls] == [STDERR] * 4
 
 
-@pytest.mark.timeout(10)
 def test_split_streams_in_trc_mode() -> None:
     """should, in TrivialRC mode, write log/info and debug lines to stdout and warn/err lines
     to stderr, as trc's `log` and `warn` do."""
@@ -195,7 +188,6 @@ def test_split_streams_in_trc_mode() -> None:
     assert [stream for stream, _ in out.calls] == [STDERR, STDERR, STDOUT, STDOUT]
 
 
-@pytest.mark.timeout(10)
 def test_note_is_a_warning_or_a_trc_debug_line() -> None:
     """should show pyinit's own commentary as a warning, and in TrivialRC mode only as a debug
     line (trc has no such message)."""
@@ -210,7 +202,6 @@ def test_note_is_a_warning_or_a_trc_debug_line() -> None:
     assert out.lines[0].endswith(b":  - got SIGTERM: stopping\n")
 
 
-@pytest.mark.timeout(10)
 def test_text_keeps_undecodable_bytes() -> None:
     """should write a file name that was not UTF-8 (decoded with surrogateescape) back as its
     original bytes."""
@@ -220,7 +211,6 @@ def test_text_keeps_undecodable_bytes() -> None:
     assert out.lines[0].endswith(b"(exitcode=1): trc.d/async.\xff\xfe\n")
 
 
-@pytest.mark.timeout(10)
 def test_text_message_is_one_line() -> None:
     """should never let a message with a newline in it (a file name) break into two log
     lines."""
@@ -230,7 +220,6 @@ def test_text_message_is_one_line() -> None:
     assert out.lines[0].endswith(b"trc.d/async.a b\n")
 
 
-@pytest.mark.timeout(10)
 def test_json_fields(frozen: types.SimpleNamespace) -> None:
     """should write one JSON object per line with time (RFC 3339, UTC, ms), task, stage, pid,
     stream, level and message."""
@@ -260,7 +249,6 @@ def test_json_fields(frozen: types.SimpleNamespace) -> None:
     )
 
 
-@pytest.mark.timeout(10)
 def test_json_stage_of_a_task_is_its_own() -> None:
     """should give pyinit's lines about a task the stage its output lines carry (boot, main),
     not TrivialRC's namespace (main for a boot item, sync for the main command)."""
@@ -272,7 +260,6 @@ def test_json_stage_of_a_task_is_its_own() -> None:
     assert [json.loads(line)["stage"] for line in out.lines] == ["boot", "main", "async"]
 
 
-@pytest.mark.timeout(10)
 def test_json_time_is_now() -> None:
     """should stamp JSON lines with the current UTC time."""
     rc, out = make(json=True)
@@ -284,7 +271,6 @@ def test_json_time_is_now() -> None:
     assert rfc3339(before)[:19] <= stamp[:19] <= rfc3339(after)[:19]
 
 
-@pytest.mark.timeout(10)
 def test_json_levels_and_streams() -> None:
     """should name each level and the stream it went to, in both stream modes."""
     for split, streams in (
@@ -302,7 +288,6 @@ def test_json_levels_and_streams() -> None:
         assert [s for s, _ in out.calls] == [1 if n == "stdout" else 2 for n in streams]
 
 
-@pytest.mark.timeout(10)
 def test_json_debug_message_is_bare() -> None:
     """should give a debug line's message without TrivialRC's ` - ` mark (the level says it)."""
     rc, out = make(json=True, verbosity=DEBUG)
@@ -310,7 +295,6 @@ def test_json_debug_message_is_bare() -> None:
     assert json.loads(out.lines[0])["message"] == "forwarding SIGHUP to every task"
 
 
-@pytest.mark.timeout(10)
 def test_json_keeps_unicode_and_escapes_control_characters() -> None:
     """should keep non-ASCII as UTF-8 and escape newlines and quotes, one line per object."""
     rc, out = make(json=True)
@@ -323,7 +307,6 @@ def test_json_keeps_unicode_and_escapes_control_characters() -> None:
     assert record["task"] == "café"
 
 
-@pytest.mark.timeout(10)
 def test_json_survives_undecodable_names() -> None:
     """should still write valid JSON (never raise) for a message or task name holding bytes
     that were not UTF-8."""
@@ -341,7 +324,6 @@ def test_json_survives_undecodable_names() -> None:
     assert "stage_b64" not in record
 
 
-@pytest.mark.timeout(10)
 def test_rfc3339() -> None:
     """should format UTC with milliseconds and a Z."""
     assert rfc3339(0) == "1970-01-01T00:00:00.000Z"
@@ -350,13 +332,11 @@ def test_rfc3339() -> None:
     assert RFC3339.match(rfc3339(time.time()))
 
 
-@pytest.mark.timeout(10)
 def test_json_line_is_compact() -> None:
     """should write compact JSON with one newline at the end."""
     assert json_line({"a": 1, "b": "x y"}) == b'{"a":1,"b":"x y"}\n'
 
 
-@pytest.mark.timeout(10)
 def test_task_line_json_fields() -> None:
     """should format a task's line as one JSON object with time, task, stage, pid, stream and
     the line, invalid UTF-8 replaced, control characters escaped."""
@@ -377,7 +357,6 @@ def test_task_line_json_fields() -> None:
     assert "line_b64" not in json.loads(fmt(b"valid \xc3\xa9"))  # only when it was not UTF-8
 
 
-@pytest.mark.timeout(10)
 def test_task_line_json_matches_json_line() -> None:
     """should give exactly what json_line gives for the same fields (one JSON style)."""
     fmt = task_line_json("café", "main", 7, "stdout", clock=lambda: 1796119200.5)
@@ -394,7 +373,6 @@ def test_task_line_json_matches_json_line() -> None:
         )
 
 
-@pytest.mark.timeout(10)
 def test_task_line_json_time_follows_the_clock() -> None:
     """should stamp each line with the clock's current millisecond."""
     now = [1796119200.0]
@@ -412,7 +390,6 @@ def test_task_line_json_time_follows_the_clock() -> None:
     ]
 
 
-@pytest.mark.timeout(10)
 def test_task_line_json_undecodable_task_name() -> None:
     """should still give valid JSON for a task named with bytes that were not UTF-8."""
     name = b"web\xff".decode(errors="surrogateescape")

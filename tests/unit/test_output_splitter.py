@@ -9,6 +9,8 @@ from hypothesis import strategies as st
 
 from pyinit.output import CUT_MARK, LINE_LIMIT, LineSplitter, per_second, utf8_cut
 
+pytestmark = pytest.mark.timeout(10)
+
 
 def no_utf8_leads(data: bytes) -> bytes:
     """`data` without UTF-8 lead bytes (0xC0-0xFF become continuation bytes), so every cut is
@@ -61,7 +63,6 @@ def restore(output: bytes, prefix: bytes, limit: int, formatted: bool = False) -
     return b"".join(restored)
 
 
-@pytest.mark.timeout(10)
 def test_prefixes_every_line() -> None:
     """should put the prefix before every complete line of a chunk."""
     s = LineSplitter(b"web: ")
@@ -70,7 +71,6 @@ def test_prefixes_every_line() -> None:
     assert s.flush() == b""
 
 
-@pytest.mark.timeout(10)
 def test_partial_line_is_carried_to_the_next_chunk() -> None:
     """should hold back an unfinished line and write it whole, once, when its newline comes."""
     s = LineSplitter(b"t: ")
@@ -84,7 +84,6 @@ def test_partial_line_is_carried_to_the_next_chunk() -> None:
     assert s.pending == 0
 
 
-@pytest.mark.timeout(10)
 def test_newline_alone_completes_the_partial_line() -> None:
     """should write the held-back line when a chunk is just its newline."""
     s = LineSplitter(b"t: ")
@@ -93,7 +92,6 @@ def test_newline_alone_completes_the_partial_line() -> None:
     assert s.feed(b"\n") == b"t: \n"
 
 
-@pytest.mark.timeout(10)
 def test_flush_adds_a_newline_when_prefixed() -> None:
     """should end the unterminated last line with a newline at EOF, so the next prefix starts
     a line of its own."""
@@ -103,7 +101,6 @@ def test_flush_adds_a_newline_when_prefixed() -> None:
     assert s.flush() == b""  # only once
 
 
-@pytest.mark.timeout(10)
 def test_flush_is_untouched_in_pass_through() -> None:
     """should give the unterminated last line back as it was, with no prefix and no newline
     added, when the prefix is empty."""
@@ -112,7 +109,6 @@ def test_flush_is_untouched_in_pass_through() -> None:
     assert s.flush() == b"no newline"
 
 
-@pytest.mark.timeout(10)
 def test_flush_with_nothing_pending() -> None:
     """should give nothing at EOF when the stream ended with a newline or was empty."""
     assert LineSplitter(b"t: ").flush() == b""
@@ -122,7 +118,6 @@ def test_flush_with_nothing_pending() -> None:
     assert s.flush() == b""
 
 
-@pytest.mark.timeout(10)
 def test_line_at_the_limit_is_not_cut() -> None:
     """should keep a line of exactly LINE_LIMIT bytes whole, in one chunk or many."""
     line = b"x" * LINE_LIMIT
@@ -136,7 +131,6 @@ def test_line_at_the_limit_is_not_cut() -> None:
     assert s.flush() == b"t: " + line + b"\n"
 
 
-@pytest.mark.timeout(10)
 def test_line_over_the_limit_is_cut_and_marked() -> None:
     """should cut a line one byte over LINE_LIMIT into a LINE_LIMIT piece ending with the
     backslash mark and a 1-byte rest, each with its prefix."""
@@ -150,7 +144,6 @@ def test_line_over_the_limit_is_cut_and_marked() -> None:
     assert s.feed(b"\n") == b"t: b\n"
 
 
-@pytest.mark.timeout(10)
 def test_huge_unterminated_line_is_written_in_pieces() -> None:
     """should write a 1 MiB line without a newline as it comes, in LINE_LIMIT pieces, never
     holding more than LINE_LIMIT bytes back (a task cannot make pyinit buffer without bound)."""
@@ -165,7 +158,6 @@ def test_huge_unterminated_line_is_written_in_pieces() -> None:
     assert lines[:-1] == [b"t: " + b"x" * LINE_LIMIT + CUT_MARK] * 15 + [b"t: " + b"x" * LINE_LIMIT]
 
 
-@pytest.mark.timeout(10)
 @pytest.mark.parametrize("char", ["é", "€", "😀"])
 def test_cut_keeps_utf8_characters_whole(char: str) -> None:
     """should cut an overlong UTF-8 line only between characters (at most 3 bytes before the
@@ -184,7 +176,6 @@ def test_cut_keeps_utf8_characters_whole(char: str) -> None:
             assert b"".join(body) == line
 
 
-@pytest.mark.timeout(10)
 def test_cut_of_bytes_that_are_not_utf8_stays_at_the_limit() -> None:
     """should cut bytes that are not UTF-8 (continuation bytes with no lead, a lead byte
     right at the start of the piece) exactly at the limit: nothing to keep whole."""
@@ -226,7 +217,6 @@ def test_property_utf8_round_trip(text: str, sizes: list[int], limit: int) -> No
     assert b"".join(body) == text.encode()
 
 
-@pytest.mark.timeout(10)
 def test_overlong_line_among_short_ones() -> None:
     """should cut only the overlong line of a chunk and keep the short lines around it whole,
     in order."""
@@ -242,7 +232,6 @@ def test_overlong_line_among_short_ones() -> None:
     ]
 
 
-@pytest.mark.timeout(10)
 def test_overlong_line_in_pass_through_is_cut_too() -> None:
     """should cut an overlong line in pass-through mode as well (with the mark), so a stream
     still never holds more than LINE_LIMIT bytes back."""
@@ -251,7 +240,6 @@ def test_overlong_line_in_pass_through_is_cut_too() -> None:
     assert s.flush() == b"ij"
 
 
-@pytest.mark.timeout(10)
 def test_bytes_pass_unchanged() -> None:
     """should pass invalid UTF-8, NUL, \\r and escape bytes through byte for byte."""
     data = b"\xff\xfebad\x80\n\x00nul\x00\n\r\ncr\rcr\n\x1b[31mred\x1b[0m\n\xc3\x28\n"
@@ -260,14 +248,12 @@ def test_bytes_pass_unchanged() -> None:
     assert LineSplitter(b"").feed(data) == data
 
 
-@pytest.mark.timeout(10)
 def test_prefix_may_hold_any_bytes() -> None:
     """should use a prefix with colours or non-UTF-8 bytes as given."""
     prefix = b"\x1b[32mweb\x1b[0m \xff: "
     assert LineSplitter(prefix).feed(b"a\nb\n") == prefix + b"a\n" + prefix + b"b\n"
 
 
-@pytest.mark.timeout(10)
 def test_format_line_gets_each_line_without_its_newline() -> None:
     """should call the per-line formatter once per complete line, without the newline, and
     write exactly what it returns."""
@@ -285,7 +271,6 @@ def test_format_line_gets_each_line_without_its_newline() -> None:
     assert seen == [b"a", b"bc", b"", b"tail"]
 
 
-@pytest.mark.timeout(10)
 def test_format_line_gets_cut_pieces_with_the_mark() -> None:
     """should hand the formatter each piece of an overlong line, the mark included."""
     s = LineSplitter(format_line=angle, limit=3)
@@ -294,7 +279,6 @@ def test_format_line_gets_cut_pieces_with_the_mark() -> None:
     assert s.flush() == b"<klm>\n"
 
 
-@pytest.mark.timeout(10)
 def test_prefix_fn_is_asked_once_per_batch() -> None:
     """should call prefix_fn once per batch of complete lines (one read), use its answer for
     every line of the batch, its cut pieces and the flushed tail, and not call it for a chunk
@@ -316,7 +300,6 @@ def test_prefix_fn_is_asked_once_per_batch() -> None:
     assert len(calls) == 4
 
 
-@pytest.mark.timeout(10)
 def test_prefix_fn_empty_is_pass_through() -> None:
     """should pass lines through untouched when prefix_fn gives an empty prefix."""
     s = LineSplitter(prefix_fn=lambda: b"")
@@ -324,7 +307,6 @@ def test_prefix_fn_empty_is_pass_through() -> None:
     assert s.flush() == b"b"
 
 
-@pytest.mark.timeout(10)
 def test_per_second_builds_once_a_second() -> None:
     """should build a `{time}` prefix again only when the clock's second changes."""
     now = [100.1]
@@ -454,7 +436,6 @@ def test_property_pending_is_bounded(chunks: list[bytes], limit: int) -> None:
 # -- parts(): the pieces the streams write with one writev ------------------------------------
 
 
-@pytest.mark.timeout(10)
 def test_parts_copy_nothing_on_the_fast_path() -> None:
     """should give the prefix, the line the last chunk left unfinished, and a view of one
     replaced chunk: no piece is a joined copy of the chunk."""
@@ -467,7 +448,6 @@ def test_parts_copy_nothing_on_the_fast_path() -> None:
     assert s.flush() == b"t: fo\n"
 
 
-@pytest.mark.timeout(10)
 def test_parts_in_pass_through_are_the_chunk_itself() -> None:
     """should hand on an unprefixed chunk as a view of it, after what the last one left."""
     s = LineSplitter(b"")
@@ -478,7 +458,6 @@ def test_parts_in_pass_through_are_the_chunk_itself() -> None:
     assert bytes(parts[1]) == b"e\n"
 
 
-@pytest.mark.timeout(10)
 def test_overlong_line_that_spans_two_chunks_is_cut() -> None:
     """should see that the line the last chunk left plus this chunk's first line is over the
     limit, although neither part is, and cut it as if it had come in one piece."""

@@ -16,6 +16,8 @@ import pytest
 
 from pyinit.sink import HARD_LIMIT, HIGH_WATER, PIPE_BUF, Sink
 
+pytestmark = pytest.mark.timeout(10)
+
 
 @pytest.fixture
 def pipe() -> Iterator[tuple[int, int]]:
@@ -82,7 +84,6 @@ def pump(sinks: list[Sink], r: int, limit: float = 10.0) -> bytes:
     return b"".join(got)
 
 
-@pytest.mark.timeout(10)
 def test_write_to_a_full_pipe_returns_and_queues(
     pipe: tuple[int, int],
     new_sink: Callable[[int], Sink],
@@ -103,7 +104,6 @@ def test_write_to_a_full_pipe_returns_and_queues(
     assert s.pending >= HIGH_WATER
 
 
-@pytest.mark.timeout(10)
 def test_full_only_at_high_water(pipe: tuple[int, int], new_sink: Callable[[int], Sink]) -> None:
     """should not be `full` below HIGH_WATER queued bytes, and be full at it."""
     _r, w = pipe
@@ -155,7 +155,6 @@ def test_big_chunks_stay_in_order_after_partial_writes(
     assert out == b"".join(chunks)
 
 
-@pytest.mark.timeout(10)
 def test_flush_when_the_pipe_is_still_full_does_nothing(
     pipe: tuple[int, int],
     new_sink: Callable[[int], Sink],
@@ -171,7 +170,6 @@ def test_flush_when_the_pipe_is_still_full_does_nothing(
     assert pump([s], r) == b"q" * 200_000
 
 
-@pytest.mark.timeout(10)
 def test_epipe_breaks_the_sink_without_raising(
     pipe: tuple[int, int],
     new_sink: Callable[[int], Sink],
@@ -193,7 +191,6 @@ def test_epipe_breaks_the_sink_without_raising(
     s.drain(1)  # nothing to wait for
 
 
-@pytest.mark.timeout(10)
 def test_epipe_on_the_first_write(pipe: tuple[int, int], new_sink: Callable[[int], Sink]) -> None:
     """should break on the very first write when the reader is already gone."""
     r, w = pipe
@@ -204,7 +201,6 @@ def test_epipe_on_the_first_write(pipe: tuple[int, int], new_sink: Callable[[int
     assert s.dropped == 6
 
 
-@pytest.mark.timeout(10)
 def test_closed_fd_is_a_broken_sink(pipe: tuple[int, int], new_sink: Callable[[int], Sink]) -> None:
     """should treat a closed fd (`pyinit >&-`) as a reader that is gone: writes are dropped,
     nothing raises."""
@@ -220,7 +216,6 @@ def test_closed_fd_is_a_broken_sink(pipe: tuple[int, int], new_sink: Callable[[i
     assert s.pending == 0
 
 
-@pytest.mark.timeout(10)
 def test_original_pipe_fd_stays_blocking(
     pipe: tuple[int, int],
     new_sink: Callable[[int], Sink],
@@ -238,7 +233,6 @@ def test_original_pipe_fd_stays_blocking(
     assert pump([s], r) == b"x" * 300_000
 
 
-@pytest.mark.timeout(10)
 def test_original_tty_fd_stays_blocking(new_sink: Callable[[int], Sink]) -> None:
     """should leave a terminal fd blocking too, and write to the terminal through its own fd."""
     import pty
@@ -259,7 +253,6 @@ def test_original_tty_fd_stays_blocking(new_sink: Callable[[int], Sink]) -> None
         os.close(slave)
 
 
-@pytest.mark.timeout(10)
 def test_socket_stdout_never_blocks_and_stays_blocking(new_sink: Callable[[int], Sink]) -> None:
     """should write to a socket (systemd's journal stream) without blocking when its buffer is
     full, keep the rest queued, leave the shared socket fd blocking, and deliver it all."""
@@ -281,7 +274,6 @@ def test_socket_stdout_never_blocks_and_stays_blocking(new_sink: Callable[[int],
         b.close()
 
 
-@pytest.mark.timeout(10)
 def test_socket_uses_send_with_msg_dontwait(
     monkeypatch: pytest.MonkeyPatch,
     new_sink: Callable[[int], Sink],
@@ -308,7 +300,6 @@ def test_socket_uses_send_with_msg_dontwait(
         b.close()
 
 
-@pytest.mark.timeout(10)
 def test_socket_reader_gone_breaks_the_sink(new_sink: Callable[[int], Sink]) -> None:
     """should mark a socket sink broken, without raising, when the other end is closed."""
     a, b = socket.socketpair()
@@ -323,7 +314,6 @@ def test_socket_reader_gone_breaks_the_sink(new_sink: Callable[[int], Sink]) -> 
         a.close()
 
 
-@pytest.mark.timeout(10)
 def test_regular_file_shares_the_offset(tmp_path: Path, new_sink: Callable[[int], Sink]) -> None:
     """should write a regular file through the fd itself, so its lines land between the main
     command's (same offset), not over them."""
@@ -342,7 +332,6 @@ def test_regular_file_shares_the_offset(tmp_path: Path, new_sink: Callable[[int]
     assert (tmp_path / "log").read_bytes() == b"main 1\nsink 1\nmain 2\n" + b"sink 2\n" * 1000
 
 
-@pytest.mark.timeout(10)
 def test_dev_null_swallows_everything(new_sink: Callable[[int], Sink]) -> None:
     """should write to /dev/null at once and never queue or break."""
     fd = os.open(os.devnull, os.O_WRONLY)
@@ -356,7 +345,6 @@ def test_dev_null_swallows_everything(new_sink: Callable[[int], Sink]) -> None:
         os.close(fd)
 
 
-@pytest.mark.timeout(10)
 def test_full_disk_drops_without_raising(new_sink: Callable[[int], Sink]) -> None:
     """should drop (and count) what a full disk refuses (ENOSPC, here /dev/full) without
     raising and without giving up on later writes."""
@@ -372,7 +360,6 @@ def test_full_disk_drops_without_raising(new_sink: Callable[[int], Sink]) -> Non
         os.close(fd)
 
 
-@pytest.mark.timeout(10)
 def test_own_lines_dropped_past_hard_limit(
     pipe: tuple[int, int],
     new_sink: Callable[[int], Sink],
@@ -394,7 +381,6 @@ def test_own_lines_dropped_past_hard_limit(
     assert set(out.split(b"\n")[:-1]) == {line[:-1]}
 
 
-@pytest.mark.timeout(10)
 def test_many_small_own_lines_drain_fast(
     pipe: tuple[int, int],
     new_sink: Callable[[int], Sink],
@@ -413,7 +399,6 @@ def test_many_small_own_lines_drain_fast(
     assert time.process_time() - started < 3
 
 
-@pytest.mark.timeout(10)
 def test_drain_gives_up_after_the_timeout(
     pipe: tuple[int, int],
     new_sink: Callable[[int], Sink],
@@ -429,7 +414,6 @@ def test_drain_gives_up_after_the_timeout(
     assert s.pending > 0
 
 
-@pytest.mark.timeout(10)
 def test_drain_delivers_to_a_slow_reader(
     pipe: tuple[int, int],
     new_sink: Callable[[int], Sink],
@@ -460,7 +444,6 @@ def test_drain_delivers_to_a_slow_reader(
     assert b"".join(got) == data
 
 
-@pytest.mark.timeout(10)
 def test_polled_fallback_writes_pipe_buf_at_a_time(
     pipe: tuple[int, int],
     monkeypatch: pytest.MonkeyPatch,
@@ -516,7 +499,6 @@ def test_stdout_and_stderr_on_one_pipe_never_mix_lines(
     assert len(got) == 15750
 
 
-@pytest.mark.timeout(10)
 def test_private_fd_is_not_inherited_and_nonblocking(
     pipe: tuple[int, int],
     new_sink: Callable[[int], Sink],
@@ -533,7 +515,6 @@ def test_private_fd_is_not_inherited_and_nonblocking(
 # -- write_parts: the pieces of one batch of lines, in one writev ---------------------------
 
 
-@pytest.mark.timeout(10)
 def test_write_parts_goes_out_in_one_writev(
     pipe: tuple[int, int], new_sink: Callable[[int], Sink], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -584,7 +565,6 @@ def test_write_parts_to_a_full_pipe_stay_whole_and_in_order(
     assert s.dropped == 0
 
 
-@pytest.mark.timeout(10)
 def test_write_parts_to_a_gone_reader_are_dropped_and_counted(
     pipe: tuple[int, int], new_sink: Callable[[int], Sink]
 ) -> None:

@@ -30,6 +30,8 @@ from pyinit.supervisor import (
     TaskLife,
 )
 
+pytestmark = pytest.mark.timeout(10)
+
 
 def flat(restart: str, max_restarts: int = 5, restart_window: float = 60.0) -> RestartRules:
     """Rules with a constant 1 s delay, so a test can place every restart exactly."""

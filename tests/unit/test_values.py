@@ -10,6 +10,8 @@ from hypothesis import strategies as st
 from pyinit import values
 from pyinit.errors import ConfigError
 
+pytestmark = pytest.mark.timeout(10)
+
 ANYTHING = st.one_of(
     st.text(max_size=12),
     st.integers(),
@@ -20,7 +22,6 @@ ANYTHING = st.one_of(
 )
 
 
-@pytest.mark.timeout(10)
 def test_text_is_read_as_a_number_only_when_it_came_as_text() -> None:
     """should read "5" from the command line or the environment, and refuse it in TOML."""
     assert values.seconds("5", "--grace", text=True) == 5.0
@@ -32,7 +33,6 @@ def test_text_is_read_as_a_number_only_when_it_came_as_text() -> None:
         values.count("1.5", "--max-restarts", text=True)
 
 
-@pytest.mark.timeout(10)
 def test_a_grace_may_be_infinite_and_nothing_else_may() -> None:
     """should take inf for a grace (text "inf", TOML "inf" or inf) and refuse it elsewhere."""
     for value, text in (("inf", True), ("inf", False), (values.INF, False)):
@@ -42,7 +42,6 @@ def test_a_grace_may_be_infinite_and_nothing_else_may() -> None:
             values.seconds(bad, "--timeout", text=True)
 
 
-@pytest.mark.timeout(10)
 def test_a_toml_boolean_is_not_a_number() -> None:
     """should refuse true where a number belongs (it is an int to Python)."""
     for parse in (values.seconds, values.count, values.interval):
@@ -50,7 +49,6 @@ def test_a_toml_boolean_is_not_a_number() -> None:
             parse(True, "x")
 
 
-@pytest.mark.timeout(10)
 def test_bounds() -> None:
     """should keep counts within 0..top and intervals within 0.01..3600 s."""
     assert values.count(255, "code", top=255) == 255
