@@ -20,6 +20,7 @@ from pyinit import workdir as workdir_files
 from pyinit.errors import ConfigError, UsageError
 from pyinit.mode import PYINIT, TRC, Mode
 from pyinit.record import Record
+from pyinit.supervisor import NEVER, ON_FAILURE, RestartRules
 from pyinit.values import INF
 from pyinit.workdir import BASH_CODE, EXEC, STAGES, check_file_safe
 
@@ -44,6 +45,9 @@ DEFAULT_GRACE = 5.0
 TINI_GRACE = "a main command only (tini-style run): no SIGKILL"
 LOG_NS = {"boot": "main", "main": "sync"}
 
+#: The built-in restart rules (a record: immutable, so one is shared).
+DEFAULT_RULES = RestartRules()
+
 
 class TaskSettings(Record):
     """How one task is supervised and started (the `[defaults]`/`[task.NAME]` keys)."""
@@ -56,20 +60,14 @@ class TaskSettings(Record):
         "group",
         "health",
         "main_after",
-        "max_restarts",
-        "no_restart_code",
         "on_failure",
         "pid_file",
         "prefix",
         "ready",
         "ready_interval",
         "ready_timeout",
-        "restart",
-        "restart_delay",
-        "restart_max_delay",
-        "restart_reset",
-        "restart_window",
         "rlimits",
+        "rules",
         "schedule",
         "signal_target",
         "signals",
@@ -80,13 +78,7 @@ class TaskSettings(Record):
         "umask",
         "user",
     )
-    restart: str
-    restart_delay: float
-    restart_max_delay: float
-    restart_reset: float
-    max_restarts: int
-    restart_window: float
-    no_restart_code: int
+    rules: RestartRules  # restart, its backoff and crash-loop limit: built once, by _settings()
     stop_signal: int
     grace: float  # INF: never SIGKILL
     signals: frozenset[int] | None  # the forwarded signals it gets; None: all
@@ -114,13 +106,7 @@ class TaskSettings(Record):
     def __init__(
         self,
         *,
-        restart: str = "never",
-        restart_delay: float = 1.0,
-        restart_max_delay: float = 30.0,
-        restart_reset: float = 10.0,
-        max_restarts: int = 5,
-        restart_window: float = 60.0,
-        no_restart_code: int = 125,
+        rules: RestartRules = DEFAULT_RULES,
         stop_signal: int = SIGTERM,
         grace: float = DEFAULT_GRACE,
         signals: frozenset[int] | None = None,
@@ -146,13 +132,7 @@ class TaskSettings(Record):
         umask: int | None = None,
     ) -> None:
         self._set(
-            restart=restart,
-            restart_delay=restart_delay,
-            restart_max_delay=restart_max_delay,
-            restart_reset=restart_reset,
-            max_restarts=max_restarts,
-            restart_window=restart_window,
-            no_restart_code=no_restart_code,
+            rules=rules,
             stop_signal=stop_signal,
             grace=grace,
             signals=signals,
@@ -180,6 +160,25 @@ class TaskSettings(Record):
 
     def replace(self, **changes: object) -> TaskSettings:
         return TaskSettings(**self._changed(changes))  # type: ignore[arg-type]
+
+    def as_keys(self) -> list[tuple[str, object]]:
+        """Every setting as pyinit.toml names it, in name order: the restart rules' keys
+        are flat there (`restart`, `max_restarts`, ...), as on the command line."""
+        flat: dict[str, object] = {k: getattr(self, k) for k in self.__slots__ if k != "rules"}
+        flat.update((k, getattr(self.rules, k)) for k in RULE_KEYS)
+        return sorted(flat.items())
+
+
+#: The keys of a task's restart rules (supervisor.RestartRules), flat in pyinit.toml.
+RULE_KEYS = (
+    "restart",
+    "restart_delay",
+    "restart_max_delay",
+    "restart_reset",
+    "max_restarts",
+    "restart_window",
+    "no_restart_code",
+)
 
 
 class Item(Record):
@@ -794,32 +793,37 @@ def _unknown_task(toml_path: str, name: str, names: set[str]) -> str:
     )
 
 
-def _changed_fields(settings: TaskSettings, defaults: TaskSettings) -> dict[str, object]:
-    return {
-        k: getattr(settings, k)
-        for k in settings.__slots__
-        if getattr(settings, k) != getattr(defaults, k)
-    }
-
-
-def _checked(settings: TaskSettings, where: str, max_given: bool = True) -> TaskSettings:
-    """Rules between keys, once all sources are merged. A restart_delay above the built-in
-    maximum raises the maximum, unless a maximum was given too."""
+def _settings(fields: Mapping[str, object], where: str) -> TaskSettings:
+    """One task's settings from its merged keys (the defaults', then its own table's), with
+    the rules between keys. Its restart rules are built here, once, as the supervisor takes
+    them: a restart_delay above the built-in maximum raises the maximum, unless a maximum was
+    given too; a scheduled task's next run is its schedule's (never restarted); a health
+    check's action "restart" asks for on-failure at least (docs/health.md)."""
+    rule = {k: v for k, v in fields.items() if k in RULE_KEYS}
+    delay = rule.setdefault("restart_delay", DEFAULT_RULES.restart_delay)
+    assert isinstance(delay, float)  # values.seconds made it
+    maximum = rule.setdefault("restart_max_delay", max(DEFAULT_RULES.restart_max_delay, delay))
+    assert isinstance(maximum, float)
+    if maximum < delay:
+        raise ConfigError(
+            f"{where}: restart_max_delay ({maximum:g}) is below restart_delay ({delay:g})"
+        )
+    settings = TaskSettings(**{k: v for k, v in fields.items() if k not in RULE_KEYS})  # type: ignore[arg-type]
     health, ready = settings.health, settings.ready
-    watchdog = health is not None and health.check.kind == "watchdog"
-    if watchdog and ready is not None and ready.kind != "notify":
+    if settings.schedule is not None:
+        rule["restart"] = NEVER
+    elif health is not None and health.action == "restart" and rule.get("restart") in (None, NEVER):
+        rule["restart"] = ON_FAILURE
+    if health is not None and health.check.kind == "watchdog" and ready and ready.kind != "notify":
         raise ConfigError(
             f'{where}: health check "watchdog" listens on the notify socket, which '
             f'ready = {ready.text!r} does not give: use ready = "notify", or no ready'
         )
-    if not max_given and settings.restart_max_delay < settings.restart_delay:
-        return settings.replace(restart_max_delay=settings.restart_delay)
-    if settings.restart_max_delay < settings.restart_delay:
-        raise ConfigError(
-            f"{where}: restart_max_delay ({settings.restart_max_delay:g}) is "
-            f"below restart_delay ({settings.restart_delay:g})"
-        )
-    return settings
+    try:
+        rules = RestartRules(**rule)  # type: ignore[arg-type]
+    except ValueError as e:  # each value's parser checked it: this would be a pyinit bug
+        raise ConfigError(f"{where}: {e}") from None
+    return settings.replace(rules=rules)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -909,7 +913,7 @@ def _task_settings(
     names: set[str],
     main: Item | None,
     defaults: TaskSettings,
-    max_in_defaults: bool,
+    defaults_fields: dict[str, object],
     procfile_env: dict[str, dict[str, str]],
     toml_path: str,
     start_dir: str,
@@ -918,6 +922,7 @@ def _task_settings(
 ) -> dict[str, TaskSettings]:
     """Every task's settings: the defaults, then its [task.NAME] table (and a Procfile's env)."""
     tasks: dict[str, TaskSettings] = {}
+    given: dict[str, dict[str, object]] = {}  # each task's own keys
     # [task.main] names the main command, whatever it is (unless a task is called "main"), so
     # that `docker run IMAGE other-cmd` keeps the main command's settings; a table named after
     # the command itself is more specific and comes after it.
@@ -933,7 +938,7 @@ def _task_settings(
             warnings.append(_unknown_task(toml_path, table_name, names))
             continue
         if name in tasks:  # [task.main] and the command's own table: the latter wins
-            task_fields = {**_changed_fields(tasks[name], defaults), **task_fields}
+            task_fields = {**given[name], **task_fields}
         for key in task_fields:
             sources[f"task.{name}.{key}"] = toml_path
         if "env" in task_fields or name in procfile_env:  # a task's env adds to the defaults'
@@ -941,11 +946,8 @@ def _task_settings(
             merged.update(procfile_env.get(name, {}))  # a Procfile's .env and PORT, then the table
             merged.update(dict(task_fields.get("env", ())))  # type: ignore[call-overload]
             task_fields["env"] = tuple(merged.items())
-        tasks[name] = _checked(
-            defaults.replace(**task_fields),
-            f"{toml_path}: task.{name}",
-            max_given="restart_max_delay" in task_fields or max_in_defaults,
-        )
+        given[name] = task_fields
+        tasks[name] = _settings({**defaults_fields, **task_fields}, f"{toml_path}: task.{name}")
 
     for name, env in procfile_env.items():
         if name not in tasks:
@@ -1077,11 +1079,7 @@ def load(
         sources["defaults.signal_target"] = (
             "command line" if opts.get("single_child") else "PYINIT_SINGLE_CHILD"
         )
-    defaults = _checked(
-        TaskSettings(**fields),  # type: ignore[arg-type]
-        "defaults",
-        max_given="restart_max_delay" in fields,
-    )
+    defaults = _settings(fields, "defaults")
 
     # The items, in run order within each stage: files first, then the command line's strings.
     skipped: list[tuple[str, str]] = []
@@ -1119,7 +1117,7 @@ def load(
     if main is not None:
         names.add(main.name)
     tasks = _task_settings(
-        task_tables, names, main, defaults, "restart_max_delay" in fields, procfile_env,
+        task_tables, names, main, defaults, fields, procfile_env,
         toml_path, start_dir, sources, warnings,
     )  # fmt: skip
 

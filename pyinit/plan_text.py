@@ -47,24 +47,23 @@ def describe(plan: Plan, show_env: bool = False) -> str:
         lines.append(f"{stage}:" + ("" if items else " (none)"))
         for item in items:
             s = plan.settings(item.name)
-            policy = f", restart {s.restart}" if stage in ("async", "sync", "main") else ""
+            policy = f", restart {s.rules.restart}" if stage in ("async", "sync", "main") else ""
             if stage == "scheduled":
                 policy = (
                     f", {s.schedule.text if s.schedule else ''}, next: {_next_runs(plan, item)}"
                 )
             lines.append(f"  {item.name}: {item.label} ({_how(plan, item)}{policy})")
-    d = plan.defaults
+    d, r = plan.defaults, plan.defaults.rules
     lines.append(
-        f"defaults: restart {d.restart}, delay {d.restart_delay:g}-{d.restart_max_delay:g}s, "
-        f"max {d.max_restarts} restarts in {d.restart_window:g}s, stop with "
+        f"defaults: restart {r.restart}, delay {r.restart_delay:g}-{r.restart_max_delay:g}s, "
+        f"max {r.max_restarts} restarts in {r.restart_window:g}s, stop with "
         f"{signals.name(d.stop_signal)}, grace {_grace(d.grace)}, signals to the "
         f"{d.signal_target}"
     )
     for name, settings in sorted(plan.tasks.items()):
+        default = dict(d.as_keys())
         changed = [
-            f"{k}={_value(k, getattr(settings, k), show_env)}"
-            for k in settings.__slots__
-            if getattr(settings, k) != getattr(d, k)
+            f"{k}={_value(k, v, show_env)}" for k, v in settings.as_keys() if v != default[k]
         ]
         lines.append(f"task {name}: {', '.join(changed) or 'as defaults'}")
     lines.extend(start_order(plan))

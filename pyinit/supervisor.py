@@ -168,6 +168,11 @@ class RestartRules(Record):
         setattr_(self, "restart_window", float(restart_window))
         setattr_(self, "no_restart_code", no_restart_code)
 
+    def once(self) -> "RestartRules":
+        """The same rules with restart never: a boot or halt item, or a task whose health
+        action is stop or exit."""
+        return RestartRules(**self._changed({"restart": NEVER}))  # type: ignore[arg-type]
+
 
 class Decision(Record):
     """What `TaskLife.exited()` decided, for the loop to act on and log (spec §5: every restart,

@@ -82,7 +82,7 @@ class Task:
         self.item = item
         self.settings = settings
         self.index = index  # launch order within its stage
-        self.life = supervisor.TaskLife(_rules(item, settings))
+        self.life = _life(item, settings)
         self.pid = 0  # 0 while not running
         self.status: int | None = None  # the last exit status
         self.streams: list[Stream] = []
@@ -152,28 +152,11 @@ class Cleanup:
         self.procs: dict[int, int] = {}  # pidfd (or -pid without pidfds) -> pid
 
 
-def _rules(item: Item, settings: TaskSettings) -> supervisor.RestartRules:
-    # Boot and halt items run once by definition; everything else follows its settings.
-    restart = settings.restart if item.stage in ("async", "sync", "main") else supervisor.NEVER
-    if settings.schedule is not None:
-        restart = supervisor.NEVER  # its next run is its schedule's
-    health = settings.health
-    if health is not None and health.action == "restart" and restart == supervisor.NEVER:
-        restart = supervisor.ON_FAILURE  # action = "restart" asks for it (docs/health.md)
-    return supervisor.RestartRules(
-        restart=restart,
-        restart_delay=settings.restart_delay,
-        restart_max_delay=max(settings.restart_max_delay, settings.restart_delay),
-        restart_reset=settings.restart_reset,
-        max_restarts=settings.max_restarts,
-        restart_window=settings.restart_window,
-        no_restart_code=settings.no_restart_code,
-    )
-
-
-def _no_restart(rules: supervisor.RestartRules) -> supervisor.RestartRules:
-    """The same rules with restart never (a health action stop or exit)."""
-    return supervisor.RestartRules(**rules._changed({"restart": supervisor.NEVER}))  # type: ignore[arg-type]
+def _life(item: Item, settings: TaskSettings) -> supervisor.TaskLife:
+    """A fresh restart history under the task's rules (config.py built them); boot and halt
+    items run once by definition (spec §4)."""
+    rules = settings.rules if item.stage in ("async", "sync", "main") else settings.rules.once()
+    return supervisor.TaskLife(rules)
 
 
 class Tasks:
@@ -300,7 +283,7 @@ class Tasks:
         if action == "none" or not task.running:
             return
         if action in ("stop", "exit"):  # its end is a failure for good, not a restart
-            task.life.rules = _no_restart(task.life.rules)
+            task.life.rules = task.life.rules.once()
             if action == "exit":
                 task.health_exit = f"{task.name} unhealthy ({brief}), killed"
         self.send(task, task.settings.stop_signal)
@@ -319,7 +302,7 @@ class Tasks:
     def release(self, task: Task) -> None:
         """Start a held, done or failed-for-good task again, with a fresh backoff."""
         task.held = False
-        task.life = supervisor.TaskLife(_rules(task.item, task.settings))
+        task.life = _life(task.item, task.settings)
         self._emit("release", task, f"{task.name} released")
         self._spawn(task)
 

@@ -288,7 +288,7 @@ def test_a_restart_delay_above_30_seconds_is_usable(empty_dir: Path, how: str) -
         env["PYINIT_RESTART_DELAY"] = "60"
     outcome = load([*argv, "--", "true"], env)
     assert isinstance(outcome, config.Plan), str(outcome)
-    assert outcome.defaults.restart_delay == 60
+    assert outcome.defaults.rules.restart_delay == 60
 
 
 @pytest.mark.parametrize("variable", sorted(options.ENV.values()))

@@ -54,7 +54,7 @@ def test_command_and_run_tasks_join_the_stage_files_in_name_order(tmp_path: Path
         "async",
     )
     assert beta.origin == f"{tmp_path}/pyinit.toml [task.beta]"
-    assert plan.settings("beta").restart == "always"  # every task key applies
+    assert plan.settings("beta").rules.restart == "always"  # every task key applies
     zeta = plan.async_items[3]
     assert (zeta.how, zeta.argv) == (workdir.BASH_CODE, ("exec worker",))
     assert [i.name for i in plan.boot] == ["migrate"]
@@ -66,7 +66,7 @@ def test_a_table_without_command_or_run_only_tunes(tmp_path: Path) -> None:
     stage_file(tmp_path, "async.web")
     plan = load(tmp_path, '[task.web]\nrestart = "always"\n')
     assert [i.name for i in plan.async_items] == ["web"]
-    assert plan.settings("web").restart == "always"
+    assert plan.settings("web").rules.restart == "always"
 
 
 @pytest.mark.parametrize(

@@ -114,7 +114,7 @@ def test_a_task_table_tunes_a_procfile_task(tmp_path: Path) -> None:
     )
     plan = load(tmp_path)
     web = plan.settings("web")
-    assert web.restart == "always"
+    assert web.rules.restart == "always"
     assert dict(web.env) == {"A": "1", "B": "table", "PORT": "5000"}
 
 

@@ -23,6 +23,7 @@ from pyinit import config, spawn
 from pyinit.config import TaskSettings
 from pyinit.errors import ConfigError
 from pyinit.ready import HealthSettings, ReadyForm, parse_ready
+from pyinit.supervisor import RestartRules
 
 from conftest import ROOT
 
@@ -63,13 +64,15 @@ stop_delay = 2.5
 TASK_ONLY_TOML = 'ready = "listen:8080"\nafter = ["D2:done"]\non_failure = "exit"\n'
 DEFAULTS_ONLY_TOML = 'main_after = "started"\nstop_order = "parallel"\n'
 EVERY_KEY = TaskSettings(
-    restart="on-failure",
-    restart_delay=0.25,
-    restart_max_delay=7.0,
-    restart_reset=3.5,
-    max_restarts=9,
-    restart_window=42.0,
-    no_restart_code=99,
+    rules=RestartRules(
+        restart="on-failure",
+        restart_delay=0.25,
+        restart_max_delay=7.0,
+        restart_reset=3.5,
+        max_restarts=9,
+        restart_window=42.0,
+        no_restart_code=99,
+    ),
     stop_signal=signal.SIGUSR1,
     grace=2.5,
     signals=frozenset((signal.SIGHUP, signal.SIGUSR2)),
@@ -109,13 +112,18 @@ def test_no_file_gives_the_built_in_defaults(tmp_path: Path) -> None:
     """should use README's built-in defaults for every task when there is no pyinit.toml."""
     plan = load(tmp_path, None)
     d = plan.defaults
-    assert (d.restart, d.restart_delay, d.restart_max_delay, d.restart_reset) == (
+    assert (
+        d.rules.restart,
+        d.rules.restart_delay,
+        d.rules.restart_max_delay,
+        d.rules.restart_reset,
+    ) == (
         "never",
         1.0,
         30.0,
         10.0,
     )
-    assert (d.max_restarts, d.restart_window, d.no_restart_code) == (5, 60.0, 125)
+    assert (d.rules.max_restarts, d.rules.restart_window, d.rules.no_restart_code) == (5, 60.0, 125)
     assert (d.stop_signal, d.grace) == (signal.SIGTERM, 5.0)
     assert (d.user, d.group, d.cwd, d.env, d.prefix) == (None, None, None, (), None)
     assert plan.settings("D1") == d
@@ -134,7 +142,7 @@ def test_every_key_in_defaults(tmp_path: Path) -> None:
     assert plan.settings("D1") == every
     assert plan.settings("D2") == every
     toml_path = str(tmp_path / "pyinit.toml")
-    for key in set(TaskSettings.__slots__) - config.TASK_ONLY:
+    for key in {k for k, _ in TaskSettings().as_keys()} - config.TASK_ONLY:
         assert plan.sources[f"defaults.{key}"] == toml_path, key
 
 
@@ -149,7 +157,7 @@ def test_every_key_in_a_task_table(tmp_path: Path) -> None:
     assert plan.defaults == TaskSettings()
     toml_path = str(tmp_path / "pyinit.toml")
     # schedule goes with a declared task only: tests/process/test_schedules.py has it.
-    for key in set(TaskSettings.__slots__) - config.DEFAULTS_ONLY - {"schedule"}:
+    for key in {k for k, _ in TaskSettings().as_keys()} - config.DEFAULTS_ONLY - {"schedule"}:
         assert plan.sources[f"task.D1.{key}"] == toml_path, key
     assert not any(key.startswith("task.D2.") for key in plan.sources)
 
@@ -162,9 +170,14 @@ def test_a_task_table_inherits_what_it_does_not_set(tmp_path: Path) -> None:
         '[task.D1]\ngrace = 0.5\nuser = "nobody"\n',
     )
     d1 = plan.settings("D1")
-    assert (d1.restart, d1.grace, d1.max_restarts, d1.user) == ("always", 0.5, 7, "nobody")
+    assert (d1.rules.restart, d1.grace, d1.rules.max_restarts, d1.user) == (
+        "always",
+        0.5,
+        7,
+        "nobody",
+    )
     d2 = plan.settings("D2")
-    assert (d2.restart, d2.grace, d2.max_restarts, d2.user) == ("always", 2.0, 7, None)
+    assert (d2.rules.restart, d2.grace, d2.rules.max_restarts, d2.user) == ("always", 2.0, 7, None)
 
 
 @pytest.mark.parametrize(
@@ -253,8 +266,8 @@ def test_precedence_for_the_defaults(
     for toml_text, argv, environment, expected, source in cases:
         plan = load(tmp_path, toml_text, argv, environment)
         where = (toml_text is not None, argv, environment)
-        assert getattr(plan.defaults, key) == expected, where
-        assert getattr(plan.settings("D1"), key) == expected, where
+        assert dict(plan.defaults.as_keys())[key] == expected, where
+        assert dict(plan.settings("D1").as_keys())[key] == expected, where
         assert plan.sources.get(f"defaults.{key}", "default") == source, where
 
 
@@ -276,9 +289,9 @@ def test_a_task_table_beats_every_default(
 ) -> None:
     """should let [task.D1] win over the command line and the environment for D1 only."""
     plan = load(tmp_path, f"[task.D1]\n{key} = {toml}\n", cli, dict([env]))
-    assert getattr(plan.settings("D1"), key) == by_toml
-    assert getattr(plan.settings("D2"), key) == by_cli
-    assert getattr(plan.defaults, key) == by_cli
+    assert dict(plan.settings("D1").as_keys())[key] == by_toml
+    assert dict(plan.settings("D2").as_keys())[key] == by_cli
+    assert dict(plan.defaults.as_keys())[key] == by_cli
     assert plan.sources[f"task.D1.{key}"] == str(tmp_path / "pyinit.toml")
     assert plan.sources[f"defaults.{key}"] == "command line"
 
@@ -297,8 +310,8 @@ def test_task_tables_may_name_the_main_command_and_stage_files(tmp_path: Path) -
         '[task.web]\nrestart = "always"\n[task.sleep]\nrestart = "on-failure"\n'
     )
     plan = config.load(["-w", str(tmp_path), "--", "/bin/sleep", "1"], ENV)
-    assert plan.settings("web").restart == "always"
-    assert plan.settings("sleep").restart == "on-failure"
+    assert plan.settings("web").rules.restart == "always"
+    assert plan.settings("sleep").rules.restart == "on-failure"
 
 
 # --- errors -----------------------------------------------------------------------------------
@@ -624,16 +637,18 @@ def test_accepted_settings_are_usable(table_name: str, table: dict[str, object])
             return
     for s in (plan.defaults, plan.settings("D1")):
         for seconds in (
-            s.restart_delay,
-            s.restart_max_delay,
-            s.restart_reset,
-            s.restart_window,
+            s.rules.restart_delay,
+            s.rules.restart_max_delay,
+            s.rules.restart_reset,
+            s.rules.restart_window,
             s.grace,
         ):
             assert math.isfinite(seconds)
             assert seconds >= 0
-        assert s.max_restarts >= 0
-        assert 0 <= s.no_restart_code <= 255
+        assert s.rules.max_restarts >= 0
+        code = s.rules.no_restart_code
+        assert code is not None
+        assert 0 <= code <= 255
         assert 1 <= s.stop_signal < signal.NSIG
         spawn.resolve_identity(s.user, s.group)
         if s.prefix is not None:
@@ -647,7 +662,7 @@ def test_a_table_for_a_task_not_in_this_run_is_a_warning(tmp_path: Path) -> None
     plan = load(tmp_path, '[task.D11]\nrestart = "always"\n')
     assert len(plan.warnings) == 1
     assert "[task.D11]: no task named 'D11' in this run (did you mean 'D1'?)" in plan.warnings[0]
-    assert plan.settings("D1").restart == "never"
+    assert plan.settings("D1").rules.restart == "never"
 
 
 def test_task_main_names_the_main_command(tmp_path: Path) -> None:
@@ -658,9 +673,68 @@ def test_task_main_names_the_main_command(tmp_path: Path) -> None:
     )
     plan = config.load(["-w", str(tmp_path), "--", "sleep", "1"], ENV)
     assert plan.warnings == ()
-    assert plan.settings("sleep").restart == "always"
+    assert plan.settings("sleep").rules.restart == "always"
     assert plan.settings("sleep").grace == 3
     other = config.load(["-w", str(tmp_path), "--", "bash"], ENV)
-    assert other.settings("bash").restart == "always"
+    assert other.settings("bash").rules.restart == "always"
     assert other.settings("bash").grace == 9
     assert len(other.warnings) == 1  # [task.sleep]
+
+
+@pytest.mark.parametrize(
+    ("toml", "defaults_max", "d1_max"),
+    [
+        pytest.param("[defaults]\nrestart_delay = 60\n", 60.0, 60.0, id="max-follows-delay"),
+        pytest.param("[task.D1]\nrestart_delay = 50\n", 30.0, 50.0, id="only-the-task-s"),
+        pytest.param(
+            "[defaults]\nrestart_delay = 50\nrestart_max_delay = 80\n"
+            "[task.D1]\nrestart_delay = 60\n",
+            80.0,
+            80.0,
+            id="a-given-max-is-kept",
+        ),
+    ],
+)
+def test_the_restart_maximum_follows_the_delay_unless_given(
+    tmp_path: Path, toml: str, defaults_max: float, d1_max: float
+) -> None:
+    """should raise restart_max_delay to a larger restart_delay when no maximum was given."""
+    plan = load(tmp_path, toml)
+    assert plan.defaults.rules.restart_max_delay == defaults_max
+    assert plan.settings("D1").rules.restart_max_delay == d1_max
+
+
+@pytest.mark.parametrize(
+    ("toml", "where"),
+    [
+        pytest.param("[defaults]\nrestart_delay = 5\nrestart_max_delay = 4\n", "defaults", id="d"),
+        pytest.param(
+            "[defaults]\nrestart_max_delay = 40\n[task.D1]\nrestart_delay = 50\n",
+            "task.D1",
+            id="the-default-max-under-the-task-s-delay",
+        ),
+    ],
+)
+def test_a_given_maximum_below_the_delay_is_an_error(tmp_path: Path, toml: str, where: str) -> None:
+    """should refuse a restart_max_delay below the restart_delay, naming where."""
+    with pytest.raises(ConfigError, match=rf"{where}: restart_max_delay \(\d+\) is below"):
+        load(tmp_path, toml)
+
+
+@pytest.mark.parametrize(
+    ("health", "restart", "expected"),
+    [
+        pytest.param('action = "restart"', "", "on-failure", id="restart-asks-for-on-failure"),
+        pytest.param('action = "restart"', 'restart = "always"\n', "always", id="always-stays"),
+        pytest.param('action = "stop"', "", "never", id="stop-does-not"),
+    ],
+)
+def test_the_rules_are_the_ones_the_supervisor_gets(
+    tmp_path: Path, health: str, restart: str, expected: str
+) -> None:
+    """should build each task's RestartRules once, in config, as its TaskLife takes them."""
+    toml = f'[task.D1]\n{restart}[task.D1.health]\ncheck = "tcp:127.0.0.1:9"\n{health}\n'
+    plan = load(tmp_path, toml)
+    assert type(plan.settings("D1").rules) is RestartRules
+    assert plan.settings("D1").rules.restart == expected
+    assert plan.settings("D2").rules == RestartRules()
