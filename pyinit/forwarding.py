@@ -9,7 +9,7 @@ the new task, and one that lands while the table is being changed could see it i
 The mechanism. The loop never lets the handler read its live task table. It publishes an
 immutable snapshot instead, a tuple of `Route`s (pid, group or pid only, which signals), and
 replaces it whole (`publish`) after every change: one attribute store, which a handler sees
-either before or after, never half-done. Two windows remain, and both are closed:
+either before or after, never half-done. Three windows remain, and all are closed:
 
 * spawn: `spawn.spawn` blocks every signal around `fork()` and republishes the routes (its
   `on_fork` callback) before unblocking, so a signal that arrives meanwhile is delivered to the
@@ -21,6 +21,9 @@ either before or after, never half-done. Two windows remain, and both are closed
   kernel hands out pids cyclically, so a pid reaped a moment ago cannot belong to another
   process yet; and signalling the group of a leader that has just been reaped still reaches
   what is left of its group, which is what a forwarded signal is for.
+* the foreground: an item becomes the handler's foreground just after it starts. A first stop
+  signal that lands before that (between two items, or just after the fork) reaches no one
+  here; the loop then delivers it to the new foreground item (`Outcome._stop_requested`).
 
 What the handler does with a signal (`on_signal`), after `--rewrite` (a target of 0 means
 "ignore it": nothing is sent and, for TERM, INT or QUIT, no shutdown starts):

@@ -10,7 +10,7 @@ policy (waitpolicy.py) folds that into the status once every task has stopped (s
 from __future__ import annotations
 
 from pyinit import reaper, signals
-from pyinit.forwarding import ROUTER
+from pyinit.forwarding import ROUTER, deliver
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -82,9 +82,20 @@ class Outcome:
         foreground = self.tasks.foreground
         if foreground is not None and foreground.running:
             self.signalled = foreground
+            target = ROUTER.target(signum)
+            if (
+                delivered_to != foreground.pid
+                and ROUTER.foreground == foreground.pid  # (0 while it has a stop_delay)
+                and foreground.route.wants(target)
+            ):
+                # The signal came before this item was the handler's foreground (between the
+                # last item's end and this one's start, or just after its fork): the handler
+                # reached no one, so it is delivered now. Nothing is swallowed.
+                deliver(foreground.route, target)
+                delivered_to = foreground.pid
             self.signal_delivered = delivered_to == foreground.pid
             if self.signal_delivered:
-                foreground.forwarded.add(ROUTER.target(signum))
+                foreground.forwarded.add(target)
 
     def check_timeout(self, now: float | None = None) -> None:
         """After each wake-up: the `--timeout` ends the run once it has passed."""
