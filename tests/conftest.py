@@ -33,8 +33,17 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 NS_INIT = Path(__file__).with_name("ns_init.py")
+#: The programs the tests run as tasks: files, so that each can be read and run on its own.
+CHILDREN = Path(__file__).with_name("children")
 PYINIT = [sys.executable, "-m", "pyinit"]
 MODES = ("pid1", "subreaper")
+
+
+def child(name: str) -> str:
+    """The path of tests/children/NAME, as a command line takes it."""
+    path = CHILDREN / name
+    assert path.is_file(), path
+    return str(path)
 
 
 def can_unshare() -> bool:

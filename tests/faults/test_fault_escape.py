@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from conftest import Run, figure, survivors_item
+from conftest import Run, child, figure, survivors_item
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -56,23 +56,6 @@ while True:
     time.sleep(1)
 """
 
-#: Keeps forking as fast as it can: each generation starts the next and exits, so its pid
-#: changes faster than a list of processes can be made (it stays in its process group);
-#: SIGTERM ignored.
-RUNNER = r"""
-import os, signal
-signal.signal(signal.SIGTERM, signal.SIG_IGN)
-generation = 0
-while True:
-    try:
-        if os.fork():
-            os._exit(0)
-    except OSError:
-        pass
-    generation += 1
-    if generation == 200:
-        os.write(1, b"generation 200\n")
-"""
 
 SNEAKY = {
     # name: (bash code of a -D item, the line it prints once its trick is done)
@@ -168,8 +151,7 @@ def test_sneaky_tasks_do_not_outlive_pyinit(mode: str, tmp_path: Path, ending: s
 def test_a_process_that_keeps_forking_does_not_outlive_pyinit(mode: str, tmp_path: Path) -> None:
     """should stop a process that forks a new generation of itself as fast as it can (a new
     pid each time, SIGTERM ignored): no generation may survive pyinit."""
-    runner = tmp_path / "runner.py"
-    runner.write_text(RUNNER)
+    runner = child("fork_runner.py")
     run = start(
         mode,
         [

@@ -24,7 +24,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conftest import ROOT, Run, command, figure, survivors_item
+from conftest import ROOT, Run, child, command, figure, survivors_item
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -150,48 +150,6 @@ def test_fork_bomb_inside_a_process_limit(mode: str, tmp_path: Path) -> None:
 
 # -- a full pipe and a stalled reader ----------------------------------------------------------
 
-#: Numbered lines as fast as it can (os.write, one whole line each), until killed (SIGUSR1
-#: is for the counter only).
-FLOOD = r"""
-import os, signal
-signal.signal(signal.SIGUSR1, signal.SIG_IGN)
-i = 0
-while True:
-    os.write(1, b"line %010d\n" % i)
-    i += 1
-"""
-#: Counts SIGUSR1 into a file (its output would be stuck behind the stalled reader).
-USR1_COUNTER = r"""
-import os, signal, sys, time
-path = sys.argv[1]
-count = 0
-def got(signum, frame):
-    global count
-    count += 1
-    with open(path + ".tmp", "w") as f:
-        f.write(str(count))
-    os.rename(path + ".tmp", path)
-signal.signal(signal.SIGUSR1, got)
-with open(path + ".ready", "w"):
-    pass
-while True:
-    time.sleep(1)
-"""
-#: The main command: on a line on stdin, makes N orphans that exit 7; writes nothing.
-ORPHANS_ON_CUE = r"""
-import os, signal, sys
-signal.signal(signal.SIGUSR1, signal.SIG_IGN)
-n = int(sys.argv[1])
-sys.stdin.readline()
-for _ in range(n):
-    pid = os.fork()
-    if pid == 0:
-        if os.fork() == 0:
-            os._exit(7)
-        os._exit(0)
-    os.waitpid(pid, 0)
-sys.stdin.readline()
-"""
 STALL_ORPHANS = 1000
 FULL = 48 << 10  # a pipe this full is taking no more lines (the rest of its pages may not fit one)
 
@@ -217,10 +175,8 @@ def test_stalled_reader_full_pipe(mode: str, tmp_path: Path) -> None:
     """should, with its stdout a full pipe nobody reads, keep restarting a crash-looping task,
     forwarding signals and reaping 1,000 orphans with bounded memory; once read again, deliver
     the flood's lines whole and gap-free; and exit 143 on SIGTERM."""
-    flood = tmp_path / "flood.py"
-    flood.write_text(FLOOD)
-    counter = tmp_path / "counter.py"
-    counter.write_text(USR1_COUNTER)
+    flood = child("line_flood.py")
+    counter = child("usr1_counter.py")
     count_file = tmp_path / "usr1"
     (tmp_path / "pyinit.toml").write_text(f"[task.D2]\n{CRASH_LOOP}")
     r, w = os.pipe()
@@ -240,8 +196,7 @@ def test_stalled_reader_full_pipe(mode: str, tmp_path: Path) -> None:
             f"exec {PY} {counter} {count_file}",
             "--",
             PY,
-            "-c",
-            ORPHANS_ON_CUE,
+            child("orphans_on_cue.py"),
             str(STALL_ORPHANS),
         ],
         stdin=subprocess.PIPE,
@@ -324,8 +279,7 @@ def test_stdout_gone(mode: str, tmp_path: Path, how: str) -> None:
     """should, with pyinit's stdout a pipe with no reader (EPIPE) or not open at all, keep a
     flooding task and a crash-looping one supervised, give the latter up after its restarts
     and exit with its status 3, with no traceback and nothing left running."""
-    flood = tmp_path / "flood.py"
-    flood.write_text(FLOOD)
+    flood = child("line_flood.py")
     (tmp_path / "pyinit.toml").write_text(
         '[task.D2]\nrestart = "on-failure"\nrestart_delay = 0.05\nmax_restarts = 3\n'
     )

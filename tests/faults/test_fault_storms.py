@@ -24,7 +24,7 @@ from typing import Any
 import psutil
 import pytest
 
-from conftest import Run, figure, must
+from conftest import Run, child, figure, must
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -76,25 +76,6 @@ def start(mode: str, args: list[str], **kwargs: Any) -> Run:
 # -- zombie storm ------------------------------------------------------------------------------
 
 ORPHANS = 10_000
-#: The main command: says "ready", waits for a line on stdin, then makes N orphans (a middle
-#: parent that exits at once, so its child is re-parented to pyinit and exits 7), says
-#: "orphaned N", waits for another line and exits 5.
-ORPHAN_MAKER = r"""
-import os, sys
-n = int(sys.argv[1])
-print("ready", flush=True)
-sys.stdin.readline()
-for _ in range(n):
-    pid = os.fork()
-    if pid == 0:
-        if os.fork() == 0:
-            os._exit(7)
-        os._exit(0)
-    os.waitpid(pid, 0)
-print("orphaned", n, flush=True)
-sys.stdin.readline()
-sys.exit(5)
-"""
 REAPED = re.compile(r"reaped an orphan <pid=\d+> \(exitcode=(\d+)\)")
 RESTART = re.compile(r"(\S+) exited \(exitcode=(\d+)\): restart (\d+) in")
 
@@ -124,8 +105,7 @@ def test_zombie_storm(mode: str, tmp_path: Path) -> None:
             PY,
             "-I",
             "-S",
-            "-c",
-            ORPHAN_MAKER,
+            child("orphan_storm.py"),
             str(ORPHANS),
         ],
         stdin=subprocess.PIPE,
@@ -206,15 +186,6 @@ os.write(1, b"counting\\n")
 while True:  # not signal.pause(): a signal landing inside a handler would wait for the next
     os.read(wake_r, 4096)
 """
-#: The main command: immune to the storm, it exits 4 when told on stdin.
-IMMUNE_MAIN = """
-import signal, sys
-for name in ("HUP", "USR1", "USR2", "WINCH"):
-    signal.signal(getattr(signal, "SIG" + name), signal.SIG_IGN)
-print("ready", flush=True)
-sys.stdin.readline()
-sys.exit(4)
-"""
 
 
 @pytest.mark.slow
@@ -232,7 +203,7 @@ def test_signal_storm(mode: str, tmp_path: Path) -> None:
     )
     run = start(
         mode,
-        ["-w", str(tmp_path), "-vv", "-D", "exit 3", "--", PY, "-c", IMMUNE_MAIN],
+        ["-w", str(tmp_path), "-vv", "-D", "exit 3", "--", PY, child("storm_immune_main.py")],
         stdin=subprocess.PIPE,
     )
     try:
@@ -403,24 +374,6 @@ def test_restart_storm(mode: str, tmp_path: Path) -> None:
 
 # -- output flood while stopping ---------------------------------------------------------------
 
-#: Writes numbered lines of one size as fast as it can, each with one os.write (at most
-#: PIPE_BUF bytes, so the pipe takes it whole or not at all). argv: name pad on-term, where
-#: on-term is "die" (default SIGTERM: killed mid-flood) or "count" (finish the line being
-#: written, then say how many were written and exit 0).
-FLOOD = r"""
-import os, signal, sys
-name, pad, on_term = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-stop = []
-if on_term == "count":
-    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
-tail = b" " + b"x" * pad + b"\n"
-head = name.encode() + b" "
-i = 0
-while not stop:
-    os.write(1, head + b"%010d" % i + tail)
-    i += 1
-os.write(1, head + b"end %d\n" % i)
-"""
 FLOODERS = {"f1": (0, "die"), "f2": (200, "die"), "f3": (1000, "count"), "f4": (4000, "count")}
 FLOOD_LINE = re.compile(rb"^(D\d): (f\d) (?:(\d{10}) (x*)|end (\d+))\n$")
 BEFORE_TERM = 5_000  # lines of each task seen before SIGTERM is sent
@@ -431,8 +384,7 @@ def test_output_flood_while_stopping(mode: str, tmp_path: Path) -> None:
     """should, when SIGTERM arrives while four tasks write numbered lines as fast as they can,
     deliver every line whole (none cut or mixed), lose none (each task's numbers a gap-free
     prefix; a task that says how many it wrote got all of them) and exit within the grace."""
-    flood = tmp_path / "flood.py"
-    flood.write_text(FLOOD)
+    flood = child("flood_writer.py")
     items = [
         a
         for name, (pad, how) in FLOODERS.items()

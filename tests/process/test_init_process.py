@@ -15,24 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import NS_INIT, PYINIT, ROOT, UNSHARE_OK, Run
+from conftest import NS_INIT, PYINIT, ROOT, UNSHARE_OK, Run, child
 
 pytestmark = pytest.mark.timeout(30)
 
 needs_ns = pytest.mark.skipif(not UNSHARE_OK, reason="needs root for unshare --pid")
-
-#: Double-forks; the orphan reports who adopted it, compared with MAINPID (pyinit's pid).
-ADOPTION = r"""
-import os, time
-if os.fork() == 0:
-    if os.fork() == 0:
-        time.sleep(0.2)  # the middle parent is gone by now
-        print("adopted", os.getppid() == int(os.environ["MAINPID"]), os.getppid(), flush=True)
-        os._exit(0)
-    os._exit(0)
-os.wait()
-time.sleep(0.5)
-"""
 
 
 @pytest.fixture(params=["python-prctl", "ctypes"])
@@ -52,7 +39,9 @@ def prctl_backend(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, s
 def test_orphans_come_to_pyinit_when_it_is_not_pid1(prctl_backend: dict[str, str]) -> None:
     """Not PID 1, pyinit should make itself the child subreaper, so an orphan's new parent is
     pyinit and not the namespace's PID 1; and its process name should be `pyinit`."""
-    run = Run("subreaper", ["-vv", "--", sys.executable, "-c", ADOPTION], env=prctl_backend)
+    run = Run(
+        "subreaper", ["-vv", "--", sys.executable, child("adopted_reporter.py")], env=prctl_backend
+    )
     try:
         with open(f"/proc/{run.pid}/comm") as f:
             assert f.read().strip() == "pyinit"

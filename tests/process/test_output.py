@@ -18,7 +18,7 @@ from typing import Any
 import psutil
 import pytest
 
-from conftest import NS_INIT, PYINIT, ROOT, Run, StartPyinit, command
+from conftest import NS_INIT, PYINIT, ROOT, Run, StartPyinit, child, command
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -30,32 +30,10 @@ OWN_FIELDS = {"time", "task", "stage", "pid", "stream", "level", "message"}
 #: What the optional "event" of pyinit's own lines may say (README, Output).
 EVENTS = {"start", "ready", "restart", "give-up", "unhealthy", "healthy"}
 
-#: Writes numbered lines to stdout and (every 7th) stderr with raw os.write calls of random
-#: sizes, so lines reach pyinit cut at arbitrary points; then a line of exactly LIMIT bytes, a
-#: longer one (cut by pyinit), and a last line without a newline. argv: tag count [seed].
-WRITER = r"""
-import os, random, sys
-tag, count = sys.argv[1].encode(), int(sys.argv[2])
-rng = random.Random(int(sys.argv[3]) if len(sys.argv) > 3 else 1)
-bufs = {1: [], 2: []}
-for i in range(count):
-    bufs[2 if i % 7 == 3 else 1].append(b"%s %d\n" % (tag, i))
-bufs[1].append(b"L" * 65536 + b"\n")
-bufs[1].append(b"M" * 100000 + b"\n")
-bufs[2].append(b"E" * 65536 + b"\n")
-bufs[1].append(b"end of " + tag)
-data = {fd: b"".join(parts) for fd, parts in bufs.items()}
-pos = {1: 0, 2: 0}
-while pos[1] < len(data[1]) or pos[2] < len(data[2]):
-    fd = rng.choice((1, 1, 1, 2))
-    if pos[fd] < len(data[fd]):
-        size = rng.choice((1, 7, 100, 4095, 4096, 9000, 70000))
-        pos[fd] += os.write(fd, data[fd][pos[fd]:pos[fd] + size])
-"""
-
 
 def expected_lines(tag: bytes, count: int) -> dict[str, list[bytes]]:
-    """What WRITER's lines should look like after pyinit, without the prefix, per stream."""
+    """What tests/children/line_writer.py's lines should look like after pyinit, without the
+    prefix, per stream."""
     out = [b"%s %d" % (tag, i) for i in range(count) if i % 7 != 3]
     err = [b"%s %d" % (tag, i) for i in range(count) if i % 7 == 3]
     out += [b"L" * LIMIT, b"M" * LIMIT + b"\\", b"M" * (100000 - LIMIT), b"end of " + tag]
@@ -113,7 +91,7 @@ def test_two_busy_tasks_every_line_whole_once_in_order(
     """should deliver every line of two tasks writing 200,000 lines each at once exactly once,
     whole, with the task's prefix, on the stream the task used, in the task's order; keep a
     64 KiB line whole, cut a longer one with the mark, and end the last unterminated line."""
-    writer = script(tmp_path, "writer.py", WRITER)
+    writer = child("line_writer.py")
     out_path = tmp_path / "stdout"
     with open(out_path, "wb") as out:
         run = run_pyinit(
@@ -165,19 +143,6 @@ def test_unterminated_last_line_is_written_at_exit(mode: str, run_pyinit: StartP
 
 # -- nothing lost when a task dies -------------------------------------------------------------
 
-KILLER = r"""
-import os, signal, sys
-count, how = int(sys.argv[1]), sys.argv[2]
-data = b"".join(b"line %d\n" % i for i in range(count)) + b"partial"
-pos = 0
-while pos < len(data):
-    pos += os.write(1, data[pos:pos + 3000])
-os.write(2, b"last words\n")
-if how == "group":
-    os.killpg(os.getpgid(0), signal.SIGKILL)
-os.kill(os.getpid(), signal.SIGKILL)
-"""
-
 
 @pytest.mark.parametrize("how", ["self", "group"])
 def test_task_killed_mid_write_loses_nothing(
@@ -185,7 +150,7 @@ def test_task_killed_mid_write_loses_nothing(
 ) -> None:
     """should deliver every byte a task wrote before it was SIGKILLed (by itself, or with its
     whole process group), the unfinished last line included, and end with 128+9."""
-    killer = script(tmp_path, "killer.py", KILLER)
+    killer = child("group_killer.py")
     run = run_pyinit(mode, ["-v", "--wait", "wait_all", "-D", f"exec {PY} {killer} 50000 {how}"])
     assert run.wait() == 137, run.text()
     assert run.lines["stdout"] == [b"D1: line %d\n" % i for i in range(50000)] + [b"D1: partial\n"]
@@ -226,7 +191,7 @@ def test_stdout_reader_gone_pyinit_carries_on(
 ) -> None:
     """should, when nobody reads pyinit's stdout any more (EPIPE), drop that output, keep
     logging on stderr and exit with the status of the task that failed."""
-    writer = script(tmp_path, "writer.py", WRITER)
+    writer = child("line_writer.py")
     r, w = os.pipe()
     os.close(r)
     run = run_pyinit(
@@ -247,7 +212,7 @@ def test_stdout_reader_gone_pyinit_carries_on(
 def test_stderr_reader_gone_stdout_still_complete(mode: str, tmp_path: Path) -> None:
     """should, with pyinit's stderr gone (EPIPE), still deliver every stdout line and exit
     with the right status."""
-    writer = script(tmp_path, "writer.py", WRITER)
+    writer = child("line_writer.py")
     args = ["-v", "--wait", "wait_all", "-D", f"{PY} {writer} a 20000; exit 4"]
     # Only pyinit's stderr loses its reader (ns_init must still be able to report).
     no_reader = (
@@ -393,15 +358,6 @@ def test_stdout_and_stderr_one_pipe_lines_never_mix(mode: str, tmp_path: Path) -
 
 # -- JSON ----------------------------------------------------------------------------------------
 
-JSON_TASK = r"""
-import os
-pid = os.getpid()
-os.write(1, b"hello from %d\n" % pid)
-os.write(2, b"oops from %d\n" % pid)
-os.write(1, b"bad \xff\xfe utf-8 \"quoted\" \\ back\n")
-os.write(1, b"no newline at the end")
-"""
-
 
 def parse_json_lines(data: bytes, allow: re.Pattern[bytes] | None = None) -> list[dict[str, Any]]:
     records = []
@@ -416,7 +372,7 @@ def test_json_every_line_is_an_object(mode: str, tmp_path: Path, run_pyinit: Sta
     """should, with --log-format=json, write every line on stdout and stderr as one JSON
     object: task lines with time, task, stage, pid, stream, line; pyinit's own with level and
     message."""
-    path = script(tmp_path, "task.py", JSON_TASK)
+    path = child("json_task.py")
     started = time.time()
     run = run_pyinit(
         mode,

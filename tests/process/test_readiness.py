@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from pyinit import ready
 from pyinit.errors import ConfigError
 
-from conftest import ROOT, StartPyinit, need, port_for
+from conftest import ROOT, StartPyinit, child, need, port_for
 
 pytestmark = pytest.mark.timeout(60)
 #: How late a dependent may start after the event it waited for: the issue's 100 ms plus one
@@ -164,34 +164,8 @@ def read_time(path: Path) -> float:
     return float(path.read_text())
 
 
-#: An HTTP server that binds after 0.3 s, writes the time just before it listens, and answers
-#: each GET with 503 (the first `fails`) and then 200.
-SERVER = """
-import socket, sys, time
-port, stamp_path, fails = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
-time.sleep(0.3)
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("127.0.0.1", port))
-open(stamp_path, "w").write(str(time.time()))
-s.listen()
-while True:
-    c, _ = s.accept()
-    c.settimeout(2)
-    try:
-        c.recv(4096)
-        code = b"503 Busy" if fails > 0 else b"200 OK"
-        fails -= 1
-        c.sendall(b"HTTP/1.1 " + code + b"\\r\\nContent-Length: 0\\r\\n\\r\\n")
-    except OSError:
-        pass
-    c.close()
-"""
-
-
 def server(tmp_path: Path, port: int, stamp_path: Path, fails: int = 0) -> str:
-    (tmp_path / "server.py").write_text(SERVER)
-    return f"exec {sys.executable} {tmp_path}/server.py {port} {stamp_path} {fails}"
+    return f"exec {sys.executable} {child('late_http_server.py')} {port} {stamp_path} {fails}"
 
 
 FORMS = ["notify", "fd", "log", "file", "listen", "tcp", "http", "command"]

@@ -9,32 +9,9 @@ import time
 import psutil
 import pytest
 
-from conftest import StartPyinit
+from conftest import StartPyinit, child
 
 pytestmark = pytest.mark.timeout(30)
-
-#: Makes N orphans that have all exited by the time it prints "orphaned N", then waits.
-ORPHANS = r"""
-import os, sys, time
-n = int(sys.argv[1])
-r, w = os.pipe()
-for _ in range(n):
-    if os.fork() == 0:           # the middle parent exits at once: its child is orphaned
-        if os.fork() == 0:
-            os.close(w)
-            os.read(r, 1)        # wait until released, then exit as an orphan
-            os._exit(7)
-        os._exit(0)
-os.close(r)
-for _ in range(n):
-    try:
-        os.waitpid(-1, 0)        # the middle parents are ours to reap
-    except ChildProcessError:
-        break
-os.close(w)                      # release every orphan at once
-print("orphaned", n, flush=True)
-time.sleep(3600)
-"""
 
 
 def children_of(pid: int) -> list[psutil.Process]:
@@ -46,7 +23,7 @@ def children_of(pid: int) -> list[psutil.Process]:
 def test_a_thousand_orphans_are_reaped(mode: str, run_pyinit: StartPyinit) -> None:
     """1000 orphaned zombies should all be reaped while the command keeps running, and the
     command's status should not be mixed up with theirs (they exit 7, it exits 143)."""
-    run = run_pyinit(mode, ["--", sys.executable, "-c", ORPHANS, "1000"])
+    run = run_pyinit(mode, ["--", sys.executable, child("orphans_at_once.py"), "1000"])
     run.expect("^orphaned 1000", "stdout", timeout=90)  # 2000 forks: slow on a busy host
     # Released orphans may still be exiting: wait until the command is pyinit's only child
     # (every orphan has exited and been reaped), which only holds once they all are.
@@ -109,28 +86,13 @@ def test_idle_pyinit_makes_no_system_calls(mode: str, run_pyinit: StartPyinit) -
     assert run.wait() == 143
 
 
-#: Runs pyinit with a bug planted: the foreground stage starts the command, then raises.
-BUGGY = r"""
-import sys
-from pyinit import cli, stages
-
-def broken(plan, rt, policy):
-    rt.tasks.start(plan.main)
-    raise RuntimeError("a planted bug")
-
-stages.run_foreground = broken
-sys.argv[0] = "pyinit"
-cli.entry()
-"""
-
-
 def test_an_internal_error_kills_everything_and_exits_70(
     mode: str, run_pyinit: StartPyinit
 ) -> None:
     """A bug in pyinit itself should not leave processes behind: pyinit says so (with the
     traceback), SIGKILLs every task and leftover, and exits 70 (EX_SOFTWARE)."""
     args = ["-D", "exec sleep 1000", "--", "sh", "-c", "setsid sleep 1000 & exec sleep 1000"]
-    run = run_pyinit(mode, args, python_args=["-c", BUGGY])
+    run = run_pyinit(mode, args, python_args=[child("buggy_pyinit.py")])
     assert run.wait() == 70
     assert "internal error" in run.text()
     assert "a planted bug" in run.text()
