@@ -20,7 +20,7 @@ from pyinit import workdir as workdir_files
 from pyinit.errors import ConfigError, UsageError
 from pyinit.mode import PYINIT, TRC, Mode
 from pyinit.record import Record
-from pyinit.supervisor import NEVER, ON_FAILURE, RestartRules
+from pyinit.supervisor import NEVER, ON_FAILURE, RESTART_POLICIES, RestartRules
 from pyinit.values import INF
 from pyinit.workdir import BASH_CODE, EXEC, STAGES, check_file_safe
 
@@ -30,14 +30,25 @@ if TYPE_CHECKING:
 
     from pyinit.ready import HealthSettings, ReadyForm
     from pyinit.schedule import Schedule
+    from pyinit.words import (
+        Action,
+        How,
+        LogFormat,
+        MainAfter,
+        OnFailure,
+        SignalTarget,
+        Stage,
+        StopOrder,
+        TaskType,
+        WaitPolicyName,
+    )
 
-WAIT_POLICIES = ("wait_any", "wait_err", "wait_all", "wait_forever")
-RESTART_POLICIES = ("never", "on-failure", "always")
-LOG_FORMATS = ("text", "json")
-SIGNAL_TARGETS = ("group", "pid")
+WAIT_POLICIES: tuple[WaitPolicyName, ...] = ("wait_any", "wait_err", "wait_all", "wait_forever")
+LOG_FORMATS: tuple[LogFormat, ...] = ("text", "json")
+SIGNAL_TARGETS: tuple[SignalTarget, ...] = ("group", "pid")
 #: systemd's words: "simple" runs in the foreground; a "forking" one's exit 0 means its daemon
 #: runs (docs/leftovers.md).
-TASK_TYPES = ("simple", "forking")
+TASK_TYPES: tuple[TaskType, ...] = ("simple", "forking")
 SIGTERM = signals.SIGTERM
 #: The grace of group runs: below Docker's 10 s with the default halt timeout (spec §6).
 DEFAULT_GRACE = 5.0
@@ -82,24 +93,24 @@ class TaskSettings(Record):
     stop_signal: int
     grace: float  # INF: never SIGKILL
     signals: frozenset[int] | None  # the forwarded signals it gets; None: all
-    signal_target: str  # "group" (its process group) or "pid" (its pid only)
+    signal_target: SignalTarget  # "group" (its process group) or "pid" (its pid only)
     user: str | None
     group: str | None
     cwd: str | None
     env: tuple[tuple[str, str], ...]
     prefix: str | None
-    type: str  # "simple" or "forking"
+    type: TaskType  # "simple" or "forking"
     pid_file: str | None  # where a forking task's daemon writes its pid
     ready: ReadyForm | None  # how it tells it is ready (ready.py); None: when exec succeeded
     ready_timeout: float  # 0: wait for ever
     ready_interval: float  # between looks, for the polled forms
     after: tuple[tuple[str, str], ...]  # (task name, condition) it waits for before it starts
-    main_after: str  # [defaults]: the foreground waits for async tasks "ready", or "started"
-    stop_order: str  # [defaults]: "dependents-first" (by `after`) or "parallel"
+    main_after: MainAfter  # [defaults]: the foreground waits for async tasks "ready", or "started"
+    stop_order: StopOrder  # [defaults]: "dependents-first" (by `after`) or "parallel"
     health: HealthSettings | None  # [task.NAME.health]: checked while it runs (docs/health.md)
     stop_delay: float  # the shutdown gives it its stop signal this long after the others'
     schedule: Schedule | None  # runs at these times, not with the others (docs/schedules.md)
-    on_failure: str  # a scheduled run's failure: "warn", or "exit" (ends the run)
+    on_failure: OnFailure  # a scheduled run's failure: "warn", or "exit" (ends the run)
     rlimits: tuple[tuple[int, int, int], ...]  # (RLIMIT_*, soft, hard), set before the exec
     umask: int | None  # the task's umask, or pyinit's own
 
@@ -110,24 +121,24 @@ class TaskSettings(Record):
         stop_signal: int = SIGTERM,
         grace: float = DEFAULT_GRACE,
         signals: frozenset[int] | None = None,
-        signal_target: str = "group",
+        signal_target: SignalTarget = "group",
         user: str | None = None,
         group: str | None = None,
         cwd: str | None = None,
         env: tuple[tuple[str, str], ...] = (),
         prefix: str | None = None,
-        type: str = "simple",
+        type: TaskType = "simple",
         pid_file: str | None = None,
         ready: ReadyForm | None = None,
         ready_timeout: float = 0.0,
         ready_interval: float = 0.5,
         after: tuple[tuple[str, str], ...] = (),
-        main_after: str = "ready",
-        stop_order: str = "dependents-first",
+        main_after: MainAfter = "ready",
+        stop_order: StopOrder = "dependents-first",
         health: HealthSettings | None = None,
         stop_delay: float = 0.0,
         schedule: Schedule | None = None,
-        on_failure: str = "warn",
+        on_failure: OnFailure = "warn",
         rlimits: tuple[tuple[int, int, int], ...] = (),
         umask: int | None = None,
     ) -> None:
@@ -185,9 +196,9 @@ class Item(Record):
     """One thing to run: a stage file, a `-B/-D/-F/-H` string, or the main command."""
 
     __slots__ = ("argv", "how", "label", "name", "origin", "stage")
-    stage: str  # boot | async | sync | halt | main
+    stage: Stage  # boot | async | sync | halt | main
     name: str  # the task name: prefixes, pyinit.toml, PYINIT_TASK
-    how: str  # EXEC, BASH_FILE or BASH_CODE
+    how: How  # EXEC, BASH_FILE or BASH_CODE
     argv: tuple[str, ...]  # EXEC: the argv; BASH_FILE: (path,); BASH_CODE: (code,)
     label: str  # what the log lines show: the path, the code, or the args joined
     origin: str  # where it was declared, for --check: "" (the path, the command line, -D)
@@ -195,9 +206,9 @@ class Item(Record):
     def __init__(
         self,
         *,
-        stage: str,
+        stage: Stage,
         name: str,
-        how: str,
+        how: How,
         argv: tuple[str, ...],
         label: str,
         origin: str = "",
@@ -248,7 +259,7 @@ class Plan(Record):
         "warnings",
         "workdir",
     )
-    action: str  # run | check
+    action: Action  # run | check
     workdir: str
     boot: tuple[Item, ...]
     async_items: tuple[Item, ...]
@@ -256,7 +267,7 @@ class Plan(Record):
     halt: tuple[Item, ...]
     main: Item | None
     scheduled: tuple[Item, ...]  # tasks with a `schedule`: started at their times
-    wait: str
+    wait: WaitPolicyName
     mode: Mode  # pyinit's own, or TrivialRC's (mode.py)
     self_name: str  # the name in log lines (SELF_NAME)
     verbosity: int
@@ -445,7 +456,7 @@ def _rewrite(words: list[str], what: str) -> dict[int, int]:
     return table
 
 
-def _file_item(stage: str, path: str) -> Item:
+def _file_item(stage: Stage, path: str) -> Item:
     name, how, argv = workdir_files.how_to_run(stage, path)
     return Item(stage=stage, name=name, how=how, argv=argv, label=path)
 
@@ -853,7 +864,7 @@ def _verbosity(
 
 def _command_line_items(item_words: list[tuple[str, str]]) -> list[Item]:
     """-B/-D/-F/-H CODE, in order: bash items named B1, D1, D2, ... by stage letter."""
-    letters = {"B": "boot", "D": "async", "F": "sync", "H": "halt"}
+    letters: dict[str, Stage] = {"B": "boot", "D": "async", "F": "sync", "H": "halt"}
     counters = dict.fromkeys(letters, 0)
     items = []
     for letter, code in item_words:

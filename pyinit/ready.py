@@ -20,6 +20,10 @@ from __future__ import annotations
 from pyinit.errors import ConfigError
 from pyinit.record import Record
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pyinit.words import HealthAction
+
 #: What `after` can wait for: ready (the default), exec succeeded, exited 0, exited at all.
 CONDITIONS = ("ready", "started", "done", "exited")
 #: The forms of `ready`, for the error line.
@@ -248,7 +252,7 @@ def stop_levels(graph: dict[str, tuple[str, ...]], names: list[str]) -> list[lis
 
 #: What an unhealthy task gets: restarted (counted in its crash-loop limit), stopped for good,
 #: the run ended with its status, or a warning only.
-HEALTH_ACTIONS = ("restart", "stop", "exit", "none")
+HEALTH_ACTIONS: tuple[HealthAction, ...] = ("restart", "stop", "exit", "none")
 HEALTH_KEYS = ("check", "interval", "timeout", "retries", "start_period", "action", "critical")
 
 
@@ -261,7 +265,7 @@ class HealthSettings(Record):
     timeout: float
     retries: int
     start_period: float
-    action: str
+    action: HealthAction
     critical: bool  # counted in `pyinitctl health`
 
     def __init__(
@@ -271,7 +275,7 @@ class HealthSettings(Record):
         timeout: float = 2.0,
         retries: int = 3,
         start_period: float = 0.0,
-        action: str = "restart",
+        action: HealthAction = "restart",
         critical: bool = True,
     ) -> None:
         self._set(

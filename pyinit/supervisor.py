@@ -60,6 +60,10 @@ systemd's StartLimitBurst=/StartLimitIntervalSec= rule, sliding rather than rese
 
 from pyinit.record import Record
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pyinit.words import DecisionAction, RestartPolicy
+
 STARTING = "starting"
 RUNNING = "running"
 BACKOFF = "backoff"
@@ -67,16 +71,17 @@ EXITED = "exited"
 FAILED = "failed"
 STOPPING = "stopping"
 
-NEVER = "never"
-ON_FAILURE = "on-failure"
-ALWAYS = "always"
-RESTART_POLICIES = (NEVER, ON_FAILURE, ALWAYS)
+NEVER: "RestartPolicy" = "never"
+ON_FAILURE: "RestartPolicy" = "on-failure"
+ALWAYS: "RestartPolicy" = "always"
+RESTART_POLICIES: "tuple[RestartPolicy, ...]" = (NEVER, ON_FAILURE, ALWAYS)
 
 # Decision.action values.
-RESTART = "restart"
-DONE = "done"
-GIVE_UP = "failed"
-LIMIT = "limit"  # an `always` task that exited 0 at the restart limit: ended, not failed
+RESTART: "DecisionAction" = "restart"
+DONE: "DecisionAction" = "done"
+GIVE_UP: "DecisionAction" = "failed"
+# An `always` task that exited 0 at the restart limit: ended, not failed.
+LIMIT: "DecisionAction" = "limit"
 
 __all__ = [
     "ALWAYS",
@@ -120,7 +125,7 @@ class RestartRules(Record):
         "restart_window",
     )
 
-    restart: str
+    restart: "RestartPolicy"
     restart_delay: float
     restart_max_delay: float
     restart_reset: float
@@ -131,7 +136,7 @@ class RestartRules(Record):
     def __init__(
         self,
         *,
-        restart: str = NEVER,
+        restart: "RestartPolicy" = NEVER,
         restart_delay: float = 1.0,
         restart_max_delay: float = 30.0,
         restart_reset: float = 10.0,
@@ -187,7 +192,7 @@ class Decision(Record):
 
     __slots__ = ("action", "at", "delay", "reason", "restarts", "status")
 
-    action: str
+    action: "DecisionAction"
     at: float | None
     delay: float
     status: int
@@ -197,7 +202,7 @@ class Decision(Record):
     def __init__(
         self,
         *,
-        action: str,
+        action: "DecisionAction",
         at: float | None,
         delay: float,
         status: int,
@@ -345,7 +350,7 @@ class TaskLife:
             restarts=self.restarts,
         )
 
-    def _end(self, state: str, action: str, status: int, reason: str) -> Decision:
+    def _end(self, state: str, action: "DecisionAction", status: int, reason: str) -> Decision:
         self.state = state
         self.restart_at = None
         return Decision(

@@ -14,6 +14,12 @@ from __future__ import annotations
 from pyinit import signals
 from pyinit.errors import ConfigError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import TypeVar
+
+    Word = TypeVar("Word", bound=str)  # one of the closed sets of words.py
+
 #: A grace of INF means "never SIGKILL". Not `math.inf`: `math` is an extension module, and
 #: loading it costs ~0.3 ms of start-up for a constant and a test (docs/startup.md).
 INF = float("inf")
@@ -61,11 +67,11 @@ def signal(value: object, at: str) -> int:
         raise ConfigError(f"{at}: unknown signal {str(value)!r}") from None
 
 
-def choice(value: object, choices: tuple[str, ...], at: str) -> str:
-    """One of `choices`, exactly."""
+def choice(value: object, choices: tuple[Word, ...], at: str) -> Word:
+    """One of `choices`, exactly (typed as the word it is: words.py)."""
     if not isinstance(value, str) or value not in choices:
         raise ConfigError(f"{at}: expected one of {', '.join(choices)}, got {value!r}")
-    return value
+    return choices[choices.index(value)]
 
 
 def _number(value: object, text: bool) -> float | None:

@@ -12,10 +12,16 @@ import os
 
 from pyinit.errors import ConfigError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pyinit.words import How, Stage
+
 #: The stages a file name can start with, in the order they run.
-STAGES = ("boot", "async", "sync", "halt")
+STAGES: tuple[Stage, ...] = ("boot", "async", "sync", "halt")
 #: How an item runs: a program exec'd as an argv vector, or bash code (a sourced file or a string).
-EXEC, BASH_FILE, BASH_CODE = "exec", "bash-file", "bash-code"
+EXEC: How = "exec"
+BASH_FILE: How = "bash-file"
+BASH_CODE: How = "bash-code"
 #: Left over by editors and package managers next to a real stage file (spec §2).
 LEFTOVER_SUFFIXES = ("~", ".swp", ".bak", ".orig", ".rej")
 LEFTOVER_INFIXES = (".dpkg-", ".rpm")
@@ -117,7 +123,7 @@ def _stage_name_guess(name: str) -> str | None:
     return None
 
 
-def how_to_run(stage: str, path: str) -> tuple[str, str, tuple[str, ...]]:
+def how_to_run(stage: str, path: str) -> tuple[str, How, tuple[str, ...]]:
     """A stage file's task name, and how it runs (EXEC or BASH_FILE) with which argv. An
     executable file runs directly; a non-executable one is sourced by bash, unless its shebang
     names another interpreter, which then runs it (spec §3)."""

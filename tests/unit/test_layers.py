@@ -21,6 +21,7 @@ PACKAGE = ROOT / "pyinit"
 LAYERS = {
     # the smallest leaves: stdlib only
     "errors": 0,
+    "words": 0,  # the domain's words as types, for mypy only (never imported at run time)
     "ctl": 0,  # pyinitctl: the standard library only, it must start fast
     "signals": 0,
     "record": 0,
