@@ -49,6 +49,9 @@ SIGNAL_TARGETS: tuple[SignalTarget, ...] = ("group", "pid")
 #: systemd's words: "simple" runs in the foreground; a "forking" one's exit 0 means its daemon
 #: runs (docs/leftovers.md).
 TASK_TYPES: tuple[TaskType, ...] = ("simple", "forking")
+ON_FAILURES: tuple[OnFailure, ...] = ("warn", "exit")
+MAIN_AFTER: tuple[MainAfter, ...] = ("ready", "started")
+STOP_ORDERS: tuple[StopOrder, ...] = ("dependents-first", "parallel")
 SIGTERM = signals.SIGTERM
 #: The grace of group runs: below Docker's 10 s with the default halt timeout (spec §6).
 DEFAULT_GRACE = 5.0
@@ -353,46 +356,58 @@ def parse_args(argv: list[str]) -> tuple[dict[str, object], list[str], list[tupl
         if not word.startswith("-") or word == "-":
             return opts, argv[i:], items
         if word.startswith("--"):
-            longname, eq, inline = word[2:].partition("=")
-            if longname not in options.LONG:
-                raise UsageError(f"unknown option --{longname} (see --help)")
-            key, kind = options.LONG[longname].key, options.LONG[longname].kind
-            if kind in ("value", "list"):
-                if eq:
-                    value = inline
-                elif i + 1 < len(argv):
-                    i += 1
-                    value = argv[i]
-                else:
-                    raise UsageError(f"option --{longname} needs a value")
-                _store(opts, items, key, kind, value)
-            elif eq:
-                raise UsageError(f"option --{longname} takes no value")
-            else:
-                _store(opts, items, key, kind, "")
-            i += 1
-            continue
-        # A cluster of short options: -vv, -sg, -e3, -w DIR.
-        j = 1
-        while j < len(word):
-            letter = word[j]
-            if letter not in options.SHORT:
-                raise UsageError(f"unknown option -{letter} (see --help)")
-            key, kind = options.SHORT[letter].key, options.SHORT[letter].kind
-            if kind in ("value", "list"):
-                if j + 1 < len(word):
-                    value = word[j + 1 :]
-                elif i + 1 < len(argv):
-                    i += 1
-                    value = argv[i]
-                else:
-                    raise UsageError(f"option -{letter} needs a value")
-                _store(opts, items, key, kind, value)
-                break
-            _store(opts, items, key, kind, "")
-            j += 1
-        i += 1
+            i = _long_option(argv, i, opts, items)
+        else:
+            i = _short_options(argv, i, opts, items)
     return opts, [], items
+
+
+def _long_option(
+    argv: list[str], i: int, opts: dict[str, object], items: list[tuple[str, str]]
+) -> int:
+    """`--name`, `--name=value` or `--name value` at argv[i]; the index after it."""
+    longname, eq, inline = argv[i][2:].partition("=")
+    if longname not in options.LONG:
+        raise UsageError(f"unknown option --{longname} (see --help)")
+    key, kind = options.LONG[longname].key, options.LONG[longname].kind
+    if kind not in ("value", "list"):
+        if eq:
+            raise UsageError(f"option --{longname} takes no value")
+        _store(opts, items, key, kind, "")
+    elif eq:
+        _store(opts, items, key, kind, inline)
+    elif i + 1 < len(argv):
+        i += 1
+        _store(opts, items, key, kind, argv[i])
+    else:
+        raise UsageError(f"option --{longname} needs a value")
+    return i + 1
+
+
+def _short_options(
+    argv: list[str], i: int, opts: dict[str, object], items: list[tuple[str, str]]
+) -> int:
+    """A cluster of short options at argv[i] (`-vv`, `-sg`, `-e3`, `-w DIR`); the index after
+    it (and after its value, when that is the next word)."""
+    word = argv[i]
+    for j in range(1, len(word)):
+        letter = word[j]
+        if letter not in options.SHORT:
+            raise UsageError(f"unknown option -{letter} (see --help)")
+        key, kind = options.SHORT[letter].key, options.SHORT[letter].kind
+        if kind not in ("value", "list"):
+            _store(opts, items, key, kind, "")
+            continue
+        if j + 1 < len(word):
+            value = word[j + 1 :]
+        elif i + 1 < len(argv):
+            i += 1
+            value = argv[i]
+        else:
+            raise UsageError(f"option -{letter} needs a value")
+        _store(opts, items, key, kind, value)
+        break
+    return i + 1
 
 
 def _store(
@@ -476,8 +491,8 @@ TASK_KEYS = {
     "grace": "grace",
     "signals": "signals",
     "signal_target": "target",
-    "user": "name",
-    "group": "name",
+    "user": "user",
+    "group": "group",
     "cwd": "path",
     "env": "table",
     "prefix": "text",
@@ -629,69 +644,95 @@ def _toml_settings(table: object, where: str, start_dir: str) -> dict[str, objec
     relative `cwd` is taken from `start_dir`, as every relative path of the command line."""
     if not isinstance(table, dict):
         raise ConfigError(f"{where}: expected a table")
+    in_defaults = where.endswith(": defaults")
     fields: dict[str, object] = {}
     for key, value in table.items():
-        kind = TASK_KEYS.get(key)
         at = f"{where}.{key}"
-        if key in DECLARING and not where.endswith(": defaults"):
+        if key in DECLARING and not in_defaults:
             continue  # _declared read it
+        kind = TASK_KEYS.get(key)
         if kind is None:
             raise ConfigError(f"{at}: unknown key (expected one of {', '.join(TASK_KEYS)})")
-        in_defaults = where.endswith(": defaults")
         if key in TASK_ONLY and in_defaults:
             raise ConfigError(f"{at}: {key} belongs in [task.NAME] (one task), not [defaults]")
         if key in DEFAULTS_ONLY and not in_defaults:
             raise ConfigError(f"{at}: {key} belongs in [defaults] (the whole group)")
-        if kind in ("ready", "after", "health"):
-            from pyinit import ready  # only for a file that uses them: start-up time
-
-            parse = {"ready": ready.parse_ready, "after": ready.parse_after}
-            fields[key] = parse.get(kind, ready.parse_health)(value, at)
-        elif kind in ("rlimits", "umask"):
-            from pyinit import limits  # only for a file that uses them
-
-            fields[key] = (limits.parse_rlimits if kind == "rlimits" else limits.parse_umask)(
-                value, at
-            )
-        elif kind == "schedule":
-            from pyinit import schedule  # only for a file that uses it
-
-            fields[key] = schedule.parse(value, at)
-        elif kind == "on_failure":
-            fields[key] = values.choice(str(value), ("warn", "exit"), at)
-        elif kind == "main_after":
-            fields[key] = values.choice(str(value), ("ready", "started"), at)
-        elif kind == "stop_order":
-            fields[key] = values.choice(str(value), ("dependents-first", "parallel"), at)
-        elif kind in SCALARS:
-            fields[key] = SCALARS[kind](value, at, False)
-        elif kind == "signals":
-            fields[key] = _signal_set(value, at)
-        elif kind == "table":
-            if not isinstance(value, dict):
-                raise ConfigError(
-                    f"{at}: expected a table of strings "
-                    f'({key} = {{ NAME = "value" }}), got {value!r}'
-                )
-            for name, text in value.items():  # numbers too, as compose takes them
-                if isinstance(text, bool) or not isinstance(text, str | int | float):
-                    raise ConfigError(f"{at}.{name}: expected a string, got {text!r}")
-            fields[key] = tuple((str(k), str(v)) for k, v in value.items())
-        else:
-            if not isinstance(value, str):
-                raise ConfigError(f"{at}: expected a string, got {value!r}")
-            if kind == "name":
-                _check_account(key, value, at)
-            elif kind == "target":
-                values.choice(value, SIGNAL_TARGETS, at)
-            elif kind == "type":
-                values.choice(value, TASK_TYPES, at)
-            elif kind == "path" and (not value or "\0" in value):
-                raise ConfigError(f"{at}: expected a path, got {value!r}")
-            elif kind == "text":
-                check_prefix(value, at)
-            fields[key] = os.path.join(start_dir, value) if key == "cwd" else value
+        scalar = SCALARS.get(kind)
+        fields[key] = scalar(value, at, False) if scalar else PARSERS[kind](value, at)
+        if key == "cwd":
+            fields[key] = os.path.join(start_dir, str(fields[key]))
     return fields
+
+
+# The parsers of the kinds of TASK_KEYS that only pyinit.toml gives (tables, lists and the
+# words of one key). The forms of `ready`, `after`, `health`, rlimits, umask and schedules
+# live in modules imported only for a file that uses them: start-up time.
+
+
+def _ready_form(value: object, at: str) -> object:
+    from pyinit import ready
+
+    return ready.parse_ready(value, at)
+
+
+def _after(value: object, at: str) -> object:
+    from pyinit import ready
+
+    return ready.parse_after(value, at)
+
+
+def _health(value: object, at: str) -> object:
+    from pyinit import ready
+
+    return ready.parse_health(value, at)
+
+
+def _rlimits(value: object, at: str) -> object:
+    from pyinit import limits
+
+    return limits.parse_rlimits(value, at)
+
+
+def _umask(value: object, at: str) -> object:
+    from pyinit import limits
+
+    return limits.parse_umask(value, at)
+
+
+def _schedule(value: object, at: str) -> object:
+    from pyinit import schedule
+
+    return schedule.parse(value, at)
+
+
+def _string_table(value: object, at: str) -> tuple[tuple[str, str], ...]:
+    """`env = { NAME = "value" }`: strings, and numbers as compose takes them."""
+    if not isinstance(value, dict):
+        key = at.rsplit(".", 1)[-1]
+        raise ConfigError(
+            f'{at}: expected a table of strings ({key} = {{ NAME = "value" }}), got {value!r}'
+        )
+    for name, text in value.items():
+        if isinstance(text, bool) or not isinstance(text, str | int | float):
+            raise ConfigError(f"{at}.{name}: expected a string, got {text!r}")
+    return tuple((str(k), str(v)) for k, v in value.items())
+
+
+def _string(check: Callable[[str, str], object]) -> Callable[[object, str], str]:
+    """A parser of a string key that `check(value, at)` accepts."""
+
+    def parse(value: object, at: str) -> str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{at}: expected a string, got {value!r}")
+        check(value, at)
+        return value
+
+    return parse
+
+
+def _path(value: str, at: str) -> None:
+    if not value or "\0" in value:
+        raise ConfigError(f"{at}: expected a path, got {value!r}")
 
 
 #: A prefix is written before every output line: keep it a prefix.
@@ -749,6 +790,28 @@ def _check_account(key: str, value: str, at: str) -> None:
             f"switch to {key} {value!r} ({'uid' if key == 'user' else 'gid'} "
             f"{number}); drop the key or run pyinit as root"
         )
+
+
+#: The parser of each kind of TASK_KEYS that is not a scalar (SCALARS), by kind.
+PARSERS: dict[str, Callable[[object, str], object]] = {
+    "ready": _ready_form,
+    "after": _after,
+    "health": _health,
+    "rlimits": _rlimits,
+    "umask": _umask,
+    "schedule": _schedule,
+    "signals": _signal_set,
+    "table": _string_table,
+    "on_failure": lambda value, at: values.choice(str(value), ON_FAILURES, at),
+    "main_after": lambda value, at: values.choice(str(value), MAIN_AFTER, at),
+    "stop_order": lambda value, at: values.choice(str(value), STOP_ORDERS, at),
+    "user": _string(lambda value, at: _check_account("user", value, at)),
+    "group": _string(lambda value, at: _check_account("group", value, at)),
+    "target": _string(lambda value, at: values.choice(value, SIGNAL_TARGETS, at)),
+    "type": _string(lambda value, at: values.choice(value, TASK_TYPES, at)),
+    "path": _string(_path),
+    "text": _string(check_prefix),
+}
 
 
 def _http(
@@ -974,6 +1037,38 @@ def _task_settings(
     return tasks
 
 
+class Given:
+    """What the command line and the environment say, read one setting at a time; `sources`
+    records who gave each setting (the command line, a variable, a file, the default) for
+    `--check`. Precedence: command line > environment > the caller's default."""
+
+    __slots__ = ("environ", "opts", "sources")
+
+    def __init__(self, opts: dict[str, object], environ: Mapping[str, str]) -> None:
+        self.opts = opts
+        self.environ = environ
+        self.sources: dict[str, str] = {}
+
+    def setting(self, key: str, default: str | None = None) -> str | None:
+        if key in self.opts and not isinstance(self.opts[key], list | bool):
+            self.sources[key] = "command line"
+            return str(self.opts[key])
+        env_name = options.ENV.get(key)
+        if env_name and self.environ.get(env_name):
+            self.sources[key] = env_name
+            return self.environ[env_name]
+        self.sources[key] = "default"
+        return default
+
+    def said_by(self, key: str, option: str) -> str:
+        """Who gave `key`, for an error message: the option, or the environment variable."""
+        return option if self.sources.get(key) != options.ENV.get(key) else options.ENV[key]
+
+    def flag(self, key: str, variable: str) -> bool:
+        """A flag given by its option, or by its variable set to a true word."""
+        return bool(self.opts.get(key)) or _env_flag(self.environ, variable)
+
+
 def load(
     argv: list[str],
     environ: Mapping[str, str],
@@ -985,139 +1080,57 @@ def load(
     opts, command, item_words = parse_args(argv)
     if start_dir is None:
         start_dir = os.getcwd()
-    sources: dict[str, str] = {}
-
-    def setting(key: str, default: str | None = None) -> str | None:
-        if key in opts and not isinstance(opts[key], list | bool):
-            sources[key] = "command line"
-            return str(opts[key])
-        env_name = options.ENV.get(key)
-        if env_name and environ.get(env_name):
-            sources[key] = env_name
-            return environ[env_name]
-        sources[key] = "default"
-        return default
-
-    def said_by(key: str, option: str) -> str:
-        """Who gave `key`, for an error message: the option, or the environment variable."""
-        return option if sources.get(key) != options.ENV.get(key) else options.ENV[key]
-
+    given = Given(opts, environ)
+    sources = given.sources
     # --help, --version and --license never get here: cli answers them before reading anything.
-    action = "check" if opts.get("check") else "run"
-
-    self_name = os.path.basename(program)
-    self_name = self_name.removesuffix(".sh")
-    compat_word = setting("compat", "trc" if self_name == "trc" else "none") or "none"
-    compat = values.choice(compat_word, ("none", "trc"), said_by("compat", "--compat")) == "trc"
-    mode = TRC if compat else PYINIT
-
+    action: Action = "check" if opts.get("check") else "run"
+    self_name = os.path.basename(program).removesuffix(".sh")
+    compat_word = given.setting("compat", "trc" if self_name == "trc" else "none") or "none"
+    compat = values.choice(compat_word, ("none", "trc"), given.said_by("compat", "--compat"))
+    mode = TRC if compat == "trc" else PYINIT
     verbosity = _verbosity(opts, environ, mode, sources)
-
-    workdir = setting("workdir") or start_dir
-    # Where the files are: pyinit leaves its start directory once it runs (so that it can be
-    # unmounted), and reads the command line again after boot's `set --` from "/".
-    root = os.path.join(start_dir, workdir)
-    if "workdir" in opts and not os.path.isdir(root):
-        raise ConfigError(f"-w {workdir}: no such directory")
     # Said at start and by --check (which then exits 1): what is allowed but likely a mistake.
     warnings: list[str] = []
-    if sources["workdir"] == "RC_WORK_DIR" and not os.path.isdir(root):
-        # A warning, not -w's error: TrivialRC ran with a missing RC_WORK_DIR, and an image
-        # may set it for a volume that is not always mounted.
-        warnings.append(
-            f"RC_WORK_DIR={workdir}: no such directory: no stage files or pyinit.toml read"
-        )
+    workdir, root = _workdir(given, start_dir, warnings)
     if opts.get("show_env") and action != "check":
         raise UsageError("--show-env goes with --check (it shows the env values --check masks)")
     wait = values.choice(
-        setting("wait", "wait_any") or "wait_any",
+        given.setting("wait", "wait_any") or "wait_any",
         WAIT_POLICIES,
-        f"wait policy ({said_by('wait', '--wait')})",
+        f"wait policy ({given.said_by('wait', '--wait')})",
     )
     log_format = values.choice(
-        setting("log_format", "text") or "text", LOG_FORMATS, said_by("log_format", "--log-format")
+        given.setting("log_format", "text") or "text",
+        LOG_FORMATS,
+        given.said_by("log_format", "--log-format"),
     )
+    timeout, halt_timeout = _timeouts(given)
+    rewrite, remap, pdeathsig = _signal_rules(given)
+    prefix = given.setting("prefix", mode.default_prefix) or ""
+    check_prefix(prefix, given.said_by("prefix", "--prefix"))
 
-    timeout_text = setting("timeout")
-    timeout = (
-        values.seconds(timeout_text, said_by("timeout", "--timeout"), text=True)
-        if timeout_text
-        else None
-    )
-    halt_timeout = values.seconds(
-        setting("halt_timeout", "4") or "4", said_by("halt_timeout", "--halt-timeout"), text=True
-    )
-    rewrite_words = opts.get("rewrite")
-    rewrite_from = "--rewrite"
-    if not rewrite_words and environ.get("PYINIT_REWRITE"):
-        rewrite_words, rewrite_from = [environ["PYINIT_REWRITE"]], "PYINIT_REWRITE"
-    assert isinstance(rewrite_words, list | None)
-    rewrite = _rewrite(rewrite_words or [], rewrite_from)
-    remap_words = opts.get("remap", [])
-    assert isinstance(remap_words, list)
-    remap = frozenset(values.count(w, "-e", text=True) for w in remap_words)
-    if any(code > 255 for code in remap):
-        raise ConfigError("-e: expected an exit code 0..255")
-    pdeathsig_text = setting("pdeathsig")
-    pdeathsig = values.signal(pdeathsig_text, "-p") if pdeathsig_text else 0  # no variable: tini's
-    prefix_main = bool(opts.get("prefix_main")) or _env_flag(environ, "PYINIT_PREFIX_MAIN")
-    prefix = setting("prefix", mode.default_prefix)
-    assert prefix is not None
-    check_prefix(prefix, said_by("prefix", "--prefix"))
-
-    # Task defaults: built-in < [defaults] in pyinit.toml < environment < command line.
     toml_path = os.path.join(root, "pyinit.toml")
-    document = workdir_files.read_toml(toml_path)
-    unknown = sorted(set(document) - {"defaults", "task", "control"})
-    if unknown:
-        raise ConfigError(_unknown_top_level(toml_path, unknown[0], document[unknown[0]]))
-    http = _http(setting("http"), said_by("http", "--http"), document, toml_path, sources)
-    fields = _toml_settings(document.get("defaults", {}), f"{toml_path}: defaults", start_dir)
-    for key in fields:
-        sources[f"defaults.{key}"] = toml_path
-    for key in ("restart", "restart_delay", "max_restarts", "grace", "stop_signal"):
-        text = setting(key)
-        if sources[key] == "default":
-            del sources[key]
-            continue
-        what = f"--{key.replace('_', '-')}" if sources[key] == "command line" else sources[key]
-        # The parser pyinit.toml's key of that name uses: one per kind (values.py).
-        fields[key] = SCALARS[TASK_KEYS[key]](text, what, True)
-        sources[f"defaults.{key}"] = sources.pop(key)
-    single_child = bool(opts.get("single_child")) or _env_flag(environ, "PYINIT_SINGLE_CHILD")
-    if single_child:  # -c: every task's signals go to its pid only, unless its table says so
-        fields["signal_target"] = "pid"
-        sources["defaults.signal_target"] = (
-            "command line" if opts.get("single_child") else "PYINIT_SINGLE_CHILD"
-        )
+    document = _document(toml_path)
+    http = _http(
+        given.setting("http"), given.said_by("http", "--http"), document, toml_path, sources
+    )
+    fields = _default_fields(given, document, toml_path, start_dir)
     defaults = _settings(fields, "defaults")
 
     # The items, in run order within each stage: files first, then the command line's strings.
     skipped: list[tuple[str, str]] = []
-    staged: dict[str, list[Item]] = {stage: [] for stage in STAGES}
     task_tables = document.get("task", {})
     if not isinstance(task_tables, dict):
         raise ConfigError(f"{toml_path}: [task] must hold [task.NAME] tables")
-    declared = [d for n, t in task_tables.items() if (d := _declared(toml_path, n, t))]
-    for stage in STAGES:
-        files = [_file_item(stage, path) for path in workdir_files.discover(root, stage, skipped)]
-        by_name = {item.name: item for item in files}
-        for item in declared:
-            if item.name in by_name:
-                raise ConfigError(
-                    f"{toml_path}: task.{item.name} declares a task (command or run) that "
-                    f"the stage file {by_name[item.name].label} is already: rename one"
-                )
-        staged[stage] = _join(files, [d for d in declared if d.stage == stage])
+    staged = _staged(root, toml_path, task_tables, skipped)
     has_files = any(item.origin == "" for items in staged.values() for item in items)
     procfile_env = _procfile_tasks(
-        setting("procfile"), said_by("procfile", "--procfile"), opts.get("port"), environ,
-        start_dir, root, has_files, staged, sources,
+        given.setting("procfile"), given.said_by("procfile", "--procfile"), opts.get("port"),
+        environ, start_dir, root, has_files, staged, sources,
     )  # fmt: skip
     if procfile_env and sources.get("prefix") == "default":
         # honcho's columns: every Procfile task's name padded to the longest, then " | ".
-        width = max(len(name) for name in procfile_env)
-        prefix = f"{{name:<{width}}} | "
+        prefix = f"{{name:<{max(len(name) for name in procfile_env)}}} | "
         sources["prefix"] = "a Procfile's columns"
     warnings.extend(workdir_files.near_misses(root))
     for item in _command_line_items(item_words):
@@ -1125,13 +1138,11 @@ def load(
     main = _main_item(command)
 
     names = {item.name for items in staged.values() for item in items}
-    if main is not None:
-        names.add(main.name)
+    names.update([main.name] if main is not None else [])
     tasks = _task_settings(
         task_tables, names, main, defaults, fields, procfile_env,
         toml_path, start_dir, sources, warnings,
     )  # fmt: skip
-
     scheduled = _take_scheduled(staged, tasks, defaults, toml_path, environ)
 
     # tini's rule for a lone command: its lifetime is its own. After the stop signal pyinit
@@ -1159,7 +1170,7 @@ def load(
         verbosity=verbosity,
         log_json=log_format == "json",
         prefix=prefix,
-        prefix_main=prefix_main,
+        prefix_main=given.flag("prefix_main", "PYINIT_PREFIX_MAIN"),
         timeout=timeout,
         halt_timeout=halt_timeout,
         rewrite=rewrite,
@@ -1181,6 +1192,107 @@ def load(
     _check_runnable(plan, environ)
     _check_order(plan, toml_path)
     return plan
+
+
+def _workdir(given: Given, start_dir: str, warnings: list[str]) -> tuple[str, str]:
+    """The work directory as given, and where its files are: pyinit leaves its start directory
+    once it runs (so that it can be unmounted), and reads the command line again after boot's
+    `set --` from "/"."""
+    workdir = given.setting("workdir") or start_dir
+    root = os.path.join(start_dir, workdir)
+    if "workdir" in given.opts and not os.path.isdir(root):
+        raise ConfigError(f"-w {workdir}: no such directory")
+    if given.sources["workdir"] == "RC_WORK_DIR" and not os.path.isdir(root):
+        # A warning, not -w's error: TrivialRC ran with a missing RC_WORK_DIR, and an image
+        # may set it for a volume that is not always mounted.
+        warnings.append(
+            f"RC_WORK_DIR={workdir}: no such directory: no stage files or pyinit.toml read"
+        )
+    return workdir, root
+
+
+def _timeouts(given: Given) -> tuple[float | None, float]:
+    """`--timeout` (None: none) and `--halt-timeout`."""
+    text = given.setting("timeout")
+    timeout = (
+        values.seconds(text, given.said_by("timeout", "--timeout"), text=True) if text else None
+    )
+    halt_text = given.setting("halt_timeout", "4") or "4"
+    halt = values.seconds(halt_text, given.said_by("halt_timeout", "--halt-timeout"), text=True)
+    return timeout, halt
+
+
+def _signal_rules(given: Given) -> tuple[dict[int, int], frozenset[int], int]:
+    """`--rewrite` (or PYINIT_REWRITE), the `-e` exit codes remapped to 0, and `-p`'s
+    parent-death signal (0: none; tini's option, with no variable)."""
+    rewrite_words = given.opts.get("rewrite")
+    rewrite_from = "--rewrite"
+    if not rewrite_words and given.environ.get("PYINIT_REWRITE"):
+        rewrite_words, rewrite_from = [given.environ["PYINIT_REWRITE"]], "PYINIT_REWRITE"
+    assert isinstance(rewrite_words, list | None)
+    rewrite = _rewrite(rewrite_words or [], rewrite_from)
+    remap_words = given.opts.get("remap", [])
+    assert isinstance(remap_words, list)
+    remap = frozenset(values.count(w, "-e", text=True) for w in remap_words)
+    if any(code > 255 for code in remap):
+        raise ConfigError("-e: expected an exit code 0..255")
+    pdeathsig_text = given.setting("pdeathsig")
+    pdeathsig = values.signal(pdeathsig_text, "-p") if pdeathsig_text else 0
+    return rewrite, remap, pdeathsig
+
+
+def _document(toml_path: str) -> dict[str, object]:
+    """The work dir's pyinit.toml ({} without one), its top-level tables checked."""
+    document = workdir_files.read_toml(toml_path)
+    unknown = sorted(set(document) - {"defaults", "task", "control"})
+    if unknown:
+        raise ConfigError(_unknown_top_level(toml_path, unknown[0], document[unknown[0]]))
+    return document
+
+
+def _default_fields(
+    given: Given, document: dict[str, object], toml_path: str, start_dir: str
+) -> dict[str, object]:
+    """The task defaults' keys: built-in < [defaults] in pyinit.toml < environment < command
+    line. Each value is read by the parser its pyinit.toml key uses (values.py)."""
+    sources = given.sources
+    fields = _toml_settings(document.get("defaults", {}), f"{toml_path}: defaults", start_dir)
+    for key in fields:
+        sources[f"defaults.{key}"] = toml_path
+    for key in ("restart", "restart_delay", "max_restarts", "grace", "stop_signal"):
+        text = given.setting(key)
+        if sources[key] == "default":
+            del sources[key]
+            continue
+        what = f"--{key.replace('_', '-')}" if sources[key] == "command line" else sources[key]
+        fields[key] = SCALARS[TASK_KEYS[key]](text, what, True)
+        sources[f"defaults.{key}"] = sources.pop(key)
+    if given.flag("single_child", "PYINIT_SINGLE_CHILD"):
+        # -c: every task's signals go to its pid only, unless its table says so.
+        fields["signal_target"] = "pid"
+        sources["defaults.signal_target"] = (
+            "command line" if given.opts.get("single_child") else "PYINIT_SINGLE_CHILD"
+        )
+    return fields
+
+
+def _staged(
+    root: str, toml_path: str, task_tables: dict[str, object], skipped: list[tuple[str, str]]
+) -> dict[str, list[Item]]:
+    """Each stage's stage files and `[task.NAME]` tasks, in name order (`_join`)."""
+    staged: dict[str, list[Item]] = {stage: [] for stage in STAGES}
+    declared = [d for n, t in task_tables.items() if (d := _declared(toml_path, n, t))]
+    for stage in STAGES:
+        files = [_file_item(stage, path) for path in workdir_files.discover(root, stage, skipped)]
+        by_name = {item.name: item for item in files}
+        for item in declared:
+            if item.name in by_name:
+                raise ConfigError(
+                    f"{toml_path}: task.{item.name} declares a task (command or run) that "
+                    f"the stage file {by_name[item.name].label} is already: rename one"
+                )
+        staged[stage] = _join(files, [d for d in declared if d.stage == stage])
+    return staged
 
 
 def _check_order(plan: Plan, toml_path: str) -> None:

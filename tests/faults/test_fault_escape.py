@@ -1,4 +1,4 @@
-"""Fault injection, stubborn and sneaky tasks (issue 7): processes that ignore SIGTERM, leave
+"""Fault injection, stubborn and sneaky tasks: processes that ignore SIGTERM, leave
 their process group or session, double-fork into daemons, outlive the task that started them,
 or keep forking under a new pid. None of them may outlive pyinit, as PID 1 and as subreaper.
 

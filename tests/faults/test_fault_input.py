@@ -1,4 +1,4 @@
-"""Fault injection, bad input and security (issue 7).
+"""Fault injection, bad input and security.
 
 Fuzzed with hypothesis: the command line, the environment (PYINIT_*, RC_*) and `pyinit.toml`
 (structured documents, random text, random bytes). In-process `config.load` takes thousands

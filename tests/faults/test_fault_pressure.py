@@ -1,4 +1,4 @@
-"""Fault injection, resource pressure (issue 7): a fork bomb held by its own process limit,
+"""Fault injection, resource pressure: a fork bomb held by its own process limit,
 pyinit's stdout a full pipe nobody reads, pyinit's stdout gone (EPIPE) or closed (fd 1 not
 open). pyinit must keep supervising all the while — restart, forward signals, reap — and exit
 with the right status, leaving nothing behind, as PID 1 and as subreaper.

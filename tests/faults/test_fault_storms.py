@@ -1,4 +1,4 @@
-"""Fault injection, the storms (issue 7): thousands of orphans, signals and crash-looping tasks
+"""Fault injection, the storms: thousands of orphans, signals and crash-looping tasks
 thrown at a real pyinit, as PID 1 and as a subreaper, and an output flood cut by SIGTERM.
 
 What must hold: every orphan reaped and no task's status mixed up with an orphan's; pyinit's
