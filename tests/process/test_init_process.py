@@ -54,11 +54,14 @@ def test_orphans_come_to_pyinit_when_it_is_not_pid1(prctl_backend: dict[str, str
 
 
 def test_procctl_backends_agree(prctl_backend: dict[str, str]) -> None:
-    """Both prctl paths should set and read the subreaper flag and the name the same way."""
+    """Both prctl paths should set and read the subreaper flag and the name the same way, and
+    neither should load the `ctypes` package (the fallback calls libc through `_ctypes`)."""
     code = (
+        "import sys\n"
         "from pyinit import procctl\n"
-        "procctl.set_child_subreaper(); procctl.set_name('pyinit-test')\n"
-        "print(procctl.BACKEND, procctl.is_child_subreaper(), open('/proc/self/comm').read())"
+        "procctl.set_child_subreaper(); procctl.set_name('pyinit-test-name-longer-than-15')\n"
+        "print(procctl.BACKEND, procctl.is_child_subreaper(), open('/proc/self/comm').read(),"
+        " 'ctypes' in sys.modules)"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT), **prctl_backend}
     out = (
@@ -69,7 +72,7 @@ def test_procctl_backends_agree(prctl_backend: dict[str, str]) -> None:
         .split()
     )
     expected = "ctypes" if prctl_backend else "python-prctl"
-    assert out == [expected, "True", "pyinit-test"]
+    assert out == [expected, "True", "pyinit-test-nam", "False"]  # the kernel keeps 15 bytes
 
 
 @needs_ns
