@@ -60,8 +60,8 @@ def describe(plan: Plan, show_env: bool = False) -> str:
         f"{signals.name(d.stop_signal)}, grace {_grace(d.grace)}, signals to the "
         f"{d.signal_target}"
     )
+    default = dict(d.as_keys())
     for name, settings in sorted(plan.tasks.items()):
-        default = dict(d.as_keys())
         changed = [
             f"{k}={_value(k, v, show_env)}" for k, v in settings.as_keys() if v != default[k]
         ]

@@ -172,6 +172,19 @@ def test_a_sick_server_is_restarted_and_healthy_again(
     assert run.wait() == 143
 
 
+def test_a_boot_item_under_defaults_health_runs_once(
+    mode: str, run_pyinit: StartPyinit, tmp_path: Path
+) -> None:
+    """[defaults.health] asks every task for restarts (its action is "restart"), but a boot
+    item still runs once: its failure ends the run with its status, with no restart."""
+    (tmp_path / "pyinit.toml").write_text('[defaults.health]\ncheck = "tcp:127.0.0.1:9"\n')
+    args = ["-v", "-w", str(tmp_path), "-B", "echo boot-ran; exit 3", "--", "true"]
+    run = run_pyinit(mode, args)
+    assert run.wait(timeout=20) == 3
+    assert run.text("stdout").count("B1: boot-ran") == 1  # its own line, once
+    assert not re.search(r"B1 exited .*restart", run.text())
+
+
 def test_always_sick_ends_as_a_crash_loop(
     mode: str, run_pyinit: StartPyinit, tmp_path: Path
 ) -> None:
